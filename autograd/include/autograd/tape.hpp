@@ -1,0 +1,205 @@
+#pragma once
+// The tape: every operation appends one node, in creation order, which is a
+// topological order, so backward() is a single reverse sweep.
+//
+// Layout (structure of arrays, one entry per node, 29 bytes a node):
+//   value[i]       double   forward value
+//   adjoint[i]     double   accumulated d(root)/d(node i)
+//   lhs[i], rhs[i] uint32   operand node indices; for ops with a constant,
+//                           rhs indexes `constants`; for Op::Tensor, lhs
+//                           indexes the tensor record
+//   op[i]          uint8    what the node computes (see ops.hpp)
+//   generation[i]  uint32   which recording epoch wrote the node, so that a
+//                           handle to a node freed by rewind() is detected
+//
+// Each thread has its own tape (ag::tape()); graphs on different threads are
+// independent. Handles (Value, Tensor) are {index, generation} pairs: cheap
+// to copy, checked on every use.
+#include <autograd/ops.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ag {
+
+// Thrown under DetectAnomaly by the first operation that yields NaN or Inf.
+struct AnomalyError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+struct TensorStore;  // the tensor record, defined by the tensor module
+struct TensorStoreDeleter {
+    void operator()(TensorStore* s) const noexcept;
+};
+}
+
+class Tape {
+public:
+    // A position on the tape to come back to: nodes recorded after it are
+    // freed by rewind(), nodes before it (parameters) stay.
+    struct Mark {
+        std::uint32_t nodes = 0;
+        std::uint32_t constants = 0;
+    };
+
+    Tape();
+    ~Tape();
+    Tape(const Tape&) = delete;
+    Tape& operator=(const Tape&) = delete;
+
+    std::uint32_t size() const noexcept { return size_; }
+    Mark mark() const noexcept { return {size_, static_cast<std::uint32_t>(constants.size())}; }
+    // Frees every node recorded after `m`; their handles become stale.
+    void rewind(Mark m);
+    // Frees every node (rewind to the start).
+    void clear() { rewind(Mark{}); }
+    // Sets every adjoint on the tape to zero.
+    void zero_grad() noexcept;
+    // Memory the tape holds now, in bytes (capacity, not just size).
+    std::size_t bytes_reserved() const noexcept;
+    // Preallocates room for n nodes.
+    void reserve(std::uint32_t n);
+
+    // --- recording (used by Value and Tensor; not needed by users) ---
+    // Appends a node and returns its index; under NoGrad, records a leaf.
+    std::uint32_t record(Op o, std::uint32_t a, std::uint32_t b, double y) {
+        if (flags_ != 0) [[unlikely]]
+            return record_slow(o, a, b, y);
+        return push(o, a, b, y);
+    }
+    std::uint32_t push(Op o, std::uint32_t a, std::uint32_t b, double y) {
+        if (size_ == capacity_) [[unlikely]]
+            grow();
+        const std::uint32_t i = size_++;
+        value[i] = y;
+        adjoint[i] = 0.0;
+        lhs[i] = a;
+        rhs[i] = b;
+        op[i] = o;
+        generation[i] = generation_now_;
+        return i;
+    }
+    std::uint32_t add_constant(double c) {
+        constants.push_back(c);
+        return static_cast<std::uint32_t>(constants.size() - 1);
+    }
+    // Throws std::logic_error unless (index, gen) names a live node.
+    void check(std::uint32_t index, std::uint32_t gen, const char* what) const {
+        if (index >= size_ || generation[index] != gen) [[unlikely]]
+            throw_stale(index, gen, what);
+    }
+    std::uint32_t generation_now() const noexcept { return generation_now_; }
+
+    // Reverse sweep from `root` (already seeded) down to node 0, accumulating
+    // into `adj`: the tape's adjoints, or a scratch buffer for ag::grad.
+    void sweep(std::uint32_t root, double* adj);
+    // backward(): clears stale intermediate adjoints, then sweeps into the
+    // tape's own adjoints, so leaf gradients accumulate as in PyTorch.
+    void backward(std::uint32_t root);
+    // Ensures non-leaf adjoints up to `root` are zero before a new sweep.
+    void prepare_backward(std::uint32_t root);
+
+    // Names given to Values (for pictures and printing).
+    void set_name(std::uint32_t index, std::string name) { names_[index] = std::move(name); }
+    const std::string* name(std::uint32_t index) const;
+
+    // Guards (see NoGrad, DetectAnomaly) flip these; depth counters so they nest.
+    int no_grad_depth = 0;
+    int anomaly_depth = 0;
+    void update_flags() noexcept { flags_ = (no_grad_depth > 0 ? 1u : 0u) | (anomaly_depth > 0 ? 2u : 0u); }
+    bool anomaly() const noexcept { return anomaly_depth > 0; }
+    bool grad_enabled() const noexcept { return no_grad_depth == 0; }
+
+    // The arrays (see the layout above). Valid for indices < size().
+    std::unique_ptr<double[]> value, adjoint;
+    std::unique_ptr<std::uint32_t[]> lhs, rhs;
+    std::unique_ptr<Op[]> op;
+    std::unique_ptr<std::uint32_t[]> generation;
+    std::vector<double> constants;
+    // The tensor record; created on first use by the tensor module.
+    std::unique_ptr<detail::TensorStore, detail::TensorStoreDeleter> tensors;
+
+private:
+    std::uint32_t record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
+    void grow();
+    [[noreturn]] void throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const;
+
+    std::uint32_t size_ = 0, capacity_ = 0;
+    std::uint32_t generation_now_;
+    std::uint32_t flags_ = 0;  // bit 0: no grad, bit 1: anomaly mode
+    // Highest index whose adjoint a sweep may have written since it was last
+    // zeroed; lets backward() skip clearing intermediates in the common case.
+    std::int64_t dirty_until_ = -1;
+    std::unordered_map<std::uint32_t, std::string> names_;
+};
+
+namespace detail {
+inline thread_local Tape* current_tape = nullptr;
+Tape& make_thread_tape();
+// Hooks the tensor module fills in (called from the tape's sweep and rewind).
+void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly);
+void tensor_seed(Tape& t, std::uint32_t tensor_index);  // grad of the root tensor += 1
+void tensor_zero_grad(Tape& t, std::uint32_t tensor_index);
+bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index);
+void tensor_rewind(Tape& t, std::uint32_t nodes_kept);
+std::size_t tensor_bytes(const Tape& t);
+}  // namespace detail
+
+// The current thread's tape.
+inline Tape& tape() {
+    Tape* t = detail::current_tape;
+    if (t == nullptr) [[unlikely]]
+        t = &detail::make_thread_tape();
+    return *t;
+}
+
+// Frees, when it ends, every node recorded while it lived (RAII form of
+// mark/rewind). Use one per training step so a loop runs in flat memory:
+//     for (...) { ag::Scope step; auto loss = model(x); loss.backward(); opt.step(); }
+class Scope {
+public:
+    Scope() : tape_(&tape()), mark_(tape_->mark()) {}
+    ~Scope() { tape_->rewind(mark_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+private:
+    Tape* tape_;
+    Tape::Mark mark_;
+};
+
+// While alive, operations compute values but record no history: results are
+// new leaves and backward() does not reach their inputs (torch.no_grad()).
+class NoGrad {
+public:
+    NoGrad() : tape_(&tape()) { ++tape_->no_grad_depth; tape_->update_flags(); }
+    ~NoGrad() { --tape_->no_grad_depth; tape_->update_flags(); }
+    NoGrad(const NoGrad&) = delete;
+    NoGrad& operator=(const NoGrad&) = delete;
+
+private:
+    Tape* tape_;
+};
+
+// While alive, the first operation whose result is NaN or Inf, in the forward
+// pass or in a backward sweep, throws ag::AnomalyError naming the operation
+// and its inputs (torch.autograd.detect_anomaly()). Slower; for debugging.
+class DetectAnomaly {
+public:
+    DetectAnomaly() : tape_(&tape()) { ++tape_->anomaly_depth; tape_->update_flags(); }
+    ~DetectAnomaly() { --tape_->anomaly_depth; tape_->update_flags(); }
+    DetectAnomaly(const DetectAnomaly&) = delete;
+    DetectAnomaly& operator=(const DetectAnomaly&) = delete;
+
+private:
+    Tape* tape_;
+};
+
+}  // namespace ag

@@ -1,0 +1,154 @@
+#pragma once
+// ag::Value: a scalar on the current thread's tape.
+//
+//     ag::Value x = -2.0, y = 5.0, z = -4.0;
+//     ag::Value f = (x + y) * z;
+//     f.backward();             // x.grad() == -4, y.grad() == -4, z.grad() == 3
+//
+// A Value is a handle {node index, generation}: copying it is free and never
+// copies the graph. Using a handle whose node was freed by Tape::rewind or a
+// Scope throws std::logic_error.
+#include <autograd/tape.hpp>
+
+#include <fmt/format.h>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ag {
+
+class Value {
+public:
+    // An empty handle; using it throws. Exists so Values fit in containers.
+    Value() noexcept = default;
+    // A new leaf holding `data` (implicit, like micrograd's auto-wrapping).
+    Value(double data) : index_(tape().record(Op::Leaf, 0, 0, data)), gen_(tape().generation_now()) {}  // NOLINT
+    Value(double data, std::string name) : Value(data) { set_name(std::move(name)); }
+
+    double data() const { return tape_checked().value[index_]; }
+    // Overwrites a leaf's value in place (optimizer updates); nodes already
+    // computed from it are not recomputed.
+    void set_data(double d) const { tape_checked().value[index_] = d; }
+    double grad() const { return tape_checked().adjoint[index_]; }
+    void set_grad(double g) const { tape_checked().adjoint[index_] = g; }
+    void zero_grad() const { set_grad(0.0); }
+    // Reverse sweep from this node with seed 1; gradients accumulate.
+    void backward() const;
+    // A new leaf with the same value: gradients stop here.
+    Value detach() const { return Value(data()); }
+    bool is_leaf() const { return tape_checked().op[index_] == Op::Leaf; }
+
+    void set_name(std::string name) const;
+    std::string name() const;  // "" when unnamed
+
+    // For the engine and tools that read the graph (to_dot, the CLI).
+    std::uint32_t index() const noexcept { return index_; }
+    std::uint32_t generation() const noexcept { return gen_; }
+    // Checks the handle and returns the node index.
+    std::uint32_t checked_index(const char* what = "Value") const {
+        tape().check(index_, gen_, what);
+        return index_;
+    }
+    static Value from_index(std::uint32_t index, const Tape& t) { return Value(index, t.generation[index]); }
+    static Value from_node(std::uint32_t index, std::uint32_t gen) noexcept { return Value(index, gen); }
+
+    Value& operator+=(const Value& o);
+    Value& operator-=(const Value& o);
+    Value& operator*=(const Value& o);
+    Value& operator/=(const Value& o);
+
+private:
+    Value(std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
+    Tape& tape_checked() const {
+        Tape& t = tape();
+        t.check(index_, gen_, "Value");
+        return t;
+    }
+    std::uint32_t index_ = 0;
+    std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
+};
+
+namespace detail {
+// Records op(a) / op(a, b) / op(a, constant c). The value is computed from
+// the op struct's forward formula; the sweep uses its derivative.
+template <class OpT>
+Value apply(const Value& a) {
+    Tape& t = tape();
+    const std::uint32_t ia = a.checked_index(OpT::name);
+    const double y = OpT::f(t.value[ia]);
+    return Value::from_node(t.record(op_code<OpT>, ia, 0, y), t.generation_now());
+}
+template <class OpT>
+Value apply(const Value& a, const Value& b) {
+    Tape& t = tape();
+    const std::uint32_t ia = a.checked_index(OpT::name), ib = b.checked_index(OpT::name);
+    const double y = OpT::f(t.value[ia], t.value[ib]);
+    return Value::from_node(t.record(op_code<OpT>, ia, ib, y), t.generation_now());
+}
+template <class OpT>
+Value apply(const Value& a, double c) {
+    Tape& t = tape();
+    const std::uint32_t ia = a.checked_index(OpT::name);
+    const double y = OpT::f(t.value[ia], c);
+    const std::uint32_t ic = t.add_constant(c);
+    return Value::from_node(t.record(op_code<OpT>, ia, ic, y), t.generation_now());
+}
+}  // namespace detail
+
+inline Value operator+(const Value& a, const Value& b) { return detail::apply<ops::Add>(a, b); }
+inline Value operator-(const Value& a, const Value& b) { return detail::apply<ops::Sub>(a, b); }
+inline Value operator*(const Value& a, const Value& b) { return detail::apply<ops::Mul>(a, b); }
+inline Value operator/(const Value& a, const Value& b) { return detail::apply<ops::Div>(a, b); }
+inline Value operator-(const Value& a) { return detail::apply<ops::Neg>(a); }
+inline Value operator+(const Value& a) { return a; }
+
+inline Value operator+(const Value& a, double c) { return detail::apply<ops::AddC>(a, c); }
+inline Value operator+(double c, const Value& a) { return detail::apply<ops::AddC>(a, c); }
+inline Value operator-(const Value& a, double c) { return detail::apply<ops::AddC>(a, -c); }
+inline Value operator-(double c, const Value& a) { return detail::apply<ops::RSubC>(a, c); }
+inline Value operator*(const Value& a, double c) { return detail::apply<ops::MulC>(a, c); }
+inline Value operator*(double c, const Value& a) { return detail::apply<ops::MulC>(a, c); }
+inline Value operator/(const Value& a, double c) { return detail::apply<ops::DivC>(a, c); }
+inline Value operator/(double c, const Value& a) { return detail::apply<ops::RDivC>(a, c); }
+
+inline Value pow(const Value& a, const Value& b) { return detail::apply<ops::Pow>(a, b); }
+inline Value pow(const Value& a, double c) { return detail::apply<ops::PowC>(a, c); }
+inline Value pow(double c, const Value& a) { return detail::apply<ops::RPowC>(a, c); }
+inline Value exp(const Value& a) { return detail::apply<ops::Exp>(a); }
+inline Value log(const Value& a) { return detail::apply<ops::Log>(a); }
+inline Value sqrt(const Value& a) { return detail::apply<ops::Sqrt>(a); }
+inline Value tanh(const Value& a) { return detail::apply<ops::Tanh>(a); }
+inline Value sigmoid(const Value& a) { return detail::apply<ops::Sigmoid>(a); }
+inline Value relu(const Value& a) { return detail::apply<ops::Relu>(a); }
+inline Value sin(const Value& a) { return detail::apply<ops::Sin>(a); }
+inline Value cos(const Value& a) { return detail::apply<ops::Cos>(a); }
+inline Value abs(const Value& a) { return detail::apply<ops::Abs>(a); }
+inline Value min(const Value& a, const Value& b) { return detail::apply<ops::Min>(a, b); }
+inline Value max(const Value& a, const Value& b) { return detail::apply<ops::Max>(a, b); }
+
+// Compound assignment records a new node and rebinds the handle to it, as
+// `a = a + b` would; the old node stays on the tape.
+inline Value& Value::operator+=(const Value& o) { return *this = *this + o; }
+inline Value& Value::operator-=(const Value& o) { return *this = *this - o; }
+inline Value& Value::operator*=(const Value& o) { return *this = *this * o; }
+inline Value& Value::operator/=(const Value& o) { return *this = *this / o; }
+
+inline void Value::backward() const { tape().backward(checked_index("backward")); }
+
+// d f / d wrt[k], for each k, without touching any .grad()
+// (torch.autograd.grad). Inputs that f does not depend on get 0.
+std::vector<double> grad(const Value& f, const std::vector<Value>& wrt);
+
+// Sets .grad() of each Value to zero.
+void zero_grad(const std::vector<Value>& values);
+
+}  // namespace ag
+
+// fmt::format("{}", v) -> "Value(data=-12, grad=0)"; a stale handle prints as
+// "Value(<freed>)" rather than throwing inside a log line.
+template <>
+struct fmt::formatter<ag::Value> : fmt::formatter<std::string_view> {
+    format_context::iterator format(const ag::Value& v, format_context& ctx) const;
+};

@@ -1,0 +1,144 @@
+// The tape's storage, recording slow paths and rewind.
+#include <autograd/tape.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace ag {
+
+namespace {
+// Generations are unique across all tapes of the process, so a handle from
+// another thread's tape, or from before a rewind, never matches a live node.
+std::atomic<std::uint32_t> next_generation{1};
+std::uint32_t new_generation() { return next_generation.fetch_add(1, std::memory_order_relaxed); }
+
+template <class T>
+void grow_array(std::unique_ptr<T[]>& a, std::uint32_t used, std::uint32_t cap) {
+    std::unique_ptr<T[]> b(new T[cap]);
+    if (used > 0) std::memcpy(b.get(), a.get(), sizeof(T) * used);
+    a = std::move(b);
+}
+}  // namespace
+
+const char* op_name(Op op) noexcept {
+    switch (op) {
+        case Op::Leaf: return "leaf";
+        case Op::Tensor: return "tensor";
+#define AG_NAME_CASE(Name) \
+    case Op::Name: return ops::Name::name;
+            AG_UNARY_OPS(AG_NAME_CASE) AG_BINARY_OPS(AG_NAME_CASE) AG_CONST_OPS(AG_NAME_CASE)
+#undef AG_NAME_CASE
+    }
+    return "?";
+}
+
+Arity op_arity(Op op) noexcept {
+    switch (op) {
+        case Op::Leaf: return Arity::Leaf;
+        case Op::Tensor: return Arity::Tensor;
+#define AG_ARITY_CASE(Name, A) \
+    case Op::Name: return Arity::A;
+#define AG_U(Name) AG_ARITY_CASE(Name, Unary)
+#define AG_B(Name) AG_ARITY_CASE(Name, Binary)
+#define AG_C(Name) AG_ARITY_CASE(Name, WithConstant)
+            AG_UNARY_OPS(AG_U) AG_BINARY_OPS(AG_B) AG_CONST_OPS(AG_C)
+#undef AG_U
+#undef AG_B
+#undef AG_C
+#undef AG_ARITY_CASE
+    }
+    return Arity::Leaf;
+}
+
+Tape::Tape() : generation_now_(new_generation()) {}
+Tape::~Tape() = default;
+
+void Tape::reserve(std::uint32_t n) {
+    if (n <= capacity_) return;
+    grow_array(value, size_, n);
+    grow_array(adjoint, size_, n);
+    grow_array(lhs, size_, n);
+    grow_array(rhs, size_, n);
+    grow_array(op, size_, n);
+    grow_array(generation, size_, n);
+    capacity_ = n;
+}
+
+void Tape::grow() {
+    constexpr std::uint32_t max_nodes = std::numeric_limits<std::uint32_t>::max();
+    if (capacity_ == max_nodes)
+        throw std::length_error(fmt::format("ag::Tape: more than {} nodes on one tape", max_nodes));
+    const std::uint64_t want = std::max<std::uint64_t>(1024, std::uint64_t{capacity_} * 2);
+    reserve(static_cast<std::uint32_t>(std::min<std::uint64_t>(want, max_nodes)));
+}
+
+std::uint32_t Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    if (anomaly() && !std::isfinite(y) && o != Op::Leaf) {
+        const Arity ar = op_arity(o);
+        std::string inputs;
+        if (ar == Arity::Unary) inputs = fmt::format("input {}", value[a]);
+        if (ar == Arity::Binary) inputs = fmt::format("inputs {} and {}", value[a], value[b]);
+        if (ar == Arity::WithConstant) inputs = fmt::format("input {} and constant {}", value[a], constants[b]);
+        throw AnomalyError(fmt::format("anomaly in forward pass: {} produced {} from {} (node #{})", op_name(o), y,
+                                       inputs, size_));
+    }
+    if (!grad_enabled()) return push(Op::Leaf, 0, 0, y);
+    return push(o, a, b, y);
+}
+
+void Tape::throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const {
+    if (gen == 0) throw std::logic_error(fmt::format("{}: empty handle (default-constructed, it holds no node)", what));
+    throw std::logic_error(fmt::format(
+        "{}: stale handle to node #{} (generation {}): the node was freed when the tape was rewound "
+        "(a Scope ended, or Tape::rewind/clear ran), or it belongs to another thread's tape; "
+        "create parameters before the Scope so they outlive it",
+        what, index, gen));
+}
+
+void Tape::rewind(Mark m) {
+    if (m.nodes > size_ || m.constants > constants.size())
+        throw std::logic_error(fmt::format("Tape::rewind: mark ({} nodes) is beyond the tape ({} nodes)", m.nodes,
+                                           size_));
+    if (tensors) detail::tensor_rewind(*this, m.nodes);
+    size_ = m.nodes;
+    constants.resize(m.constants);
+    dirty_until_ = std::min<std::int64_t>(dirty_until_, std::int64_t{size_} - 1);
+    std::erase_if(names_, [&](const auto& kv) { return kv.first >= size_; });
+    // New nodes get a new generation: handles to the freed ones now fail.
+    generation_now_ = new_generation();
+}
+
+void Tape::zero_grad() noexcept {
+    std::fill_n(adjoint.get(), size_, 0.0);
+    if (tensors)
+        for (std::uint32_t i = 0; i < size_; ++i)
+            if (op[i] == Op::Tensor) detail::tensor_zero_grad(*this, lhs[i]);
+    dirty_until_ = -1;
+}
+
+std::size_t Tape::bytes_reserved() const noexcept {
+    const std::size_t per_node = 2 * sizeof(double) + 3 * sizeof(std::uint32_t) + sizeof(Op);
+    return per_node * capacity_ + constants.capacity() * sizeof(double) + (tensors ? detail::tensor_bytes(*this) : 0);
+}
+
+const std::string* Tape::name(std::uint32_t index) const {
+    auto it = names_.find(index);
+    return it == names_.end() ? nullptr : &it->second;
+}
+
+namespace detail {
+Tape& make_thread_tape() {
+    // Owned by the thread: freed when it exits.
+    thread_local std::unique_ptr<Tape> owned = std::make_unique<Tape>();
+    current_tape = owned.get();
+    return *owned;
+}
+}  // namespace detail
+
+}  // namespace ag
