@@ -1,0 +1,434 @@
+// The scalar tape engine: every op against central differences and its
+// hand-derived derivative; reuse, deep chains, threads, lifetimes, guards.
+#include <autograd/autograd.hpp>
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using ag::Value;
+using Fn = std::function<Value(const std::vector<Value>&)>;
+
+namespace {
+
+// Every op, with the derivative a student would derive by hand.
+struct UnaryCase {
+    const char* name;
+    std::function<Value(const Value&)> f;
+    std::function<double(double)> df;
+    std::vector<double> points;
+};
+struct BinaryCase {
+    const char* name;
+    std::function<Value(const Value&, const Value&)> f;
+    std::function<double(double, double)> dfa, dfb;
+    std::vector<std::pair<double, double>> points;
+};
+
+double sig(double x) { return 1 / (1 + std::exp(-x)); }
+
+const std::vector<double> anywhere = {-2.3, -0.7, 0.4, 1.9, 3.1};
+const std::vector<double> positive = {0.2, 0.9, 1.7, 4.2};
+
+std::vector<UnaryCase> unary_cases() {
+    return {
+        {"neg", [](const Value& a) { return -a; }, [](double) { return -1.0; }, anywhere},
+        {"exp", [](const Value& a) { return ag::exp(a); }, [](double x) { return std::exp(x); }, anywhere},
+        {"log", [](const Value& a) { return ag::log(a); }, [](double x) { return 1 / x; }, positive},
+        {"sqrt", [](const Value& a) { return ag::sqrt(a); }, [](double x) { return 0.5 / std::sqrt(x); }, positive},
+        {"tanh", [](const Value& a) { return ag::tanh(a); },
+         [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, anywhere},
+        {"sigmoid", [](const Value& a) { return ag::sigmoid(a); }, [](double x) { return sig(x) * (1 - sig(x)); },
+         anywhere},
+        {"relu", [](const Value& a) { return ag::relu(a); }, [](double x) { return x > 0 ? 1.0 : 0.0; }, anywhere},
+        {"sin", [](const Value& a) { return ag::sin(a); }, [](double x) { return std::cos(x); }, anywhere},
+        {"cos", [](const Value& a) { return ag::cos(a); }, [](double x) { return -std::sin(x); }, anywhere},
+        {"abs", [](const Value& a) { return ag::abs(a); }, [](double x) { return x > 0 ? 1.0 : -1.0; }, anywhere},
+        {"pow(a, 3)", [](const Value& a) { return ag::pow(a, 3.0); }, [](double x) { return 3 * x * x; }, anywhere},
+        {"pow(a, -1.5)", [](const Value& a) { return ag::pow(a, -1.5); },
+         [](double x) { return -1.5 * std::pow(x, -2.5); }, positive},
+        {"pow(2.5, a)", [](const Value& a) { return ag::pow(2.5, a); },
+         [](double x) { return std::pow(2.5, x) * std::log(2.5); }, anywhere},
+        {"a + 3", [](const Value& a) { return a + 3.0; }, [](double) { return 1.0; }, anywhere},
+        {"3 + a", [](const Value& a) { return 3.0 + a; }, [](double) { return 1.0; }, anywhere},
+        {"a - 3", [](const Value& a) { return a - 3.0; }, [](double) { return 1.0; }, anywhere},
+        {"3 - a", [](const Value& a) { return 3.0 - a; }, [](double) { return -1.0; }, anywhere},
+        {"a * 3", [](const Value& a) { return a * 3.0; }, [](double) { return 3.0; }, anywhere},
+        {"3 * a", [](const Value& a) { return 3.0 * a; }, [](double) { return 3.0; }, anywhere},
+        {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1.0 / 3.0; }, anywhere},
+        {"3 / a", [](const Value& a) { return 3.0 / a; }, [](double x) { return -3.0 / (x * x); }, anywhere},
+    };
+}
+
+std::vector<BinaryCase> binary_cases() {
+    const std::vector<std::pair<double, double>> pts = {{-1.3, 0.6}, {0.8, 2.1}, {2.2, -0.9}, {-0.4, -1.7}};
+    const std::vector<std::pair<double, double>> pos = {{0.3, 0.6}, {1.8, 2.1}, {2.2, -0.9}, {0.5, -1.7}};
+    return {
+        {"+", [](const Value& a, const Value& b) { return a + b; }, [](double, double) { return 1.0; },
+         [](double, double) { return 1.0; }, pts},
+        {"-", [](const Value& a, const Value& b) { return a - b; }, [](double, double) { return 1.0; },
+         [](double, double) { return -1.0; }, pts},
+        {"*", [](const Value& a, const Value& b) { return a * b; }, [](double, double b) { return b; },
+         [](double a, double) { return a; }, pts},
+        {"/", [](const Value& a, const Value& b) { return a / b; }, [](double, double b) { return 1 / b; },
+         [](double a, double b) { return -a / (b * b); }, pts},
+        {"pow", [](const Value& a, const Value& b) { return ag::pow(a, b); },
+         [](double a, double b) { return b * std::pow(a, b - 1); },
+         [](double a, double b) { return std::pow(a, b) * std::log(a); }, pos},
+        {"min", [](const Value& a, const Value& b) { return ag::min(a, b); },
+         [](double a, double b) { return a < b ? 1.0 : 0.0; }, [](double a, double b) { return b < a ? 1.0 : 0.0; },
+         pts},
+        {"max", [](const Value& a, const Value& b) { return ag::max(a, b); },
+         [](double a, double b) { return a > b ? 1.0 : 0.0; }, [](double a, double b) { return b > a ? 1.0 : 0.0; },
+         pts},
+    };
+}
+
+}  // namespace
+
+TEST_CASE("every unary op: derivative equals the hand-derived formula and central differences") {
+    for (const auto& c : unary_cases()) {
+        for (double x0 : c.points) {
+            CAPTURE(c.name);
+            CAPTURE(x0);
+            ag::Scope scope;
+            Value x = x0;
+            Value y = c.f(x);
+            y.backward();
+            CHECK(x.grad() == doctest::Approx(c.df(x0)).epsilon(1e-14));
+            auto report = ag::check_gradients([&](const std::vector<Value>& v) { return c.f(v[0]); }, {x0});
+            INFO(report.table());
+            CHECK(report.ok());
+            CHECK(report.inputs[0].analytic == doctest::Approx(c.df(x0)).epsilon(1e-14));
+        }
+    }
+}
+
+TEST_CASE("every binary op: both partials equal the hand-derived formulas and central differences") {
+    for (const auto& c : binary_cases()) {
+        for (auto [a0, b0] : c.points) {
+            CAPTURE(c.name);
+            CAPTURE(a0);
+            CAPTURE(b0);
+            ag::Scope scope;
+            Value a = a0, b = b0;
+            c.f(a, b).backward();
+            CHECK(a.grad() == doctest::Approx(c.dfa(a0, b0)).epsilon(1e-14));
+            CHECK(b.grad() == doctest::Approx(c.dfb(a0, b0)).epsilon(1e-14));
+            auto report =
+                ag::check_gradients([&](const std::vector<Value>& v) { return c.f(v[0], v[1]); }, {a0, b0});
+            INFO(report.table());
+            CHECK(report.ok());
+        }
+    }
+}
+
+TEST_CASE("forward values equal the plain double formulas") {
+    ag::Scope scope;
+    // volatile: compare with the run-time libm, not the compiler's folded constants.
+    volatile double va = 0.7, vb = -1.3;
+    Value a = va, b = vb;
+    CHECK((a + b).data() == 0.7 + -1.3);
+    CHECK((a - b).data() == 0.7 - -1.3);
+    CHECK((a * b).data() == 0.7 * -1.3);
+    CHECK((a / b).data() == 0.7 / -1.3);
+    CHECK((a / 3.0).data() == 0.7 / 3.0);
+    CHECK((3.0 / b).data() == 3.0 / -1.3);
+    CHECK((2.0 - a).data() == 2.0 - 0.7);
+    CHECK(ag::tanh(a).data() == std::tanh(va));
+    CHECK(ag::pow(a, b).data() == std::pow(va, vb));
+    CHECK(ag::sigmoid(Value(-800.0)).data() == 0.0);  // no overflow in exp
+    CHECK(ag::sigmoid(Value(800.0)).data() == 1.0);
+    CHECK(ag::sigmoid(Value(-3.0)).data() == doctest::Approx(sig(-3.0)).epsilon(1e-15));
+}
+
+TEST_CASE("non-differentiable points follow PyTorch's conventions") {
+    ag::Scope scope;
+    Value z = 0.0;
+    ag::relu(z).backward();
+    CHECK(z.grad() == 0.0);
+    z.zero_grad();
+    ag::abs(z).backward();
+    CHECK(z.grad() == 0.0);
+    Value a = 2.0, b = 2.0;
+    ag::max(a, b).backward();
+    CHECK(a.grad() == 0.5);
+    CHECK(b.grad() == 0.5);
+    Value base = 0.0, e = 2.0;
+    ag::pow(base, e).backward();  // d/de 0^e = 0 (not 0 * log 0 = NaN)
+    CHECK(e.grad() == 0.0);
+    CHECK(base.grad() == 0.0);
+}
+
+TEST_CASE("(x + y) * z at (-2, 5, -4)") {
+    ag::Scope scope;
+    Value x = -2.0, y = 5.0, z = -4.0;
+    Value f = (x + y) * z;
+    f.backward();
+    CHECK(f.data() == -12.0);
+    CHECK(x.grad() == -4.0);
+    CHECK(y.grad() == -4.0);
+    CHECK(z.grad() == 3.0);
+}
+
+TEST_CASE("textbook sigmoid chain: engine equals the hand-derived partials to 1e-12") {
+    std::mt19937_64 rng(20261121);
+    std::uniform_real_distribution<double> u(-2.0, 2.0);
+    for (int trial = 0; trial < 50; ++trial) {
+        ag::Scope scope;
+        const double x1 = u(rng), x2 = u(rng), v11 = u(rng), v12 = u(rng), c = u(rng), w11 = u(rng), w12 = u(rng),
+                     b = u(rng), a2 = u(rng), y = u(rng);
+        Value X1 = x1, X2 = x2, V11 = v11, V12 = v12, C = c, W11 = w11, W12 = w12, B = b, A2 = a2;
+        Value z1 = V11 * X1 + V12 * X2 + C;
+        Value a1 = ag::sigmoid(z1);
+        Value z3 = W11 * a1 + W12 * A2 + B;
+        Value a3 = ag::sigmoid(z3);
+        Value e = 0.5 * ag::pow(a3 - y, 2.0);
+        e.backward();
+
+        auto dsig = [](double z) { return sig(z) * (1 - sig(z)); };
+        const double hz1 = v11 * x1 + v12 * x2 + c, ha1 = sig(hz1);
+        const double hz3 = w11 * ha1 + w12 * a2 + b, ha3 = sig(hz3);
+        const double de_dw11 = (ha3 - y) * dsig(hz3) * ha1;
+        const double de_dv11 = (ha3 - y) * dsig(hz3) * w11 * dsig(hz1) * x1;
+        CHECK(std::fabs(W11.grad() - de_dw11) <= 1e-12);
+        CHECK(std::fabs(V11.grad() - de_dv11) <= 1e-12);
+        CHECK(std::fabs(e.data() - 0.5 * (ha3 - y) * (ha3 - y)) <= 1e-15);
+    }
+}
+
+TEST_CASE("gradients accumulate where a node is used more than once") {
+    ag::Scope scope;
+    Value a = 3.0;
+    (a + a).backward();
+    CHECK(a.grad() == 2.0);
+    a.zero_grad();
+    (a * a).backward();
+    CHECK(a.grad() == 6.0);
+
+    // Diamond: b and c both come from a, d joins them.
+    a.zero_grad();
+    Value b = a * 2.0, c = ag::exp(a), d = b * c;
+    d.backward();
+    CHECK(a.grad() == doctest::Approx(2 * std::exp(3.0) + 6 * std::exp(3.0)).epsilon(1e-15));
+
+    // One node reused a thousand times.
+    Value x = 0.5, s = 0.0;
+    Value t = ag::tanh(x);
+    for (int i = 0; i < 1000; ++i) s = s + t * static_cast<double>(i);
+    s.backward();
+    CHECK(x.grad() == doctest::Approx(499500.0 * (1 - std::tanh(0.5) * std::tanh(0.5))).epsilon(1e-13));
+}
+
+TEST_CASE("backward() twice accumulates leaf gradients, as in PyTorch; zero_grad resets") {
+    ag::Scope scope;
+    Value x = 1.5, y = -0.5;
+    Value h = x * y;        // an intermediate node used below
+    Value f = ag::sin(h) + x;
+    f.backward();
+    const double gx = y.data() * std::cos(-0.75) + 1, gy = x.data() * std::cos(-0.75);
+    CHECK(x.grad() == doctest::Approx(gx).epsilon(1e-15));
+    f.backward();
+    CHECK(x.grad() == doctest::Approx(2 * gx).epsilon(1e-15));
+    CHECK(y.grad() == doctest::Approx(2 * gy).epsilon(1e-15));
+    // The intermediate holds this sweep's adjoint, not a running sum.
+    CHECK(h.grad() == doctest::Approx(std::cos(-0.75)).epsilon(1e-15));
+
+    ag::zero_grad({x});
+    CHECK(x.grad() == 0.0);
+    CHECK(y.grad() != 0.0);
+    ag::tape().zero_grad();
+    CHECK(y.grad() == 0.0);
+    f.backward();
+    CHECK(x.grad() == doctest::Approx(gx).epsilon(1e-15));
+}
+
+TEST_CASE("a chain of 10^7 operations differentiates without recursion") {
+    ag::Scope scope;
+    constexpr int n = 10'000'000;
+    ag::tape().reserve(ag::tape().size() + n + 8);
+    Value x = 1.0;
+    Value y = x;
+    for (int i = 0; i < n; ++i) y = y * 1.0000001;
+    y.backward();
+    const double expected = std::pow(1.0000001, n);
+    CHECK(x.grad() == doctest::Approx(expected).epsilon(1e-9));
+    CHECK(y.data() == doctest::Approx(expected).epsilon(1e-9));
+}
+
+TEST_CASE("a million training steps run in flat memory; parameters outlive each step's scope") {
+    Value w = 0.0;  // fit w to minimize (w - 3)^2 with SGD
+    const auto mark = ag::tape().mark();
+    std::size_t reserved_after_first = 0;
+    for (int step = 0; step < 1'000'000; ++step) {
+        ag::Scope scope;
+        Value loss = ag::pow(w - 3.0, 2.0);
+        loss.backward();
+        w.set_data(w.data() - 0.1 * w.grad());
+        w.zero_grad();
+        if (step == 0) reserved_after_first = ag::tape().bytes_reserved();
+    }
+    CHECK(ag::tape().size() == mark.nodes);
+    CHECK(ag::tape().bytes_reserved() == reserved_after_first);
+    CHECK(w.data() == doctest::Approx(3.0).epsilon(1e-12));
+}
+
+TEST_CASE("a handle whose node was freed throws a clear std::logic_error") {
+    Value inside;
+    {
+        ag::Scope scope;
+        inside = Value(2.0) * 3.0;
+        CHECK(inside.data() == 6.0);
+    }
+    CHECK_THROWS_AS(inside.data(), std::logic_error);
+    CHECK_THROWS_WITH(inside.grad(), doctest::Contains("stale handle"));
+    // Even after the slot is reused by a new node, the old handle stays stale.
+    {
+        ag::Scope scope;
+        Value reused = Value(1.0) * 5.0;
+        CHECK(reused.data() == 5.0);
+        CHECK_THROWS_AS(inside + reused, std::logic_error);
+        CHECK_THROWS_AS(inside.backward(), std::logic_error);
+    }
+    Value empty;
+    CHECK_THROWS_WITH(empty.data(), doctest::Contains("empty handle"));
+    CHECK(fmt::format("{}", inside) == "Value(<freed>)");
+}
+
+TEST_CASE("each thread has its own tape: 4 threads give the same results as one") {
+    auto work = [](int seed) {
+        ag::Scope scope;
+        std::vector<Value> xs;
+        for (int i = 0; i < 50; ++i) xs.emplace_back(std::sin(seed + i));
+        Value f = 0.0;
+        for (int r = 0; r < 200; ++r)
+            for (int i = 0; i < 50; ++i) f = f + ag::tanh(xs[i] * xs[(i + 1) % 50] + 0.1 * r);
+        f.backward();
+        std::vector<double> out{f.data()};
+        for (auto& x : xs) out.push_back(x.grad());
+        return out;
+    };
+    std::vector<std::vector<double>> serial, parallel(4);
+    for (int t = 0; t < 4; ++t) serial.push_back(work(t));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { parallel[t] = work(t); });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) CHECK(parallel[t] == serial[t]);
+
+    // A handle from another thread's tape is rejected, not misread.
+    Value foreign;
+    std::thread([&] { foreign = Value(1.0) + 1.0; }).join();
+    CHECK_THROWS_AS(foreign.data(), std::logic_error);
+}
+
+TEST_CASE("ag::grad returns partials without touching .grad()") {
+    ag::Scope scope;
+    Value x = -2.0, y = 5.0, z = -4.0, unused = 7.0;
+    Value f = (x + y) * z;
+    x.set_grad(100.0);
+    const auto g = ag::grad(f, {x, y, z, unused});
+    CHECK(g == std::vector<double>{-4.0, -4.0, 3.0, 0.0});
+    CHECK(x.grad() == 100.0);
+    CHECK(y.grad() == 0.0);
+    CHECK(f.grad() == 0.0);
+}
+
+TEST_CASE("NoGrad computes values but records no history; detach stops gradients") {
+    ag::Scope scope;
+    Value x = 2.0;
+    Value y;
+    {
+        ag::NoGrad no_grad;
+        y = x * x;
+        CHECK(y.data() == 4.0);
+        CHECK(y.is_leaf());
+    }
+    Value z = x * x;
+    CHECK(!z.is_leaf());
+    (y * z).backward();
+    CHECK(x.grad() == doctest::Approx(4.0 * 2 * 2.0));  // only through z
+    CHECK(y.grad() == 4.0);
+
+    x.zero_grad();
+    Value d = z.detach();
+    CHECK(d.data() == 4.0);
+    (d * x).backward();
+    CHECK(x.grad() == 4.0);  // d treated as a constant
+}
+
+TEST_CASE("anomaly mode names the first operation producing NaN or Inf") {
+    ag::Scope scope;
+    Value m = -1.0;
+    CHECK(std::isnan(ag::log(m).data()));  // off: IEEE result, no error
+    {
+        ag::DetectAnomaly anomaly;
+        CHECK_THROWS_AS(ag::log(m), ag::AnomalyError);
+        CHECK_THROWS_WITH(ag::log(m), doctest::Contains("log produced"));
+        CHECK_THROWS_WITH(ag::log(m), doctest::Contains("nan from input -1"));
+        CHECK_THROWS_WITH(Value(1.0) / Value(0.0), doctest::Contains("/ produced inf from inputs 1 and 0"));
+        // Backward: sqrt'(0) = inf.
+        Value z = 0.0;
+        Value s = ag::sqrt(z);
+        CHECK(s.data() == 0.0);
+        CHECK_THROWS_WITH(s.backward(), doctest::Contains("sqrt"));
+        CHECK_THROWS_WITH(s.backward(), doctest::Contains("backward"));
+    }
+    Value z = 0.0;
+    ag::sqrt(z).backward();  // off again: IEEE inf
+    CHECK(std::isinf(z.grad()));
+}
+
+TEST_CASE("compound assignment records a new node") {
+    ag::Scope scope;
+    Value x = 3.0;
+    Value y = x;
+    y *= x;
+    y += 1.0;
+    y -= x;
+    y /= 2.0;
+    CHECK(y.data() == (3.0 * 3.0 + 1.0 - 3.0) / 2.0);
+    CHECK(x.data() == 3.0);  // x itself unchanged
+    y.backward();
+    CHECK(x.grad() == doctest::Approx((2 * 3.0 - 1) / 2.0));
+}
+
+TEST_CASE("fmt prints Value(data=..., grad=...)") {
+    ag::Scope scope;
+    Value x = -2.0, y = 5.0, z = -4.0;
+    Value f = (x + y) * z;
+    f.backward();
+    CHECK(fmt::format("{}", f) == "Value(data=-12, grad=1)");
+    CHECK(fmt::format("{}", z) == "Value(data=-4, grad=3)");
+    CHECK(fmt::format("{}", Value(0.1)) == "Value(data=0.1, grad=0)");
+}
+
+TEST_CASE("check_gradients catches a wrong derivative and names the input") {
+    // relu at exactly 0: the engine says 0, the central difference says 0.5.
+    auto report = ag::check_gradients([](const std::vector<Value>& v) { return ag::relu(v[0]) + v[1] * v[1]; },
+                                      {0.0, 1.5});
+    CHECK_FALSE(report.ok());
+    CHECK(report.worst_input == 0);
+    CHECK(report.inputs[0].numeric == doctest::Approx(0.5));
+    CHECK(report.inputs[1].ok);
+    CHECK(report.max_abs_error == doctest::Approx(0.5));
+    CHECK(report.table().find("FAIL") != std::string::npos);
+    // It frees what it recorded.
+    const auto size = ag::tape().size();
+    ag::check_gradients([](const std::vector<Value>& v) { return ag::exp(v[0]); }, {1.0});
+    CHECK(ag::tape().size() == size);
+}
+
+TEST_CASE("names label Values and are freed with their nodes") {
+    ag::Scope scope;
+    Value x(2.0, "x");
+    CHECK(x.name() == "x");
+    Value y = x * 2.0;
+    CHECK(y.name().empty());
+    y.set_name("y");
+    CHECK(y.name() == "y");
+}
