@@ -3,4 +3,6 @@
 #include <autograd/gradcheck.hpp>
 #include <autograd/ops.hpp>
 #include <autograd/tape.hpp>
+#include <autograd/tensor.hpp>
+#include <autograd/tensor_gradcheck.hpp>
 #include <autograd/value.hpp>

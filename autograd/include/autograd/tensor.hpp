@@ -1,0 +1,329 @@
+#pragma once
+// ag::Tensor: an n-dimensional array on the current thread's tape.
+//
+//     ag::Tensor x({2, 3}, {1, 2, 3, 4, 5, 6});
+//     ag::Tensor w = ag::Tensor::randn({3, 4}, /*seed=*/42);
+//     ag::Tensor loss = ag::mean(ag::relu(ag::matmul(x, w)));
+//     loss.backward();                 // w.grad() now holds d loss / d w
+//
+// Choices (where PyTorch and micrograd leave room):
+// - Element type: `ag::Tensor` holds double (exact gradient checks, agrees
+//   with the scalar engine); `ag::Tensor32` holds float (training speed,
+//   sgemm). Both are `BasicTensor<T>`; the two never mix in one operation
+//   (convert with `.to<U>()`, which makes a new leaf). Scalars in operations
+//   are passed as double and rounded to T.
+// - Layout: row-major, contiguous, rank 0..4 (`Shape::max_rank`). Every
+//   operation makes a new contiguous tensor; there are no views.
+// - Handles: like ag::Value, a Tensor is {node index, generation}; copying
+//   one never copies data. A Scope/rewind frees the tensors recorded inside
+//   it; using such a handle afterwards throws std::logic_error. Create
+//   parameters before the Scope of a training step.
+// - Gradients: every leaf requires a gradient by default (micrograd, and
+//   ag::Value, behave so). Mark inputs that need none (data batches,
+//   datasets) with `.set_requires_grad(false)`: their gradients are then not
+//   computed at all, which saves a matrix product per layer in backward().
+//   Results of operations require a gradient when any input does. Leaf
+//   gradients accumulate across backward() calls as in PyTorch; call
+//   zero_grad(). Under ag::NoGrad, results are leaves that require none.
+// - Reductions: sum/mean/max over all elements give a 0-d tensor (shape []);
+//   max sends the gradient to the maximal elements, split evenly on ties.
+// - Broadcasting follows NumPy: shapes are aligned at the last axis, and an
+//   axis of size 1 (or a missing leading axis) stretches to match. Gradients
+//   are summed back over the stretched axes.
+// - Errors: shape mismatches throw std::invalid_argument naming the
+//   operation and the shapes, e.g.
+//   "matmul: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ".
+// - Memory: values, gradients, shapes and per-op data live in a bump arena
+//   owned by the tape; rewinding keeps its chunks, so a training step of a
+//   fixed model makes no heap allocation after the first one.
+// - Anomaly mode (ag::DetectAnomaly): the first operation whose output (or,
+//   in backward(), whose input gradient) holds NaN or Inf throws
+//   ag::AnomalyError naming the op, the shapes and the first bad element.
+#include <autograd/tape.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <concepts>
+#include <cstdint>
+#include <initializer_list>
+#include <random>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace ag {
+
+// ---------------------------------------------------------------- Shape ---
+
+// The size of each axis, at most max_rank of them, stored inline.
+//     ag::Shape s{2, 3};   s.rank() == 2, s[1] == 3, s.numel() == 6
+// A negative size is allowed only as reshape's "infer this axis" (-1).
+class Shape {
+public:
+    static constexpr int max_rank = 4;
+
+    constexpr Shape() noexcept = default;
+    template <std::integral... I>
+        requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank)
+    constexpr Shape(I... sizes) noexcept  // NOLINT: implicit, so {2, 3} is a Shape
+        : dims_{static_cast<std::int64_t>(sizes)...}, rank_(static_cast<int>(sizeof...(I))) {}
+    // From a run-time list; throws std::invalid_argument if longer than max_rank.
+    explicit Shape(std::span<const std::int64_t> sizes);
+
+    int rank() const noexcept { return rank_; }
+    std::int64_t numel() const noexcept {
+        std::int64_t n = 1;
+        for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+        return n;
+    }
+    std::int64_t operator[](int axis) const noexcept { return dims_[static_cast<std::size_t>(axis)]; }
+    std::int64_t& operator[](int axis) noexcept { return dims_[static_cast<std::size_t>(axis)]; }
+    const std::int64_t* begin() const noexcept { return dims_.data(); }
+    const std::int64_t* end() const noexcept { return dims_.data() + rank_; }
+    bool operator==(const Shape& o) const noexcept {
+        if (rank_ != o.rank_) return false;
+        for (int i = 0; i < rank_; ++i)
+            if ((*this)[i] != o[i]) return false;
+        return true;
+    }
+    // "[2, 3]"; "[]" for rank 0.
+    std::string str() const;
+
+private:
+    std::array<std::int64_t, max_rank> dims_{};
+    int rank_ = 0;
+};
+
+// ---------------------------------------------------------------- dtype ---
+
+enum class DType : std::uint8_t { float32, float64 };
+template <class T>
+inline constexpr DType dtype_of = std::is_same_v<T, float> ? DType::float32 : DType::float64;
+inline const char* dtype_name(DType d) noexcept { return d == DType::float32 ? "float32" : "float64"; }
+
+// ------------------------------------------------------------------ Rng ---
+
+// A seeded random source whose streams are the same on every platform and
+// standard library: std::mt19937_64 (fully specified by the standard) with
+// our own conversions to uniform and normal numbers (the std distributions
+// differ between vendors).
+class Rng {
+public:
+    explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}
+    std::uint64_t next_u64() { return engine_(); }
+    // Uniform in [0, 1), from the top 53 bits of one draw.
+    double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+    // Standard normal (Marsaglia's polar method; values come in pairs).
+    double normal();
+    double normal(double mean, double stddev) { return mean + stddev * normal(); }
+    // Uniform integer in [0, n), unbiased (rejection sampling); n > 0.
+    std::uint64_t below(std::uint64_t n);
+    // Fisher-Yates shuffle, e.g. of sample indices for mini-batches.
+    template <class U>
+    void shuffle(std::span<U> items) {
+        for (std::size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[below(i)]);
+    }
+
+private:
+    std::mt19937_64 engine_;
+    double spare_ = 0;
+    bool has_spare_ = false;
+};
+
+// --------------------------------------------------------------- Tensor ---
+
+template <class T>
+class BasicTensor {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "ag::BasicTensor<T>: T is float or double");
+
+public:
+    using value_type = T;
+    static constexpr DType dtype = dtype_of<T>;
+
+    // An empty handle; using it throws. Exists so tensors fit in containers.
+    BasicTensor() noexcept = default;
+    // A new leaf of the given shape holding a copy of `values` (row-major);
+    // throws std::invalid_argument unless values.size() == shape.numel().
+    BasicTensor(const Shape& shape, std::initializer_list<T> values);
+    BasicTensor(const Shape& shape, std::span<const T> values);
+
+    // --- creation (all make new leaves that require a gradient) ---
+    static BasicTensor zeros(const Shape& shape);
+    static BasicTensor ones(const Shape& shape);
+    static BasicTensor full(const Shape& shape, double value);
+    static BasicTensor scalar(double value);  // 0-d
+    // 1-D: start, start + step, ... while < stop (> stop for step < 0).
+    static BasicTensor arange(double stop);
+    static BasicTensor arange(double start, double stop, double step = 1);
+    // Normal(mean, stddev) and Uniform[lo, hi) samples, row-major order.
+    static BasicTensor randn(const Shape& shape, Rng& rng, double mean = 0, double stddev = 1);
+    static BasicTensor randn(const Shape& shape, std::uint64_t seed, double mean = 0, double stddev = 1);
+    static BasicTensor rand(const Shape& shape, Rng& rng, double lo = 0, double hi = 1);
+    static BasicTensor rand(const Shape& shape, std::uint64_t seed, double lo = 0, double hi = 1);
+
+    // --- inspection ---
+    Shape shape() const;
+    int rank() const { return shape().rank(); }
+    std::int64_t numel() const { return shape().numel(); }
+    // Size of one axis; negative counts from the end.
+    std::int64_t size(int axis) const;
+
+    // The values, row-major, writable in place (optimizer updates, weights
+    // set by hand). Results already computed from them are not recomputed.
+    std::span<T> data() const;
+    // The gradient, same layout; zeros if nothing reached this tensor yet.
+    // Writable, for optimizers and gradient clipping.
+    std::span<T> grad() const;
+    // The only element, as double; throws unless numel() == 1.
+    double item() const;
+    // One element by full index, e.g. t.at({1, 2}).
+    T at(std::initializer_list<std::int64_t> index) const;
+    std::vector<T> to_vector() const;
+
+    // Copies `values` into this tensor (size must match).
+    void set_data(std::span<const T> values) const;
+    void set_data(std::initializer_list<T> values) const { set_data(std::span<const T>(values.begin(), values.size())); }
+    void fill(double value) const;
+
+    // --- autograd ---
+    // Reverse sweep from this tensor with seed 1; it must have one element
+    // (else std::invalid_argument, as PyTorch's "grad can be implicitly
+    // created only for scalar outputs"). Gradients accumulate.
+    void backward() const;
+    void zero_grad() const;
+    bool is_leaf() const;
+    bool requires_grad() const;
+    // Only on leaves (std::logic_error otherwise). Returns *this, to chain:
+    //     auto x = ag::Tensor32({64, 784}, pixels).set_requires_grad(false);
+    const BasicTensor& set_requires_grad(bool on) const;
+    // A new leaf with a copy of the values: gradients stop here.
+    BasicTensor detach() const;
+    // A new leaf with the values converted to U (not differentiable).
+    template <class U>
+    BasicTensor<U> to() const;
+
+    // For the engine and tools that read the graph.
+    std::uint32_t index() const noexcept { return index_; }
+    std::uint32_t generation() const noexcept { return gen_; }
+    static BasicTensor from_node(std::uint32_t index, std::uint32_t gen) noexcept { return BasicTensor(index, gen); }
+    // Checks the handle (live, a tensor node of this dtype); returns the
+    // tensor record's index. Throws std::logic_error naming `what`.
+    std::uint32_t checked_record(const char* what) const;
+
+private:
+    BasicTensor(std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
+    std::uint32_t index_ = 0;
+    std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
+};
+
+using Tensor = BasicTensor<double>;
+using Tensor32 = BasicTensor<float>;
+
+// ---------------------------------------------------------- operations ---
+// All return new tensors. Throw std::invalid_argument on bad shapes/axes.
+
+// Elementwise with broadcasting; a double operand is a scalar on either side.
+template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, double c);
+template <class T> BasicTensor<T> operator+(double c, const BasicTensor<T>& a);
+template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, double c);
+template <class T> BasicTensor<T> operator-(double c, const BasicTensor<T>& a);
+template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, double c);
+template <class T> BasicTensor<T> operator*(double c, const BasicTensor<T>& a);
+template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, double c);
+template <class T> BasicTensor<T> operator/(double c, const BasicTensor<T>& a);
+template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a);
+
+// pow follows ops::Pow's conventions at 0 (see ops.hpp).
+template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, double exponent);
+template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& exponent);
+template <class T> BasicTensor<T> exp(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> log(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> sqrt(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> tanh(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> sigmoid(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> relu(const BasicTensor<T>& a);  // relu'(0) = 0
+template <class T> BasicTensor<T> abs(const BasicTensor<T>& a);   // abs'(0) = 0
+
+// Matrix product through BLAS (cblas_dgemm / cblas_sgemm):
+//   [m, k] @ [k, n] -> [m, n];  batched [b, m, k] @ [k, n] -> [b, m, n].
+template <class T> BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+// x @ w + bias, fused (one pass fewer): x [.., in], w [in, out], bias [out]
+// (an empty handle for none). The textbook layer h = x·W + b.
+template <class T> BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias = {});
+// Swaps the last two axes (rank >= 2), or axes a0 and a1.
+template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a, int axis0, int axis1);
+// Same values, new shape; one axis may be -1 (inferred).
+template <class T> BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
+
+// Reductions. `axis` may be negative (counts from the end); keepdim keeps
+// the reduced axis with size 1.
+template <class T> BasicTensor<T> sum(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T> BasicTensor<T> mean(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T> BasicTensor<T> max(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim = false);
+
+// Along one axis (default: the last), stable for logits of any size
+// (the maximum is subtracted first).
+template <class T> BasicTensor<T> softmax(const BasicTensor<T>& a, int axis = -1);
+template <class T> BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis = -1);
+
+// Losses; each returns a 0-d tensor, the mean over all elements / rows.
+// mean((pred - target)^2); shapes must be equal.
+template <class T> BasicTensor<T> mse_loss(const BasicTensor<T>& pred, const BasicTensor<T>& target);
+// logits [n, c], labels: n class indices in [0, c). Fused log_softmax +
+// negative log-likelihood, mean over rows (torch.nn.functional.cross_entropy).
+template <class T> BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const std::int64_t> labels);
+template <class T> BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int> labels);
+// Mean of -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably;
+// targets (same shape) in [0, 1].
+template <class T>
+BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& logits, const BasicTensor<T>& targets);
+// Mean of max(0, 1 - t * s); targets (same shape) are -1 or +1 (SVM loss).
+template <class T> BasicTensor<T> hinge(const BasicTensor<T>& scores, const BasicTensor<T>& targets);
+
+// Rows of `a` (axis 0) in the given order, repeats allowed (a mini-batch):
+// [n, ...] -> [rows.size(), ...]. The gradient is scattered back (summed).
+template <class T> BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const std::int64_t> rows);
+template <class T> BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const int> rows);
+// Joins tensors along `axis`; all other axes must agree.
+template <class T> BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis = 0);
+template <class T> BasicTensor<T> concat(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
+    return concat(std::span<const BasicTensor<T>>(parts.begin(), parts.size()), axis);
+}
+
+// Sets .grad() of each tensor to zero.
+template <class T> void zero_grad(std::span<const BasicTensor<T>> tensors);
+template <class T> void zero_grad(const std::vector<BasicTensor<T>>& tensors) {
+    zero_grad(std::span<const BasicTensor<T>>(tensors));
+}
+
+// "Tensor(shape=[2, 3], dtype=float64, data=[[1, 2, 3], [4, 5, 6]])", values
+// laid out like NumPy; axes longer than 6 are elided to "a, b, c, ..., x, y, z"
+// when the tensor has more than 1000 elements. A freed handle prints as
+// "Tensor(<freed>)".
+template <class T> std::string to_string(const BasicTensor<T>& t);
+
+}  // namespace ag
+
+template <>
+struct fmt::formatter<ag::Shape> : fmt::formatter<std::string_view> {
+    format_context::iterator format(const ag::Shape& s, format_context& ctx) const {
+        return fmt::format_to(ctx.out(), "{}", s.str());
+    }
+};
+template <class T>
+struct fmt::formatter<ag::BasicTensor<T>> : fmt::formatter<std::string_view> {
+    format_context::iterator format(const ag::BasicTensor<T>& t, format_context& ctx) const {
+        return fmt::format_to(ctx.out(), "{}", ag::to_string(t));
+    }
+};
