@@ -44,7 +44,7 @@ void sweep_impl(Tape& t, std::uint32_t root, double* adj) {
         const double g = adj[i];
         // Zero adjoint: node i does not reach the root; skipping it also keeps
         // an unrelated infinite partial (sqrt at 0) from making 0 * inf = NaN.
-        if (g == 0.0 || o == Op::Leaf) continue;
+        if (g == 0.0) continue;
         const std::uint32_t a = lhs[i], b = rhs[i];
         const double y = x[i];
         switch (o) {

@@ -78,12 +78,16 @@ public:
         if (size_ == capacity_) [[unlikely]]
             grow();
         const std::uint32_t i = size_++;
+        // Store the op byte last: a uint8_t store may alias anything, and
+        // would make the compiler reload the other array pointers.
+        const std::uint32_t gen = generation_now_;
+        Op* const ops = op.get();
         value[i] = y;
         adjoint[i] = 0.0;
         lhs[i] = a;
         rhs[i] = b;
-        op[i] = o;
-        generation[i] = generation_now_;
+        generation[i] = gen;
+        ops[i] = o;
         return i;
     }
     std::uint32_t add_constant(double c) {

@@ -76,21 +76,25 @@ namespace detail {
 template <class OpT>
 Value apply(const Value& a) {
     Tape& t = tape();
-    const std::uint32_t ia = a.checked_index(OpT::name);
+    const std::uint32_t ia = a.index();
+    t.check(ia, a.generation(), OpT::name);
     const double y = OpT::f(t.value[ia]);
     return Value::from_node(t.record(op_code<OpT>, ia, 0, y), t.generation_now());
 }
 template <class OpT>
 Value apply(const Value& a, const Value& b) {
     Tape& t = tape();
-    const std::uint32_t ia = a.checked_index(OpT::name), ib = b.checked_index(OpT::name);
+    const std::uint32_t ia = a.index(), ib = b.index();
+    t.check(ia, a.generation(), OpT::name);
+    t.check(ib, b.generation(), OpT::name);
     const double y = OpT::f(t.value[ia], t.value[ib]);
     return Value::from_node(t.record(op_code<OpT>, ia, ib, y), t.generation_now());
 }
 template <class OpT>
 Value apply(const Value& a, double c) {
     Tape& t = tape();
-    const std::uint32_t ia = a.checked_index(OpT::name);
+    const std::uint32_t ia = a.index();
+    t.check(ia, a.generation(), OpT::name);
     const double y = OpT::f(t.value[ia], c);
     const std::uint32_t ic = t.add_constant(c);
     return Value::from_node(t.record(op_code<OpT>, ia, ic, y), t.generation_now());
