@@ -1,0 +1,142 @@
+#pragma once
+// Data sets: a CSV reader (plain or gzip), standardization, a stratified
+// train/test split, and seeded synthetic sets.
+//
+//     auto data = ag::nn::read_csv("digits.csv.gz");           // last column = label
+//     auto [train, test] = ag::nn::train_test_split(data, 0.25, /*seed=*/1);
+//     ag::nn::Standardizer scale(train);                       // statistics of train only
+//     scale.transform(train); scale.transform(test);
+//     auto X = ag::nn::features_tensor(train);                 // [n, d], needs no gradient
+//     auto y = ag::nn::labels_tensor(train);                   // [n]
+//
+// Choices:
+//   - labels are numbers (class indices 0, 1, ... for classification,
+//     or any value for regression); text labels are not read;
+//   - the CSV header, by default, is detected: line 1 is a header when one
+//     of its fields is not a number (Header::Auto); Header::Yes / No force it;
+//   - every file goes through zlib's gzread, which reads gzip and plain
+//     files alike, so "x.csv.gz" and "x.csv" need nothing different;
+//   - standardization divides by the population standard deviation (as
+//     sklearn's StandardScaler); a constant column gets scale 1, not a
+//     division by zero;
+//   - the synthetic sets are labelled 0, 1, ... (for micrograd's ±1 hinge
+//     labels use 2·y − 1); moons, circles and spirals come shuffled (as
+//     sklearn's default), xor in corner order.
+#include <autograd/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ag::nn {
+
+struct Dataset {
+    std::size_t n_features = 0;
+    std::vector<double> features;            // row-major, size() rows of n_features
+    std::vector<double> labels;              // one per row (empty when the data has none)
+    std::vector<std::string> column_names;   // from a CSV header, else empty
+
+    std::size_t size() const noexcept { return n_features == 0 ? 0 : features.size() / n_features; }
+    std::span<const double> row(std::size_t i) const { return {features.data() + i * n_features, n_features}; }
+    double feature(std::size_t i, std::size_t j) const { return features[i * n_features + j]; }
+    // The labels as class indices; throws std::invalid_argument naming the
+    // first row whose label is not a whole number >= 0.
+    std::vector<std::int64_t> class_labels() const;
+    // 1 + the largest class label.
+    std::size_t n_classes() const;
+    // The given rows, in that order.
+    Dataset subset(std::span<const std::size_t> rows) const;
+};
+
+// ------------------------------------------------------------------- CSV ---
+
+enum class Header { Auto, Yes, No };
+
+struct CsvOptions {
+    Header header = Header::Auto;
+    // The column holding the label: an index, negative counting from the end
+    // (-1: the last column); std::nullopt when every column is a feature.
+    std::optional<int> label_column = -1;
+    char delimiter = ',';
+};
+
+// Reads a CSV file of numbers (gzip-compressed or plain). Throws
+// std::runtime_error for a missing/unreadable file or corrupt gzip data, and
+// std::invalid_argument for a ragged row or a field that is not a number,
+// naming the file, line and column.
+Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+// The same from text in memory; `source` names it in errors.
+Dataset parse_csv(std::string_view text, const CsvOptions& options = {}, std::string_view source = "<text>");
+
+// ------------------------------------------------------ standardization ---
+
+// Per-feature mean and standard deviation of a training set, applied as
+// (x − mean) / scale to any set (training, validation, test).
+class Standardizer {
+public:
+    Standardizer() = default;
+    explicit Standardizer(const Dataset& train);
+    void transform(Dataset& data) const;
+    Dataset transformed(Dataset data) const {
+        transform(data);
+        return data;
+    }
+    const std::vector<double>& mean() const noexcept { return mean_; }
+    const std::vector<double>& scale() const noexcept { return scale_; }
+
+private:
+    std::vector<double> mean_, scale_;
+};
+
+// ---------------------------------------------------------------- split ---
+
+struct Split {
+    Dataset train, test;
+};
+
+// Shuffles (seeded) and splits off round(test_fraction · n) rows for test.
+// Stratified: each label value keeps its proportion in both parts (per
+// class, round(test_fraction · n_class) rows go to test).
+Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify = true);
+
+// ------------------------------------------------------------ synthetic ---
+
+// Two interleaving half circles (sklearn.datasets.make_moons): n/2 points
+// (rounded down) of x = cos t, y = sin t (label 0) and the rest on
+// x = 1 − cos t, y = 0.5 − sin t (label 1), t evenly in [0, π]; shuffled,
+// then Gaussian noise of standard deviation `noise` on each coordinate.
+Dataset make_moons(std::size_t n_samples, double noise, std::uint64_t seed);
+// A large circle (label 0) around a smaller one of radius `factor` (label 1)
+// (sklearn.datasets.make_circles), t evenly in [0, 2π) excluding 2π.
+Dataset make_circles(std::size_t n_samples, double noise, std::uint64_t seed, double factor = 0.8);
+// n_classes interleaved spiral arms (the CS231n set): class j has radius
+// r = 0..1 and angle 4j + 4r plus N(0, noise) noise; point (r sin θ, r cos θ).
+Dataset make_spirals(std::size_t n_samples, double noise, std::uint64_t seed, std::size_t n_classes = 3);
+// XOR: points cycle through the corners (0,0), (0,1), (1,0), (1,1) with
+// labels 0, 1, 1, 0, plus Gaussian noise; make_xor(4, 0, seed) is the
+// truth table itself. (Not named `xor`: that is a C++ keyword.)
+Dataset make_xor(std::size_t n_samples, double noise, std::uint64_t seed);
+
+// ---------------------------------------------------------- to tensors ---
+
+// The features as a [size, n_features] tensor that needs no gradient.
+template <class T = double>
+BasicTensor<T> features_tensor(const Dataset& data) {
+    std::vector<T> v(data.features.begin(), data.features.end());
+    return BasicTensor<T>(Shape{static_cast<std::int64_t>(data.size()), static_cast<std::int64_t>(data.n_features)},
+                          std::span<const T>(v))
+        .set_requires_grad(false);
+}
+// The labels as a [size] tensor that needs no gradient.
+template <class T = double>
+BasicTensor<T> labels_tensor(const Dataset& data) {
+    std::vector<T> v(data.labels.begin(), data.labels.end());
+    return BasicTensor<T>(Shape{static_cast<std::int64_t>(v.size())}, std::span<const T>(v)).set_requires_grad(false);
+}
+
+}  // namespace ag::nn

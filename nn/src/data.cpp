@@ -1,0 +1,314 @@
+#include <nn/data.hpp>
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <numbers>
+#include <stdexcept>
+
+namespace ag::nn {
+
+// --------------------------------------------------------------- Dataset ---
+
+std::vector<std::int64_t> Dataset::class_labels() const {
+    std::vector<std::int64_t> out(labels.size());
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        const double y = labels[i];
+        if (!(y >= 0) || y != std::floor(y) || y > 1e15)
+            throw std::invalid_argument(
+                fmt::format("class labels: row {} has label {}, not a class index (a whole number >= 0)", i, y));
+        out[i] = static_cast<std::int64_t>(y);
+    }
+    return out;
+}
+
+std::size_t Dataset::n_classes() const {
+    std::int64_t top = -1;
+    for (std::int64_t c : class_labels()) top = std::max(top, c);
+    return static_cast<std::size_t>(top + 1);
+}
+
+Dataset Dataset::subset(std::span<const std::size_t> rows) const {
+    Dataset out;
+    out.n_features = n_features;
+    out.column_names = column_names;
+    out.features.reserve(rows.size() * n_features);
+    for (std::size_t r : rows) {
+        if (r >= size())
+            throw std::out_of_range(fmt::format("Dataset::subset: row {} of a data set of {} rows", r, size()));
+        const auto x = row(r);
+        out.features.insert(out.features.end(), x.begin(), x.end());
+        if (!labels.empty()) out.labels.push_back(labels[r]);
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------- CSV ---
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line, char delimiter) {
+    std::vector<std::string_view> fields;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = line.find(delimiter, start);
+        fields.push_back(trim(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start)));
+        if (end == std::string_view::npos) break;
+        start = end + 1;
+    }
+    return fields;
+}
+
+std::optional<double> parse_number(std::string_view s) {
+    if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+    double x = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return x;
+}
+
+}  // namespace
+
+Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_view source) {
+    Dataset out;
+    std::size_t n_columns = 0, first_data_line = 0, label_index = 0;
+    bool first = true;
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+        const std::size_t nl = text.find('\n');
+        const std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+        ++line_no;
+        if (trim(line).empty()) continue;
+        const std::vector<std::string_view> fields = split_fields(line, options.delimiter);
+        if (first) {
+            first = false;
+            n_columns = fields.size();
+            if (options.label_column) {
+                const int c = *options.label_column;
+                const auto n = static_cast<int>(n_columns);
+                if (c >= n || c < -n)
+                    throw std::invalid_argument(fmt::format("read_csv: {}: label column {} does not exist (line {} has {} columns)",
+                                                            source, c, line_no, n_columns));
+                label_index = static_cast<std::size_t>(c < 0 ? n + c : c);
+                if (n_columns < 2)
+                    throw std::invalid_argument(fmt::format(
+                        "read_csv: {}: line {} has only the label column; no features are left", source, line_no));
+            }
+            out.n_features = options.label_column ? n_columns - 1 : n_columns;
+            bool header = options.header == Header::Yes;
+            if (options.header == Header::Auto)
+                header = std::any_of(fields.begin(), fields.end(), [](std::string_view f) { return !parse_number(f); });
+            if (header) {
+                for (std::string_view f : fields) out.column_names.emplace_back(f);
+                continue;
+            }
+        }
+        if (fields.size() != n_columns)
+            throw std::invalid_argument(fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {})",
+                                                    source, line_no, fields.size(), n_columns,
+                                                    first_data_line == 0 ? line_no : first_data_line));
+        if (first_data_line == 0) first_data_line = line_no;
+        for (std::size_t c = 0; c < fields.size(); ++c) {
+            const std::optional<double> x = parse_number(fields[c]);
+            if (!x)
+                throw std::invalid_argument(fmt::format("read_csv: {}: line {}, column {}: '{}' is not a number", source,
+                                                        line_no, c + 1, fields[c]));
+            if (options.label_column && c == label_index)
+                out.labels.push_back(*x);
+            else
+                out.features.push_back(*x);
+        }
+    }
+    if (first_data_line == 0) throw std::invalid_argument(fmt::format("read_csv: {}: no data rows", source));
+    return out;
+}
+
+Dataset read_csv(const std::string& path, const CsvOptions& options) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw std::runtime_error(fmt::format("read_csv: cannot open '{}': no such file", path));
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (f == nullptr)
+        throw std::runtime_error(fmt::format("read_csv: cannot open '{}': {}", path, std::strerror(errno)));
+    std::string text;
+    char buffer[1 << 16];
+    int got;
+    while ((got = gzread(f, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(got));
+    int err = Z_OK;
+    const std::string message = gzerror(f, &err);
+    gzclose(f);
+    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
+        throw std::runtime_error(fmt::format("read_csv: '{}': corrupt or truncated gzip data ({})", path, message));
+    return parse_csv(text, options, path);
+}
+
+// ------------------------------------------------------ standardization ---
+
+Standardizer::Standardizer(const Dataset& train) {
+    const std::size_t n = train.size(), d = train.n_features;
+    if (n == 0) throw std::invalid_argument("Standardizer: the training set is empty");
+    mean_.assign(d, 0.0);
+    scale_.assign(d, 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j) mean_[j] += train.feature(i, j);
+    for (double& m : mean_) m /= static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j) {
+            const double dx = train.feature(i, j) - mean_[j];
+            scale_[j] += dx * dx;
+        }
+    for (double& s : scale_) {
+        s = std::sqrt(s / static_cast<double>(n));
+        if (s == 0.0) s = 1.0;
+    }
+}
+
+void Standardizer::transform(Dataset& data) const {
+    if (data.n_features != mean_.size())
+        throw std::invalid_argument(fmt::format("Standardizer::transform: data has {} features, fitted on {}",
+                                                data.n_features, mean_.size()));
+    for (std::size_t i = 0; i < data.features.size(); ++i) {
+        const std::size_t j = i % data.n_features;
+        data.features[i] = (data.features[i] - mean_[j]) / scale_[j];
+    }
+}
+
+// ---------------------------------------------------------------- split ---
+
+Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify) {
+    if (!(test_fraction > 0.0 && test_fraction < 1.0))
+        throw std::invalid_argument(fmt::format("train_test_split: test_fraction {} is not in (0, 1)", test_fraction));
+    if (stratify && data.labels.size() != data.size())
+        throw std::invalid_argument("train_test_split: stratify needs one label per row; the data set has none");
+    Rng rng(seed);
+    // Rows grouped by label (one group when not stratifying), each shuffled.
+    std::map<double, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < data.size(); ++i) groups[stratify ? data.labels[i] : 0.0].push_back(i);
+    std::vector<std::size_t> train, test;
+    for (auto& [label, rows] : groups) {
+        rng.shuffle(std::span<std::size_t>(rows));
+        const auto n_test = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(rows.size())));
+        test.insert(test.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n_test));
+        train.insert(train.end(), rows.begin() + static_cast<std::ptrdiff_t>(n_test), rows.end());
+    }
+    rng.shuffle(std::span<std::size_t>(train));
+    rng.shuffle(std::span<std::size_t>(test));
+    return {data.subset(train), data.subset(test)};
+}
+
+// ------------------------------------------------------------ synthetic ---
+
+namespace {
+
+// n values evenly from lo to hi; hi itself included when `endpoint`.
+double linspace(std::size_t i, std::size_t n, double lo, double hi, bool endpoint) {
+    const std::size_t intervals = endpoint ? n - 1 : n;
+    return intervals == 0 ? lo : lo + (hi - lo) * static_cast<double>(i) / static_cast<double>(intervals);
+}
+
+Dataset shuffled_with_noise(Dataset d, double noise, Rng& rng) {
+    std::vector<std::size_t> order(d.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    rng.shuffle(std::span<std::size_t>(order));
+    Dataset out = d.subset(order);
+    if (noise != 0.0)
+        for (double& x : out.features) x += rng.normal(0.0, noise);
+    return out;
+}
+
+void check_noise(const char* who, double noise) {
+    if (!(noise >= 0.0) || !std::isfinite(noise))
+        throw std::invalid_argument(fmt::format("{}: noise must be >= 0, got {}", who, noise));
+}
+
+void add_point(Dataset& d, double x, double y, double label) {
+    d.features.push_back(x);
+    d.features.push_back(y);
+    d.labels.push_back(label);
+}
+
+}  // namespace
+
+Dataset make_moons(std::size_t n_samples, double noise, std::uint64_t seed) {
+    check_noise("make_moons", noise);
+    Dataset d;
+    d.n_features = 2;
+    const std::size_t n_out = n_samples / 2, n_in = n_samples - n_out;
+    for (std::size_t i = 0; i < n_out; ++i) {
+        const double t = linspace(i, n_out, 0.0, std::numbers::pi, true);
+        add_point(d, std::cos(t), std::sin(t), 0.0);
+    }
+    for (std::size_t i = 0; i < n_in; ++i) {
+        const double t = linspace(i, n_in, 0.0, std::numbers::pi, true);
+        add_point(d, 1.0 - std::cos(t), 1.0 - std::sin(t) - 0.5, 1.0);
+    }
+    Rng rng(seed);
+    return shuffled_with_noise(std::move(d), noise, rng);
+}
+
+Dataset make_circles(std::size_t n_samples, double noise, std::uint64_t seed, double factor) {
+    check_noise("make_circles", noise);
+    if (!(factor >= 0.0 && factor < 1.0))
+        throw std::invalid_argument(fmt::format("make_circles: factor must be in [0, 1), got {}", factor));
+    Dataset d;
+    d.n_features = 2;
+    const std::size_t n_out = n_samples / 2, n_in = n_samples - n_out;
+    for (std::size_t i = 0; i < n_out; ++i) {
+        const double t = linspace(i, n_out, 0.0, 2 * std::numbers::pi, false);
+        add_point(d, std::cos(t), std::sin(t), 0.0);
+    }
+    for (std::size_t i = 0; i < n_in; ++i) {
+        const double t = linspace(i, n_in, 0.0, 2 * std::numbers::pi, false);
+        add_point(d, factor * std::cos(t), factor * std::sin(t), 1.0);
+    }
+    Rng rng(seed);
+    return shuffled_with_noise(std::move(d), noise, rng);
+}
+
+Dataset make_spirals(std::size_t n_samples, double noise, std::uint64_t seed, std::size_t n_classes) {
+    check_noise("make_spirals", noise);
+    if (n_classes == 0) throw std::invalid_argument("make_spirals: needs at least one class");
+    Dataset d;
+    d.n_features = 2;
+    Rng rng(seed);
+    for (std::size_t j = 0; j < n_classes; ++j) {
+        // Classes get n / K points each, the first n % K one more.
+        const std::size_t n = n_samples / n_classes + (j < n_samples % n_classes ? 1 : 0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double r = linspace(i, n, 0.0, 1.0, true);
+            const double theta = 4.0 * static_cast<double>(j) + 4.0 * r + rng.normal(0.0, noise);
+            add_point(d, r * std::sin(theta), r * std::cos(theta), static_cast<double>(j));
+        }
+    }
+    return shuffled_with_noise(std::move(d), 0.0, rng);
+}
+
+Dataset make_xor(std::size_t n_samples, double noise, std::uint64_t seed) {
+    check_noise("make_xor", noise);
+    Dataset d;
+    d.n_features = 2;
+    for (std::size_t i = 0; i < n_samples; ++i) {
+        const int a = (i % 4) / 2, b = i % 2;
+        add_point(d, a, b, a ^ b);
+    }
+    Rng rng(seed);
+    if (noise != 0.0)
+        for (double& x : d.features) x += rng.normal(0.0, noise);
+    return d;
+}
+
+}  // namespace ag::nn
