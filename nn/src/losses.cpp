@@ -36,12 +36,6 @@ Value mse_loss(const std::vector<Value>& predictions, const std::vector<double>&
     return s / static_cast<double>(predictions.size());
 }
 
-Value mse_loss(const std::vector<Value>& predictions, const std::vector<Value>& targets) {
-    check_sizes("mse_loss", predictions.size(), targets.size());
-    const Value s = sum_over(predictions.size(), [&](std::size_t i) { return pow(predictions[i] - targets[i], 2.0); });
-    return s / static_cast<double>(predictions.size());
-}
-
 Value half_squared_error(const Value& prediction, double target) { return 0.5 * pow(target - prediction, 2.0); }
 
 Value half_squared_error(const std::vector<Value>& predictions, const std::vector<double>& targets) {
@@ -59,7 +53,8 @@ Value cross_entropy(const std::vector<Value>& logits, std::size_t label) {
     double m = logits[0].data();
     for (const Value& z : logits) m = std::max(m, z.data());
     const Value s = sum_over(logits.size(), [&](std::size_t i) { return exp(logits[i] - m); });
-    return log(s) + m - logits[label];
+    // Written as log s − (z_label − m) so that equal large logits give log 2 exactly.
+    return log(s) - (logits[label] - m);
 }
 
 Value cross_entropy(const std::vector<std::vector<Value>>& logits, const std::vector<std::size_t>& labels) {
@@ -90,7 +85,10 @@ Value binary_cross_entropy(const std::vector<Value>& probabilities, const std::v
 
 Value binary_cross_entropy_with_logits(const Value& logit, double target) {
     check_probability_target("binary_cross_entropy_with_logits", target);
-    return relu(logit) - logit * target + log(1.0 + exp(-abs(logit)));
+    // max(x, 0) − x·t + log(1 + exp(−|x|)) by cases, so each branch is smooth
+    // and x = 0 gets the true gradient σ(0) − t (relu and abs have kinks there).
+    if (logit.data() >= 0) return logit * (1.0 - target) + log(1.0 + exp(-logit));
+    return log(1.0 + exp(logit)) - logit * target;
 }
 
 Value binary_cross_entropy_with_logits(const std::vector<Value>& logits, const std::vector<double>& targets) {

@@ -35,7 +35,6 @@ using ag::mse_loss;
 // ---------------------------------------------------------------- scalar ---
 
 Value mse_loss(const std::vector<Value>& predictions, const std::vector<double>& targets);
-Value mse_loss(const std::vector<Value>& predictions, const std::vector<Value>& targets);
 
 Value half_squared_error(const Value& prediction, double target);
 Value half_squared_error(const std::vector<Value>& predictions, const std::vector<double>& targets);
@@ -48,7 +47,7 @@ Value cross_entropy(const std::vector<std::vector<Value>>& logits, const std::ve
 // p is a probability (e.g. a sigmoid output), target in [0, 1].
 Value binary_cross_entropy(const Value& probability, double target);
 Value binary_cross_entropy(const std::vector<Value>& probabilities, const std::vector<double>& targets);
-// From a logit x: max(x, 0) - x·t + log(1 + exp(-|x|)), stable for any x.
+// From a logit x: max(x, 0) − x·t + log(1 + exp(−|x|)), stable for any x.
 Value binary_cross_entropy_with_logits(const Value& logit, double target);
 Value binary_cross_entropy_with_logits(const std::vector<Value>& logits, const std::vector<double>& targets);
 
