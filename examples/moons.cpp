@@ -1,0 +1,60 @@
+// Example 5: micrograd's moons demo, with the decision boundary and the loss
+// curve drawn as SVG.
+#include "examples/moons.hpp"
+#include "examples/svg.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <vector>
+
+int main(int argc, char** argv) {
+    CLI::App app("micrograd's moons demo: scalar MLP 2-16-16-1, SVM loss, 100 steps of SGD");
+    std::string out_dir = TAPEGRAD_EXAMPLES_OUT;
+    app.add_option("--out", out_dir, "directory for the pictures");
+    CLI11_PARSE(app, argc, argv);
+
+    const auto start = std::chrono::steady_clock::now();
+    const examples::MoonsFigures r = examples::moons_example();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    fmt::print("{} points of two moons (noise {}, seed {}), MLP 2-16-16-1 ({} parameters, relu, linear output)\n",
+               r.data.size(), r.setup.noise, r.setup.data_seed, r.parameters);
+    fmt::print("loss = mean(relu(1 - y * score)) + {} * sum p^2, SGD with lr = 1.0 - 0.9 k / {}\n\n", r.setup.l2,
+               r.setup.steps);
+    fmt::print("{:>5} {:>10} {:>10}\n", "step", "loss", "accuracy");
+    for (std::size_t k = 0; k < r.loss.size(); ++k)
+        if (k % 10 == 0 || k + 1 == r.loss.size())
+            fmt::print("{:>5} {:>10.6f} {:>9.0f}%\n", k, r.loss[k], 100 * r.accuracy[k]);
+    fmt::print("after the last update: loss {:.6f}, training accuracy {:.0f}%", r.final_loss, 100 * r.final_accuracy);
+    if (r.first_perfect_step >= 0) fmt::print(" (100% first at step {})", r.first_perfect_step);
+    fmt::print("\ntraining and drawing took {:.2f} s\n", seconds);
+
+    // Decision boundary: cells coloured by the sign of the score, points by label.
+    examples::svg::Plot boundary("Moons: decision regions of the trained MLP", "x1", "x2", {r.x_lo, r.x_hi},
+                                 {r.y_lo, r.y_hi}, 640, 460);
+    const int n = r.setup.grid;
+    const double dx = (r.x_hi - r.x_lo) / n, dy = (r.y_hi - r.y_lo) / n;
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+            const double x = r.x_lo + j * dx, y = r.y_lo + i * dy;
+            boundary.cell(x, y, x + dx, y + dy, r.grid_scores[i * n + j] > 0 ? "#f4b6b6" : "#b6cdf4");
+        }
+    std::vector<double> x0, y0, x1, y1;
+    for (std::size_t i = 0; i < r.data.size(); ++i) {
+        (r.data.labels[i] > 0 ? x1 : x0).push_back(r.data.feature(i, 0));
+        (r.data.labels[i] > 0 ? y1 : y0).push_back(r.data.feature(i, 1));
+    }
+    boundary.points(x0, y0, "#1f5fbf", "label -1");
+    boundary.points(x1, y1, "#d62728", "label +1");
+    boundary.save(out_dir + "/moons_boundary.svg");
+
+    std::vector<double> steps;
+    for (std::size_t k = 0; k < r.loss.size(); ++k) steps.push_back(static_cast<double>(k));
+    examples::svg::Plot curve("Moons: training loss", "step", "loss (hinge + L2)", {0, steps.back()},
+                              examples::svg::range_of({r.loss}));
+    curve.line(steps, r.loss, "#1f77b4", "loss");
+    curve.save(out_dir + "/moons_loss.svg");
+    fmt::print("pictures: {}/moons_boundary.svg, {}/moons_loss.svg\n", out_dir, out_dir);
+}
