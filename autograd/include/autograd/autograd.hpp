@@ -1,5 +1,6 @@
 #pragma once
 // The whole public API of the engine, in namespace ag.
+#include <autograd/dot.hpp>
 #include <autograd/gradcheck.hpp>
 #include <autograd/ops.hpp>
 #include <autograd/tape.hpp>

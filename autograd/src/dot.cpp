@@ -1,0 +1,148 @@
+#include <autograd/dot.hpp>
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace ag {
+
+namespace {
+
+// Text for a DOT double-quoted string: quotes and backslashes escaped, line
+// breaks as DOT's "\n", and anything that is not printable UTF-8 (control
+// bytes, broken sequences) as '?', since Graphviz rejects invalid UTF-8.
+std::string dot_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+            ++i;
+        } else if (c == '\n') {
+            out += "\\n";
+            ++i;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += '?';
+            ++i;
+        } else if (c < 0x80) {
+            out += static_cast<char>(c);
+            ++i;
+        } else {
+            // A lead byte 110xxxxx / 1110xxxx / 11110xxx followed by that
+            // many 10xxxxxx bytes; overlong forms are not worth rejecting here.
+            const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+            bool ok = len != 0 && i + len <= s.size();
+            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+            if (ok) {
+                out.append(s.substr(i, len));
+                i += len;
+            } else {
+                out += '?';
+                ++i;
+            }
+        }
+    }
+    return out;
+}
+
+std::string number(double v, int precision) { return fmt::format("{:.{}g}", v, precision); }
+
+// What the node computes, with `·` for its operand where a constant is
+// involved, so "x * 2" reads "· * 2" on the node that x points into.
+std::string op_label(const Tape& t, std::uint32_t i, int precision) {
+    const Op o = t.op[i];
+    if (op_arity(o) != Arity::WithConstant) {
+        switch (o) {
+            case Op::Sub: return "a - b";
+            case Op::Div: return "a / b";
+            case Op::Pow: return "a ^ b";
+            default: return op_name(o);
+        }
+    }
+    const double c = t.constants[t.rhs[i]];
+    const std::string cs = number(c, precision);
+    switch (o) {
+        // x - 3 is recorded as x + (-3); show it the way it was written.
+        case Op::AddC: return c < 0 ? fmt::format("· - {}", number(-c, precision)) : fmt::format("· + {}", cs);
+        case Op::RSubC: return fmt::format("{} - ·", cs);
+        case Op::MulC: return fmt::format("· * {}", cs);
+        case Op::DivC: return fmt::format("· / {}", cs);
+        case Op::RDivC: return fmt::format("{} / ·", cs);
+        case Op::PowC: return fmt::format("· ^ {}", cs);
+        case Op::RPowC: return fmt::format("{} ^ ·", cs);
+        default: return op_name(o);
+    }
+}
+
+bool labels_operands(Op o) { return o == Op::Sub || o == Op::Div || o == Op::Pow; }
+
+}  // namespace
+
+std::string to_dot(const Value& root_value, const DotOptions& options) {
+    const Tape& t = tape();
+    const std::uint32_t root = root_value.checked_index("to_dot");
+    if (t.op[root] == Op::Tensor)
+        throw std::invalid_argument(fmt::format("to_dot: node #{} is a tensor node; pass the Tensor itself", root));
+    if (options.precision < 1 || options.precision > 17)
+        throw std::invalid_argument(fmt::format("to_dot: precision {} is outside 1..17 digits", options.precision));
+
+    // Nodes are in topological order, so one backward pass over the record
+    // finds everything the root depends on.
+    std::vector<bool> reachable(std::size_t{root} + 1, false);
+    reachable[root] = true;
+    for (std::uint32_t i = root + 1; i-- > 0;) {
+        if (!reachable[i]) continue;
+        switch (op_arity(t.op[i])) {
+            case Arity::Unary:
+            case Arity::WithConstant: reachable[t.lhs[i]] = true; break;
+            case Arity::Binary: reachable[t.lhs[i]] = reachable[t.rhs[i]] = true; break;
+            case Arity::Leaf:
+            case Arity::Tensor: break;
+        }
+    }
+
+    const int p = options.precision;
+    std::string out = fmt::format("digraph tapegrad {{\n  rankdir=\"{}\";\n  node [shape=box, fontname=\"Helvetica\"];\n",
+                                  dot_escape(options.rankdir));
+    for (std::uint32_t i = 0; i <= root; ++i) {
+        if (!reachable[i]) continue;
+        const Op o = t.op[i];
+        const std::string* name = t.name(i);
+        std::string label;
+        if (o == Op::Leaf)
+            label = name ? *name : "leaf";
+        else
+            label = name ? fmt::format("{}: {}", *name, op_label(t, i, p)) : op_label(t, i, p);
+        label += fmt::format("\nvalue {}", number(t.value[i], p));
+        if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint[i], p));
+        std::string style;
+        if (o == Op::Leaf) style += ", style=filled, fillcolor=\"#e8e8e8\"";
+        if (i == root) style += ", peripheries=2";
+        out += fmt::format("  n{} [label=\"{}\"{}];\n", i, dot_escape(label), style);
+    }
+    for (std::uint32_t i = 0; i <= root; ++i) {
+        if (!reachable[i]) continue;
+        const Op o = t.op[i];
+        switch (op_arity(o)) {
+            case Arity::Unary:
+            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.lhs[i], i); break;
+            case Arity::Binary:
+                if (labels_operands(o)) {
+                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.lhs[i], i);
+                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.rhs[i], i);
+                } else {
+                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.lhs[i], i, t.rhs[i], i);
+                }
+                break;
+            case Arity::Leaf:
+            case Arity::Tensor: break;
+        }
+    }
+    out += "}\n";
+    return out;
+}
+
+}  // namespace ag

@@ -1,0 +1,82 @@
+# Included from tests/CMakeLists.txt (so test targets are in scope).
+#
+# 1. The parser tests and the CLI tests need the expression library and the
+#    built `tapegrad` executable; without the tools they compile to nothing.
+# 2. fuzz_expression_replay: the fuzz target driven by a plain main over the
+#    committed corpus, built with the project's compiler, so both the normal
+#    and the sanitizer builds replay it (ctest "fuzz_expression: corpus replay").
+# 3. fuzz_expression: the real libFuzzer binary, built with clang++ when it
+#    and its fuzzer runtime are installed (not in sanitizer builds, whose
+#    g++ runtime would clash with clang's). Run it with
+#      build/tests/fuzz/fuzz_expression -max_total_time=600 NEW_DIR tests/fuzz/corpus
+#    and fold what it finds back into the corpus with -merge=1.
+if(NOT TARGET tapegrad_expr)
+  return()
+endif()
+
+foreach(test_name IN ITEMS test_cli test_cli_expression)
+  if(TARGET ${test_name})
+    target_link_libraries(${test_name} PRIVATE tapegrad_expr)
+    target_compile_definitions(${test_name} PRIVATE TAPEGRAD_HAVE_EXPR=1)
+  endif()
+endforeach()
+if(TARGET test_cli AND TARGET tapegrad)
+  target_compile_definitions(test_cli PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>")
+  add_dependencies(test_cli tapegrad)
+endif()
+
+set(TAPEGRAD_FUZZ_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+
+add_executable(fuzz_expression_replay fuzz/replay.cpp fuzz/fuzz_expression.cpp)
+target_link_libraries(fuzz_expression_replay PRIVATE tapegrad_expr fmt::fmt)
+target_include_directories(fuzz_expression_replay PRIVATE ${PROJECT_SOURCE_DIR})
+add_test(NAME "fuzz_expression: corpus replay" COMMAND fuzz_expression_replay ${TAPEGRAD_FUZZ_CORPUS})
+set_tests_properties("fuzz_expression: corpus replay" PROPERTIES TIMEOUT 300)
+
+option(TAPEGRAD_BUILD_FUZZER "Build the libFuzzer target for the expression parser when clang++ is installed" ON)
+if(NOT TAPEGRAD_BUILD_FUZZER OR TAPEGRAD_SANITIZE)
+  return()
+endif()
+find_program(TAPEGRAD_CLANGXX NAMES clang++ clang++-16 clang++-15 clang++-14)
+if(NOT TAPEGRAD_CLANGXX)
+  message(STATUS "tapegrad: clang++ not found; the libFuzzer target is not built (the corpus replay still runs)")
+  return()
+endif()
+# clang without its fuzzer runtime (Debian: libclang-rt-NN-dev) cannot link one.
+set(probe_dir ${CMAKE_CURRENT_BINARY_DIR}/fuzz/probe)
+file(WRITE ${probe_dir}/probe.cpp
+  "#include <cstddef>\n#include <cstdint>\nextern \"C\" int LLVMFuzzerTestOneInput(const std::uint8_t*, std::size_t) { return 0; }\n")
+execute_process(COMMAND ${TAPEGRAD_CLANGXX} -fsanitize=fuzzer ${probe_dir}/probe.cpp -o ${probe_dir}/probe
+  RESULT_VARIABLE probe_result OUTPUT_QUIET ERROR_QUIET)
+if(NOT probe_result EQUAL 0)
+  message(STATUS "tapegrad: ${TAPEGRAD_CLANGXX} cannot link -fsanitize=fuzzer; the libFuzzer target is not built")
+  return()
+endif()
+message(STATUS "tapegrad: building the libFuzzer target fuzz_expression with ${TAPEGRAD_CLANGXX}")
+
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+file(GLOB fuzz_engine_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/autograd/src/*.cpp)
+set(fuzz_sources ${fuzz_engine_sources} ${PROJECT_SOURCE_DIR}/tools/expression.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_expression.cpp)
+set(fuzz_flags -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+  -I${PROJECT_SOURCE_DIR}/autograd/include -I${PROJECT_SOURCE_DIR}/tools -I${PROJECT_SOURCE_DIR})
+set(fuzz_objects)
+file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz/obj)
+foreach(src ${fuzz_sources})
+  get_filename_component(stem ${src} NAME_WE)
+  set(obj ${CMAKE_CURRENT_BINARY_DIR}/fuzz/obj/${stem}.o)
+  add_custom_command(OUTPUT ${obj}
+    COMMAND ${TAPEGRAD_CLANGXX} ${fuzz_flags} -fsanitize=fuzzer-no-link -MD -MF ${obj}.d -c ${src} -o ${obj}
+    DEPENDS ${src} DEPFILE ${obj}.d
+    COMMENT "clang++ (libFuzzer) ${stem}.cpp" VERBATIM)
+  list(APPEND fuzz_objects ${obj})
+endforeach()
+set(fuzz_binary ${CMAKE_CURRENT_BINARY_DIR}/fuzz/fuzz_expression)
+add_custom_command(OUTPUT ${fuzz_binary}
+  COMMAND ${TAPEGRAD_CLANGXX} -fsanitize=fuzzer,address,undefined ${fuzz_objects} -lfmt ${BLAS_LIBRARIES} -o ${fuzz_binary}
+  DEPENDS ${fuzz_objects} COMMENT "Linking libFuzzer target fuzz_expression" VERBATIM)
+add_custom_target(fuzz_expression ALL DEPENDS ${fuzz_binary})
+# -runs=0: execute every corpus input once and stop.
+add_test(NAME "fuzz_expression: libFuzzer corpus run" COMMAND ${fuzz_binary} -runs=0 ${TAPEGRAD_FUZZ_CORPUS})
+set_tests_properties("fuzz_expression: libFuzzer corpus run" PROPERTIES TIMEOUT 300)
