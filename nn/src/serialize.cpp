@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -138,14 +137,20 @@ void save(const std::vector<NamedParameter>& parameters, const std::filesystem::
 
 void load(const std::vector<NamedParameter>& parameters, const std::filesystem::path& path_) {
     const std::string path = path_.string();
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) {
+    std::FILE* in = std::fopen(path_.c_str(), "rb");
+    if (in == nullptr) {
         std::error_code ec;
         const bool exists = std::filesystem::exists(path_, ec);
         throw LoadError(LoadErrorKind::Missing, exists ? fmt::format("load: '{}': cannot open the file", path)
                                                        : fmt::format("load: '{}': missing file (no such file)", path));
     }
-    const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<unsigned char> bytes;
+    unsigned char buffer[1 << 16];
+    std::size_t got;
+    while ((got = std::fread(buffer, 1, sizeof buffer, in)) > 0) bytes.insert(bytes.end(), buffer, buffer + got);
+    const bool read_error = std::ferror(in) != 0;
+    std::fclose(in);
+    if (read_error) throw LoadError(LoadErrorKind::Missing, fmt::format("load: '{}': cannot read the file", path));
 
     // --- header ---
     if (bytes.size() < header_size)

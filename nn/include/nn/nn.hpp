@@ -16,3 +16,5 @@
 #include <nn/parameters.hpp>
 #include <nn/scalar.hpp>
 #include <nn/serialize.hpp>
+#include <nn/tensor_models.hpp>
+#include <nn/trainer.hpp>

@@ -1,0 +1,242 @@
+#include <nn/tensor_models.hpp>
+
+#include <stdexcept>
+
+namespace ag::nn {
+
+namespace {
+Rng& lvalue(Rng&& rng) { return rng; }
+auto i64(std::size_t n) { return static_cast<std::int64_t>(n); }
+}  // namespace
+
+// ---------------------------------------------------------------- Linear ---
+
+template <class T>
+BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, Init init, Rng& rng)
+    : in_(in_features), out_(out_features) {
+    if (in_ == 0 || out_ == 0)
+        throw std::invalid_argument(fmt::format("Linear({} -> {}): sizes must be at least 1", in_, out_));
+    // Drawn output by output as the scalar Layer does, stored as W[i][j].
+    std::vector<T> w(in_ * out_);
+    for (std::size_t j = 0; j < out_; ++j)
+        for (std::size_t i = 0; i < in_; ++i) w[i * out_ + j] = static_cast<T>(init_weight(init, in_, out_, rng));
+    weight_ = BasicTensor<T>(Shape{i64(in_), i64(out_)}, std::span<const T>(w));
+    bias_ = BasicTensor<T>::zeros(Shape{i64(out_)});
+}
+
+template <class T>
+BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, Init init, std::uint64_t seed)
+    : BasicLinear(in_features, out_features, init, lvalue(Rng(seed))) {}
+
+template <class T>
+BasicLinear<T>::BasicLinear(const std::vector<std::vector<double>>& weight, const std::vector<double>& bias)
+    : in_(weight.size()), out_(bias.size()) {
+    if (in_ == 0 || out_ == 0) throw std::invalid_argument("Linear: weight and bias must not be empty");
+    std::vector<T> w;
+    for (std::size_t i = 0; i < in_; ++i) {
+        if (weight[i].size() != out_)
+            throw std::invalid_argument(fmt::format(
+                "Linear: weight row {} has {} entries but there are {} biases (weight is [inputs][outputs])", i,
+                weight[i].size(), out_));
+        w.insert(w.end(), weight[i].begin(), weight[i].end());
+    }
+    const std::vector<T> b(bias.begin(), bias.end());
+    weight_ = BasicTensor<T>(Shape{i64(in_), i64(out_)}, std::span<const T>(w));
+    bias_ = BasicTensor<T>(Shape{i64(out_)}, std::span<const T>(b));
+}
+
+template <class T>
+BasicLinear<T>::BasicLinear(const BasicTensor<T>& weight, const BasicTensor<T>& bias) : weight_(weight), bias_(bias) {
+    const Shape w = weight.shape(), b = bias.shape();
+    if (w.rank() != 2 || b.rank() != 1 || b[0] != w[1])
+        throw std::invalid_argument(
+            fmt::format("Linear: weight {} and bias {} do not fit (expected [in, out] and [out])", w.str(), b.str()));
+    in_ = static_cast<std::size_t>(w[0]);
+    out_ = static_cast<std::size_t>(w[1]);
+}
+
+template <class T>
+BasicTensor<T> BasicLinear<T>::operator()(const BasicTensor<T>& x) const {
+    const Shape s = x.shape();
+    if (s.rank() == 0 || s[s.rank() - 1] != i64(in_))
+        throw std::invalid_argument(fmt::format("Linear({} -> {}): input {} should have {} features in its last axis",
+                                                in_, out_, s.str(), in_));
+    return linear(x, weight_, bias_);
+}
+
+template <class T>
+std::vector<NamedParameter> BasicLinear<T>::named_parameters(const std::string& prefix) const {
+    return {NamedParameter(prefix + "weight", weight_), NamedParameter(prefix + "bias", bias_)};
+}
+
+template <class T>
+void BasicLinear<T>::zero_grad() const {
+    weight_.zero_grad();
+    bias_.zero_grad();
+}
+
+// ------------------------------------------------------------ Sequential ---
+
+template <class T>
+BasicSequential<T>::BasicSequential(std::vector<Module> modules) : modules_(std::move(modules)) {
+    if (modules_.empty()) throw std::invalid_argument("Sequential: needs at least one module");
+    // Consecutive Linear layers must fit together.
+    const BasicLinear<T>* previous = nullptr;
+    std::size_t previous_index = 0;
+    for (std::size_t i = 0; i < modules_.size(); ++i)
+        if (const auto* l = std::get_if<BasicLinear<T>>(&modules_[i])) {
+            if (previous != nullptr && previous->out_features() != l->in_features())
+                throw std::invalid_argument(fmt::format("Sequential: module {} takes {} inputs but module {} gives {} outputs",
+                                                        i, l->in_features(), previous_index, previous->out_features()));
+            previous = l;
+            previous_index = i;
+        }
+}
+
+template <class T>
+BasicTensor<T> BasicSequential<T>::operator()(const BasicTensor<T>& x) const {
+    BasicTensor<T> h = x;
+    for (const Module& m : modules_) {
+        if (const auto* l = std::get_if<BasicLinear<T>>(&m))
+            h = (*l)(h);
+        else
+            h = activate(std::get<Activation>(m), h);
+    }
+    return h;
+}
+
+template <class T>
+std::vector<BasicTensor<T>> BasicSequential<T>::parameters() const {
+    std::vector<BasicTensor<T>> p;
+    for (const Module& m : modules_)
+        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) p.insert(p.end(), {l->weight(), l->bias()});
+    return p;
+}
+
+template <class T>
+std::vector<NamedParameter> BasicSequential<T>::named_parameters() const {
+    std::vector<NamedParameter> named;
+    for (std::size_t i = 0; i < modules_.size(); ++i)
+        if (const auto* l = std::get_if<BasicLinear<T>>(&modules_[i]))
+            for (NamedParameter& p : l->named_parameters(fmt::format("{}.", i))) named.push_back(std::move(p));
+    return named;
+}
+
+template <class T>
+void BasicSequential<T>::zero_grad() const {
+    for (const Module& m : modules_)
+        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) l->zero_grad();
+}
+
+template <class T>
+std::size_t BasicSequential<T>::n_parameters() const noexcept {
+    std::size_t n = 0;
+    for (const Module& m : modules_)
+        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) n += l->n_parameters();
+    return n;
+}
+
+// ------------------------------------------------------------- TensorMLP ---
+
+template <class T>
+BasicTensorMLP<T>::BasicTensorMLP(std::size_t n_inputs, const std::vector<std::size_t>& layer_sizes,
+                                  const MLPOptions& options) {
+    if (layer_sizes.empty()) throw std::invalid_argument("TensorMLP: needs at least one layer size");
+    activations_ = layer_activations(options, layer_sizes.size(), "TensorMLP");
+    Rng rng(options.seed);
+    std::size_t fan_in = n_inputs;
+    for (std::size_t size : layer_sizes) {
+        layers_.emplace_back(fan_in, size, options.init, rng);
+        fan_in = size;
+    }
+}
+
+template <class T>
+BasicTensor<T> BasicTensorMLP<T>::operator()(const BasicTensor<T>& x) const {
+    BasicTensor<T> h = x;
+    for (std::size_t k = 0; k < layers_.size(); ++k) h = activate(activations_[k], layers_[k](h));
+    return h;
+}
+
+template <class T>
+std::vector<BasicTensor<T>> BasicTensorMLP<T>::parameters() const {
+    std::vector<BasicTensor<T>> p;
+    for (const BasicLinear<T>& l : layers_) p.insert(p.end(), {l.weight(), l.bias()});
+    return p;
+}
+
+template <class T>
+std::vector<NamedParameter> BasicTensorMLP<T>::named_parameters() const {
+    std::vector<NamedParameter> named;
+    for (std::size_t k = 0; k < layers_.size(); ++k)
+        for (NamedParameter& p : layers_[k].named_parameters(fmt::format("layers.{}.", k))) named.push_back(std::move(p));
+    return named;
+}
+
+template <class T>
+void BasicTensorMLP<T>::zero_grad() const {
+    for (const BasicLinear<T>& l : layers_) l.zero_grad();
+}
+
+template <class T>
+std::size_t BasicTensorMLP<T>::n_parameters() const noexcept {
+    std::size_t n = 0;
+    for (const BasicLinear<T>& l : layers_) n += l.n_parameters();
+    return n;
+}
+
+// -------------------------------------------------------------- printing ---
+
+namespace {
+template <class T>
+std::string shapes(const BasicLinear<T>& l) {
+    return fmt::format("weight [{}, {}], bias [{}]", l.in_features(), l.out_features(), l.out_features());
+}
+}  // namespace
+
+template <class T>
+std::string to_string(const BasicLinear<T>& m) {
+    return fmt::format("Linear({} -> {}): {}", m.in_features(), m.out_features(), shapes(m));
+}
+
+template <class T>
+std::string to_string(const BasicSequential<T>& m) {
+    std::string s = fmt::format("Sequential({} modules, {} parameters, {})", m.modules().size(), m.n_parameters(),
+                                dtype_name(dtype_of<T>));
+    for (std::size_t i = 0; i < m.modules().size(); ++i) {
+        const auto& mod = m.modules()[i];
+        if (const auto* l = std::get_if<BasicLinear<T>>(&mod))
+            s += fmt::format("\n  ({}): {}", i, to_string(*l));
+        else
+            s += fmt::format("\n  ({}): {}", i, std::get<Activation>(mod));
+    }
+    return s;
+}
+
+template <class T>
+std::string to_string(const BasicTensorMLP<T>& m) {
+    std::string s = fmt::format("TensorMLP({}", m.n_inputs());
+    for (const BasicLinear<T>& l : m.layers()) s += fmt::format(" -> {}", l.out_features());
+    s += fmt::format(", {} parameters, {})", m.n_parameters(), dtype_name(dtype_of<T>));
+    for (std::size_t k = 0; k < m.layers().size(); ++k) {
+        const BasicLinear<T>& l = m.layers()[k];
+        s += fmt::format("\n  ({}): Linear({} -> {}, {}): {}", k, l.in_features(), l.out_features(), m.activations()[k],
+                         shapes(l));
+    }
+    return s;
+}
+
+template class BasicLinear<double>;
+template class BasicLinear<float>;
+template class BasicSequential<double>;
+template class BasicSequential<float>;
+template class BasicTensorMLP<double>;
+template class BasicTensorMLP<float>;
+template std::string to_string(const BasicLinear<double>&);
+template std::string to_string(const BasicLinear<float>&);
+template std::string to_string(const BasicSequential<double>&);
+template std::string to_string(const BasicSequential<float>&);
+template std::string to_string(const BasicTensorMLP<double>&);
+template std::string to_string(const BasicTensorMLP<float>&);
+
+}  // namespace ag::nn

@@ -1,0 +1,181 @@
+#include <nn/trainer.hpp>
+
+#include <nn/losses.hpp>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <map>
+#include <stdexcept>
+
+namespace ag::nn::detail {
+
+namespace {
+const char* loss_name(Loss loss) {
+    switch (loss) {
+        case Loss::CrossEntropy: return "cross-entropy";
+        case Loss::MSE: return "mse";
+        case Loss::BinaryCrossEntropy: return "binary cross-entropy";
+        case Loss::Hinge: return "hinge";
+    }
+    return "?";
+}
+}  // namespace
+
+void check_training_data(const char* who, const Shape& x, const Shape& y, Loss loss, std::span<const double> y_values) {
+    if (x.rank() != 2) throw std::invalid_argument(fmt::format("{}: X is {}; expected [rows, features]", who, x.str()));
+    if (y.rank() == 0 || y[0] != x[0])
+        throw std::invalid_argument(fmt::format("{}: X is {} but y is {}: they need the same number of rows", who,
+                                                x.str(), y.str()));
+    for (std::size_t i = 0; i < y_values.size(); ++i) {
+        const double t = y_values[i];
+        const bool ok = loss == Loss::CrossEntropy         ? (t >= 0 && t == std::floor(t))
+                        : loss == Loss::Hinge              ? (t == 1.0 || t == -1.0)
+                        : loss == Loss::BinaryCrossEntropy ? (t >= 0 && t <= 1)
+                                                           : std::isfinite(t);
+        if (!ok) {
+            const char* expected = loss == Loss::CrossEntropy         ? "a class index (a whole number >= 0)"
+                                   : loss == Loss::Hinge              ? "-1 or +1"
+                                   : loss == Loss::BinaryCrossEntropy ? "in [0, 1]"
+                                                                      : "a finite number";
+            throw std::invalid_argument(
+                fmt::format("{}: {} loss: target {} (element {} of y) is not {}", who, loss_name(loss), t, i, expected));
+        }
+    }
+    if (loss == Loss::CrossEntropy && y.rank() != 1)
+        throw std::invalid_argument(fmt::format("{}: cross-entropy needs y [rows] of class indices, got {}", who, y.str()));
+}
+
+std::vector<std::int64_t> class_indices(std::span<const double> y) {
+    std::vector<std::int64_t> labels(y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) labels[i] = static_cast<std::int64_t>(y[i]);
+    return labels;
+}
+
+void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
+                std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation) {
+    if (!(fraction >= 0.0 && fraction < 1.0))
+        throw std::invalid_argument(fmt::format("Trainer::fit: validation_fraction {} is not in [0, 1)", fraction));
+    train.clear();
+    validation.clear();
+    if (fraction == 0.0) {
+        for (std::size_t i = 0; i < n; ++i) train.push_back(static_cast<std::int64_t>(i));
+        return;
+    }
+    // Stratified by label for classification (one value per row), else one group.
+    const bool stratify = loss != Loss::MSE && y.size() == n;
+    std::map<double, std::vector<std::int64_t>> groups;
+    for (std::size_t i = 0; i < n; ++i) groups[stratify ? y[i] : 0.0].push_back(static_cast<std::int64_t>(i));
+    Rng rng(seed);
+    for (auto& [label, rows] : groups) {
+        rng.shuffle(std::span<std::int64_t>(rows));
+        const auto k = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(rows.size())));
+        validation.insert(validation.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(k));
+        train.insert(train.end(), rows.begin() + static_cast<std::ptrdiff_t>(k), rows.end());
+    }
+}
+
+template <class T>
+BasicTensor<T> batch_loss(Loss loss, const BasicTensor<T>& pred, const BasicTensor<T>& targets,
+                          std::span<const std::int64_t> labels) {
+    if (loss == Loss::CrossEntropy) return cross_entropy(pred, labels);
+    // y [n] against an output [n, 1]: the same numbers, reshaped.
+    BasicTensor<T> t = targets;
+    if (!(t.shape() == pred.shape()) && t.numel() == pred.numel()) t = reshape(t, pred.shape());
+    switch (loss) {
+        case Loss::MSE: return mse_loss(pred, t);
+        case Loss::BinaryCrossEntropy: return binary_cross_entropy_with_logits(pred, t);
+        case Loss::Hinge: return hinge(pred, t);
+        case Loss::CrossEntropy: break;
+    }
+    return t;
+}
+
+template <class T>
+std::size_t count_correct(Loss loss, const BasicTensor<T>& pred, std::span<const std::int64_t> rows,
+                          std::span<const double> y) {
+    if (loss == Loss::MSE || rows.empty()) return 0;
+    const std::span<const T> p = pred.data();
+    const std::size_t k = p.size() / rows.size();  // outputs per row
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto row = static_cast<std::size_t>(rows[i]);
+        const T* out = p.data() + i * k;
+        if (loss == Loss::CrossEntropy) {
+            std::size_t best = 0;
+            for (std::size_t c = 1; c < k; ++c)
+                if (out[c] > out[best]) best = c;
+            correct += static_cast<double>(best) == y[row] ? 1 : 0;
+            continue;
+        }
+        // One target per output: a row counts when every output is on the right side.
+        const double threshold = loss == Loss::BinaryCrossEntropy ? 0.5 : 0.0;
+        bool all = true;
+        for (std::size_t j = 0; j < k; ++j) all = all && ((out[j] > 0) == (y[row * k + j] > threshold));
+        correct += all ? 1 : 0;
+    }
+    return correct;
+}
+
+template Tensor batch_loss(Loss, const Tensor&, const Tensor&, std::span<const std::int64_t>);
+template Tensor32 batch_loss(Loss, const Tensor32&, const Tensor32&, std::span<const std::int64_t>);
+template std::size_t count_correct(Loss, const Tensor&, std::span<const std::int64_t>, std::span<const double>);
+template std::size_t count_correct(Loss, const Tensor32&, std::span<const std::int64_t>, std::span<const double>);
+
+// -------------------------------------------------------------- progress ---
+
+ProgressPrinter::ProgressPrinter(Progress mode, std::FILE* out, std::size_t epochs) : out_(out), epochs_(epochs) {
+    if (mode == Progress::Auto) mode = (out != nullptr && ::isatty(::fileno(out))) ? Progress::Bar : Progress::Lines;
+    on_ = mode != Progress::Off && out != nullptr;
+    bar_ = mode == Progress::Bar;
+}
+
+void ProgressPrinter::batch(std::size_t epoch, std::size_t done, std::size_t total, double loss, double seconds) {
+    if (!on_ || !bar_) return;
+    // Redraw at most 20 times a second, and at the end of the epoch.
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_draw_ < std::chrono::milliseconds(50)) return;
+    last_draw_ = now;
+    constexpr std::size_t width = 30;
+    const std::size_t filled = total == 0 ? width : width * done / total;
+    fmt::print(out_, "\r\033[Kepoch {}/{} [{}{}] {:3}% loss {:.4f} {:.0f} samples/s", epoch, epochs_,
+               std::string(filled, '#'), std::string(width - filled, '.'), total == 0 ? 100 : 100 * done / total, loss,
+               seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
+    std::fflush(out_);
+}
+
+void ProgressPrinter::epoch(const EpochStats& s) {
+    if (!on_) return;
+    std::string line = fmt::format("epoch {}/{}: loss {:.4f}", s.epoch, epochs_, s.loss);
+    if (!std::isnan(s.accuracy)) line += fmt::format(", accuracy {:.2f}%", 100 * s.accuracy);
+    if (!std::isnan(s.val_loss)) line += fmt::format(", val_loss {:.4f}", s.val_loss);
+    if (!std::isnan(s.val_accuracy)) line += fmt::format(", val_accuracy {:.2f}%", 100 * s.val_accuracy);
+    line += fmt::format(", {:.3f} s, {:.0f} samples/s", s.seconds, s.samples_per_second);
+    fmt::print(out_, "{}{}\n", bar_ ? "\r\033[K" : "", line);
+    std::fflush(out_);
+}
+
+}  // namespace ag::nn::detail
+
+namespace ag::nn {
+
+std::string History::csv() const {
+    auto field = [](double x) { return std::isnan(x) ? std::string() : fmt::format("{}", x); };
+    std::string s = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n";
+    for (const EpochStats& e : epochs)
+        s += fmt::format("{},{},{},{},{},{},{}\n", e.epoch, e.loss, field(e.accuracy), field(e.val_loss),
+                         field(e.val_accuracy), e.lr, e.seconds);
+    return s;
+}
+
+void History::write_csv(const std::filesystem::path& path) const {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) throw std::runtime_error(fmt::format("History::write_csv: cannot create '{}'", path.string()));
+    const std::string text = csv();
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !ok)
+        throw std::runtime_error(fmt::format("History::write_csv: writing '{}' failed", path.string()));
+}
+
+}  // namespace ag::nn
