@@ -89,6 +89,7 @@ std::uint32_t read_u32(const unsigned char* p) {
 std::uint64_t read_u64(const unsigned char* p) { return read_u32(p) | std::uint64_t{read_u32(p + 4)} << 32; }
 
 struct StoredParameter {
+    std::string name;
     std::vector<std::size_t> shape;
     std::vector<double> values;
 };
@@ -185,14 +186,16 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
 
     // --- payload ---
     Reader r{payload, payload_size, 0, path};
-    std::map<std::string, StoredParameter> stored;
+    std::vector<StoredParameter> stored;  // in file order
+    std::map<std::string, std::size_t> by_name;
     const std::uint32_t count = r.u32("the parameter count");
     for (std::uint32_t k = 0; k < count; ++k) {
         const std::uint32_t name_length = r.u32("a name length");
         r.need(name_length, "a name");
-        std::string name(reinterpret_cast<const char*>(payload + r.at), name_length);
-        r.at += name_length;
         StoredParameter sp;
+        sp.name.assign(reinterpret_cast<const char*>(payload + r.at), name_length);
+        r.at += name_length;
+        const std::string& name = sp.name;
         const std::uint32_t rank = r.u32("a rank");
         std::uint64_t numel = 1;
         for (std::uint32_t d = 0; d < rank; ++d) {
@@ -207,8 +210,9 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         r.need(numel * 8, "the values");
         sp.values.reserve(numel);
         for (std::uint64_t i = 0; i < numel; ++i) sp.values.push_back(r.f64("a value"));
-        if (!stored.emplace(std::move(name), std::move(sp)).second)
+        if (!by_name.emplace(name, stored.size()).second)
             throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: a parameter name repeats", path));
+        stored.push_back(std::move(sp));
     }
     if (r.at != payload_size)
         throw LoadError(LoadErrorKind::Corrupted,
@@ -216,30 +220,31 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
 
     // --- architecture: the same names and shapes ---
     for (const NamedParameter& p : parameters) {
-        const auto it = stored.find(p.name());
-        if (it == stored.end())
+        const auto it = by_name.find(p.name());
+        if (it == by_name.end())
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file",
                                         path, p.name(), shape_string(p.shape())));
-        if (it->second.shape != p.shape())
+        const StoredParameter& sp = stored[it->second];
+        if (sp.shape != p.shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: '{}' is {} in the file but {} in the model",
-                                        path, p.name(), shape_string(it->second.shape), shape_string(p.shape())));
+                                        path, p.name(), shape_string(sp.shape), shape_string(p.shape())));
     }
     if (stored.size() != parameters.size()) {
         std::set<std::string> model_names;
         for (const NamedParameter& p : parameters) model_names.insert(p.name());
-        for (const auto& [name, sp] : stored)
-            if (!model_names.count(name))
+        for (const StoredParameter& sp : stored)
+            if (!model_names.count(sp.name))
                 throw LoadError(LoadErrorKind::WrongArchitecture,
                                 fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the "
                                             "model",
-                                            path, name, shape_string(sp.shape)));
+                                            path, sp.name, shape_string(sp.shape)));
     }
     // Reading every parameter first checks its handles, so that a stale one
     // throws before anything is written.
     for (const NamedParameter& p : parameters) (void)p.values();
-    for (const NamedParameter& p : parameters) p.set_values(stored.at(p.name()).values);
+    for (const NamedParameter& p : parameters) p.set_values(stored[by_name.at(p.name())].values);
 }
 
 }  // namespace ag::nn
