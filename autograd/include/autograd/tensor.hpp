@@ -208,13 +208,17 @@ public:
     // For the engine and tools that read the graph.
     std::uint32_t index() const noexcept { return index_; }
     std::uint32_t generation() const noexcept { return gen_; }
-    static BasicTensor from_node(std::uint32_t index, std::uint32_t gen) noexcept { return BasicTensor(index, gen); }
+    static BasicTensor from_node(std::uint32_t index, std::uint32_t gen) noexcept {
+        return BasicTensor(NodeTag{}, index, gen);
+    }
     // Checks the handle (live, a tensor node of this dtype); returns the
     // tensor record's index. Throws std::logic_error naming `what`.
     std::uint32_t checked_record(const char* what) const;
 
 private:
-    BasicTensor(std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
+    // Tagged, so that Tensor({1}, {2}) cannot mean (index, generation).
+    struct NodeTag {};
+    BasicTensor(NodeTag, std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
     std::uint32_t index_ = 0;
     std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
 };
