@@ -35,7 +35,9 @@
 //   "matmul: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ".
 // - Memory: values, gradients, shapes and per-op data live in a bump arena
 //   owned by the tape; rewinding keeps its chunks, so a training step of a
-//   fixed model makes no heap allocation after the first one.
+//   fixed model makes no heap allocation after the first one. Every tensor
+//   has its gradient buffer from birth (so it survives any later Scope);
+//   "no gradient yet" is a flag, so zero_grad() costs nothing.
 // - Anomaly mode (ag::DetectAnomaly): the first operation whose output (or,
 //   in backward(), whose input gradient) holds NaN or Inf throws
 //   ag::AnomalyError naming the op, the shapes and the first bad element.
@@ -199,9 +201,11 @@ public:
     // Only on leaves (std::logic_error otherwise). Returns *this, to chain:
     //     auto x = ag::Tensor32({64, 784}, pixels).set_requires_grad(false);
     const BasicTensor& set_requires_grad(bool on) const;
-    // A new leaf with a copy of the values: gradients stop here.
+    // A new leaf with a copy of the values that requires no gradient (as
+    // torch's detach()): gradients stop here.
     BasicTensor detach() const;
-    // A new leaf with the values converted to U (not differentiable).
+    // A new leaf with the values converted to U; it requires a gradient like
+    // any new leaf, but the conversion itself is not differentiated.
     template <class U>
     BasicTensor<U> to() const;
 
@@ -311,10 +315,12 @@ template <class T> void zero_grad(const std::vector<BasicTensor<T>>& tensors) {
     zero_grad(std::span<const BasicTensor<T>>(tensors));
 }
 
-// "Tensor(shape=[2, 3], dtype=float64, data=[[1, 2, 3], [4, 5, 6]])", values
-// laid out like NumPy; axes longer than 6 are elided to "a, b, c, ..., x, y, z"
-// when the tensor has more than 1000 elements. A freed handle prints as
-// "Tensor(<freed>)".
+// Values laid out like NumPy, 8 significant digits, columns aligned; rows of
+// a matrix on their own lines:
+//     Tensor(shape=[2, 3], dtype=float64, data=[[1, 2, 3],
+//                                               [4, 5, 6]])
+// Above 1000 elements each axis longer than 6 shows its first and last 3
+// entries around "...". A freed handle prints as "Tensor(<freed>)".
 template <class T> std::string to_string(const BasicTensor<T>& t);
 
 }  // namespace ag
