@@ -77,6 +77,9 @@ public:
         if (!legend.empty()) legend_.push_back({legend, color, true});
     }
 
+    // Where the legend box goes (top right unless told otherwise).
+    void legend_at_bottom(bool bottom = true) { legend_bottom_ = bottom; }
+
     std::string str() const {
         std::string s = fmt::format(
             R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" )"
@@ -159,14 +162,15 @@ private:
                          top_ + plot_h() / 2, escape(y_label_));
         return s;
     }
+    double legend_top() const { return legend_bottom_ ? top_ + plot_h() - 10 - 18.0 * legend_.size() : top_ + 4; }
     std::string legend() const {
         if (legend_.empty()) return "";
         // A white box behind the entries keeps them readable over regions.
         std::string s = fmt::format(R"(<rect x="{}" y="{}" width="146" height="{}" fill="white" fill-opacity="0.85" )"
                                     R"(stroke="#888"/>)"
                                     "\n",
-                                    left_ + plot_w() - 156, top_ + 4, 18.0 * legend_.size() + 6);
-        double y = top_ + 20;
+                                    left_ + plot_w() - 156, legend_top(), 18.0 * legend_.size() + 6);
+        double y = legend_top() + 16;
         for (const auto& e : legend_) {
             const double x = left_ + plot_w() - 150;
             if (e.is_line)
@@ -188,6 +192,7 @@ private:
     int width_, height_;
     std::string body_;
     std::vector<LegendEntry> legend_;
+    bool legend_bottom_ = false;
 };
 
 }  // namespace examples::svg
