@@ -342,6 +342,12 @@ int main(int argc, char** argv) {
         ->type_name("H");
     grad->footer(examples);
 
+    // CLI11 would only say "A subcommand is required" for a misspelt one.
+    if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "grad") {
+        fmt::print(stderr, "tapegrad: error: unknown command '{}' (commands: grad)\nRun with --help for more information.\n",
+                   argv[1]);
+        return exit_usage;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,367 @@
+// The `tapegrad` executable, run as a user would: its table and JSON against
+// the library's own values, every error class with its message and exit
+// code, and the graph files (checked with Graphviz when it is installed).
+#if defined(TAPEGRAD_HAVE_EXPR) && defined(TAPEGRAD_CLI)
+#include <autograd/autograd.hpp>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <numbers>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A scratch directory for this test process, removed at exit.
+struct ScratchDir {
+    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_test_cli_{}", ::getpid());
+    ScratchDir() { fs::create_directories(path); }
+    ~ScratchDir() { fs::remove_all(path); }
+};
+const fs::path& scratch() {
+    static ScratchDir dir;
+    return dir.path;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+struct Run {
+    int code = -1;
+    std::string out, err;
+};
+
+// Runs tapegrad with `args`; `env` (e.g. "PATH=/nonexistent") is set for it.
+Run tapegrad(const std::vector<std::string>& args, const std::string& env = "") {
+    std::string cmd = fmt::format("env {} {}", env, shell_quote(TAPEGRAD_CLI));
+    for (const auto& a : args) cmd += fmt::format(" {}", shell_quote(a));
+    const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
+    cmd += fmt::format(" > {} 2> {}", shell_quote(out.string()), shell_quote(err.string()));
+    const int status = std::system(cmd.c_str());
+    Run r;
+    REQUIRE(WIFEXITED(status));
+    r.code = WEXITSTATUS(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+bool have_graphviz() { return std::system("command -v dot > /dev/null 2>&1") == 0; }
+
+struct JsonRow {
+    double value, grad, numeric, difference;
+};
+struct JsonResult {
+    double f = 0;
+    std::map<std::string, JsonRow> rows;
+    std::vector<std::string> order;
+};
+
+// The tool's JSON has a fixed shape; read it with two patterns.
+JsonResult parse_json(const std::string& text) {
+    static const std::regex head(R"re(^\{"expression": "(?:[^"\\]|\\.)*", "f": ([^,]+), "variables": \[)re");
+    static const std::regex row(
+        R"re(\{"name": "(\w+)", "value": ([^,]+), "grad": ([^,]+), "finite_difference": ([^,]+), "difference": ([^}]+)\})re");
+    std::smatch m;
+    REQUIRE(std::regex_search(text, m, head));
+    JsonResult r;
+    r.f = std::stod(m[1]);
+    for (std::sregex_iterator it(text.begin(), text.end(), row), end; it != end; ++it) {
+        const auto& g = *it;
+        r.rows[g[1]] = {std::stod(g[2]), std::stod(g[3]), std::stod(g[4]), std::stod(g[5])};
+        r.order.push_back(g[1]);
+    }
+    CHECK(text.substr(text.size() - 3) == "]}\n");
+    return r;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+        out.push_back(text.substr(start, nl - start));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("tapegrad grad prints f and a table of value, engine gradient, finite difference, difference") {
+    const Run r = tapegrad({"grad", "(x + y) * z", "x=-2", "y=5", "z=-4"});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+    const auto out = lines(r.out);
+    REQUIRE(out.size() == 6);
+    CHECK(out[0] == "f = (x + y) * z = -12");
+    CHECK(out[1].empty());
+    CHECK(out[2] == "variable  value  ∂f/∂var (engine)  finite difference  difference");
+    // Each row: name, value, the engine's gradient (exact), the central
+    // difference (10 digits) and engine - numeric.
+    static const std::regex row(R"re(^(\w+) +(\S+) +(\S+) +(\S+) +(\S+)$)re");
+    const std::map<std::string, std::pair<double, double>> expected = {{"x", {-2, -4}}, {"y", {5, -4}}, {"z", {-4, 3}}};
+    const char* names[] = {"x", "y", "z"};
+    for (int k = 0; k < 3; ++k) {
+        std::smatch m;
+        REQUIRE(std::regex_match(out[3 + k], m, row));
+        CHECK(m[1] == names[k]);
+        CHECK(std::stod(m[2]) == expected.at(names[k]).first);
+        CHECK(std::stod(m[3]) == expected.at(names[k]).second);
+        CHECK(std::stod(m[4]) == doctest::Approx(expected.at(names[k]).second).epsilon(1e-8));
+        CHECK(std::fabs(std::stod(m[5])) < 1e-8);
+        CHECK(std::fabs(std::stod(m[5])) > 0);  // a real finite difference, not a copy of the engine's
+    }
+}
+
+TEST_CASE("tapegrad grad --json matches the library for expressions using every function") {
+    struct Case {
+        std::string text;
+        std::vector<std::pair<std::string, double>> values;
+        std::function<ag::Value(const std::vector<ag::Value>&)> same_in_cpp;
+    };
+    const Case cases[] = {
+        {"exp(x) * log(y) + sqrt(z)", {{"x", 0.3}, {"y", 2.5}, {"z", 4.0}},
+         [](auto& v) { return ag::exp(v[0]) * ag::log(v[1]) + ag::sqrt(v[2]); }},
+        {"tanh(x) - sigmoid(y) / relu(z)", {{"x", -0.4}, {"y", 1.2}, {"z", 0.8}},
+         [](auto& v) { return ag::tanh(v[0]) - ag::sigmoid(v[1]) / ag::relu(v[2]); }},
+        {"sin(x) * cos(y) + abs(z)", {{"x", 1.1}, {"y", -0.6}, {"z", -2.25}},
+         [](auto& v) { return ag::sin(v[0]) * ag::cos(v[1]) + ag::abs(v[2]); }},
+        {"pow(x, y) + min(x, z) * max(y, z)", {{"x", 1.5}, {"y", 2.5}, {"z", 0.5}},
+         [](auto& v) { return ag::pow(v[0], v[1]) + ag::min(v[0], v[2]) * ag::max(v[1], v[2]); }},
+        {"x ^ y ^ z", {{"x", 1.2}, {"y", 1.5}, {"z", 2.0}}, [](auto& v) { return ag::pow(v[0], ag::pow(v[1], v[2])); }},
+        {"-x^2 + 2^-x + pi*e*x", {{"x", 0.75}},
+         [](auto& v) { return -ag::pow(v[0], 2.0) + ag::pow(2.0, -v[0]) + std::numbers::pi * std::numbers::e * v[0]; }},
+        {"1.5e-3 * x / (y - 2.5E+1)", {{"x", 3.0}, {"y", 7.0}}, [](auto& v) { return 1.5e-3 * v[0] / (v[1] - 2.5e1); }},
+    };
+    for (const Case& c : cases) {
+        INFO("expression: ", c.text);
+        std::vector<std::string> args = {"grad", "--json", "--", c.text};
+        std::vector<double> point;
+        for (const auto& [name, value] : c.values) {
+            args.push_back(fmt::format("{}={}", name, value));
+            point.push_back(value);
+        }
+        const Run r = tapegrad(args);
+        REQUIRE(r.code == 0);
+        const JsonResult j = parse_json(r.out);
+
+        ag::Scope scope;
+        std::vector<ag::Value> xs(point.begin(), point.end());
+        const ag::Value f = c.same_in_cpp(xs);
+        const std::vector<double> g = ag::grad(f, xs);
+        CHECK(j.f == doctest::Approx(f.data()).epsilon(1e-14));
+        REQUIRE(j.rows.size() == c.values.size());
+        for (std::size_t k = 0; k < c.values.size(); ++k) {
+            const JsonRow& row = j.rows.at(c.values[k].first);
+            CHECK(j.order[k] == c.values[k].first);
+            CHECK(row.value == point[k]);
+            CHECK(row.grad == doctest::Approx(g[k]).epsilon(1e-14));
+            CHECK(row.numeric == doctest::Approx(g[k]).epsilon(1e-6));
+            CHECK(row.difference == doctest::Approx(row.grad - row.numeric).epsilon(1e-12));
+        }
+    }
+}
+
+TEST_CASE("tapegrad notes unused variables, infinite gradients and kinks") {
+    Run r = tapegrad({"grad", "x * 3", "x=2", "w=7", "--json"});
+    CHECK(r.code == 0);
+    JsonResult j = parse_json(r.out);
+    CHECK(j.f == 6);
+    CHECK(j.rows.at("x").grad == 3);
+    CHECK(j.rows.at("w").grad == 0);
+    CHECK(j.rows.at("w").numeric == 0);
+    CHECK(r.err == "note: w does not occur in the expression; ∂f/∂w = 0\n");
+
+    // sqrt at 0: f is fine, its derivative is infinite; JSON has no inf.
+    r = tapegrad({"grad", "sqrt(x)", "x=0", "--json"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("\"grad\": null") != std::string::npos);
+    CHECK(r.err.find("note: ∂f/∂x is inf: anomaly in backward pass: sqrt") != std::string::npos);
+    r = tapegrad({"grad", "sqrt(x)", "x=0"});
+    CHECK(r.code == 0);
+    CHECK(lines(r.out).at(3).rfind("x         0      inf", 0) == 0);
+
+    // relu at its kink: the engine says 0 (PyTorch's choice), the central difference 0.5.
+    r = tapegrad({"grad", "relu(x)", "x=0", "--json"});
+    CHECK(r.code == 0);
+    j = parse_json(r.out);
+    CHECK(j.rows.at("x").grad == 0);
+    CHECK(j.rows.at("x").numeric == doctest::Approx(0.5));
+    CHECK(r.err.find("note: for x, the engine and the finite difference disagree") != std::string::npos);
+
+    // No variables at all: just f.
+    r = tapegrad({"grad", "2 ^ 10 - 24"});
+    CHECK(r.code == 0);
+    CHECK(r.out == "f = 2 ^ 10 - 24 = 1000\n");
+}
+
+TEST_CASE("syntax errors exit 2 and point at the column") {
+    Run r = tapegrad({"grad", "(x + y", "x=1", "y=2"});
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err ==
+          "tapegrad: error: expected ')' to close the '(' at column 1, found the end of the expression\n"
+          "  (x + y\n"
+          "        ^\n");
+    r = tapegrad({"grad", "x ** 2", "x=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err ==
+          "tapegrad: error: expected a number, a variable, a function call or '(', found '*' (write powers as x ^ 2, not "
+          "x ** 2)\n"
+          "  x ** 2\n"
+          "     ^\n");
+    r = tapegrad({"grad", "2x + 1", "x=1", "--json"});
+    CHECK(r.code == 2);
+    CHECK(r.out ==
+          "{\"error\": {\"kind\": \"syntax\", \"message\": \"expected an operator (+ - * / ^) or the end of the expression, "
+          "found 'x' (multiplication needs an explicit '*')\", \"column\": 2}}\n");
+}
+
+TEST_CASE("unknown functions and variables without values exit 2, named") {
+    Run r = tapegrad({"grad", "x + foo(x)", "x=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err ==
+          "tapegrad: error: unknown function 'foo' (functions: exp log sqrt tanh sigmoid relu sin cos abs pow min max)\n"
+          "  x + foo(x)\n"
+          "      ^^^\n");
+    r = tapegrad({"grad", "x * rate + z", "x=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err ==
+          "tapegrad: error: no value for variables rate, z (give them on the command line: rate=VALUE z=VALUE)\n"
+          "  x * rate + z\n"
+          "      ^^^^\n");
+    r = tapegrad({"grad", "x * y", "x=1", "--json"});
+    CHECK(r.code == 2);
+    CHECK(r.out ==
+          "{\"error\": {\"kind\": \"missing value\", \"message\": \"no value for variable y (give it on the command line: "
+          "y=VALUE)\", \"column\": 5}}\n");
+}
+
+TEST_CASE("domain errors exit 1 and name the operation") {
+    Run r = tapegrad({"grad", "x + log(y)", "x=1", "y=-1"});
+    CHECK(r.code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err ==
+          "tapegrad: error: log(-1) is nan (not a number)\n"
+          "  x + log(y)\n"
+          "      ^^^\n");
+    r = tapegrad({"grad", "1 / (x - 2)", "x=2", "--json"});
+    CHECK(r.code == 1);
+    CHECK(r.out == "{\"error\": {\"kind\": \"domain\", \"message\": \"1 / 0 is inf (infinite)\", \"column\": 3}}\n");
+}
+
+TEST_CASE("usage errors exit 2") {
+    struct Case {
+        std::vector<std::string> args;
+        const char* message;  // part of stderr
+    };
+    const Case cases[] = {
+        {{}, "A subcommand is required"},
+        {{"grad"}, "expression is required"},
+        {{"frobnicate", "x"}, "tapegrad: error: unknown command 'frobnicate' (commands: grad)"},
+        {{"grad", "x", "x"}, "tapegrad: error: expected NAME=VALUE, found 'x'"},
+        {{"grad", "x", "x=abc"}, "tapegrad: error: in 'x=abc': the value of x, 'abc', is not a number"},
+        {{"grad", "x", "x="}, "the value of x, '', is not a number"},
+        {{"grad", "x", "x=1e999"}, "tapegrad: error: in 'x=1e999': the value of x must be finite"},
+        {{"grad", "x", "x=nan"}, "the value of x must be finite"},
+        {{"grad", "x", "2x=1"}, "'2x' is not a variable name"},
+        {{"grad", "x", "x=1", "pi=3"}, "tapegrad: error: in 'pi=3': 'pi' is a built-in function or constant, not a variable"},
+        {{"grad", "x", "x=1", "x=2"}, "tapegrad: error: x is given twice (x=1 and x=2)"},
+        {{"grad", "x", "x=1", "--step", "-1"}, "--step"},
+        {{"grad", "x", "x=1", "--bogus"}, "--bogus"},
+        {{"grad", "-x^2", "x=1"}, "hint: an expression that starts with '-' goes after --: tapegrad grad -- \"-x^2\""},
+    };
+    for (const Case& c : cases) {
+        INFO("args: ", fmt::format("{}", fmt::join(c.args, " ")));
+        const Run r = tapegrad(c.args);
+        CHECK(r.code == 2);
+        CHECK(r.err.find(c.message) != std::string::npos);
+        if (r.err.find(c.message) == std::string::npos) MESSAGE(r.err);
+    }
+    // After --, an expression may start with '-'.
+    const Run r = tapegrad({"grad", "--", "-x^2", "x=3"});
+    CHECK(r.code == 0);
+    CHECK(lines(r.out).at(0) == "f = -x^2 = -9");
+}
+
+TEST_CASE("--help and --version exit 0") {
+    Run r = tapegrad({"--help"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("Usage: tapegrad") != std::string::npos);
+    CHECK(r.out.find("tapegrad grad \"(x + y) * z\" x=-2 y=5 z=-4") != std::string::npos);
+    CHECK(r.out.find("Exit codes: 0 ok, 1 evaluation error") != std::string::npos);
+    r = tapegrad({"grad", "--help"});
+    CHECK(r.code == 0);
+    for (const char* option : {"--dot", "--svg", "--png", "--json", "--step"}) CHECK(r.out.find(option) != std::string::npos);
+    r = tapegrad({"--version"});
+    CHECK(r.code == 0);
+    CHECK(std::regex_match(r.out, std::regex(R"(\d+\.\d+\.\d+\n)")));
+}
+
+TEST_CASE("--dot writes the graph, and Graphviz parses it") {
+    const fs::path dot_file = scratch() / "neuron.dot";
+    const Run r = tapegrad({"grad", "tanh(x1*w1 + x2*w2 + b)", "x1=2", "x2=0", "w1=-3", "w2=1", "b=6.8813735870195432",
+                            "--dot", dot_file.string()});
+    CHECK(r.code == 0);
+    CHECK(r.err == fmt::format("wrote {}\n", dot_file.string()));
+    const std::string dot = slurp(dot_file);
+    CHECK(dot.rfind("digraph tapegrad {", 0) == 0);
+    // micrograd's neuron, with its published gradients.
+    CHECK(dot.find("[label=\"x1\\nvalue 2\\ngrad -1.5\"") != std::string::npos);
+    CHECK(dot.find("[label=\"w1\\nvalue -3\\ngrad 1\"") != std::string::npos);
+    CHECK(dot.find("[label=\"x2\\nvalue 0\\ngrad 0.5\"") != std::string::npos);
+    CHECK(dot.find("[label=\"tanh\\nvalue 0.707107\\ngrad 1\"") != std::string::npos);
+    if (have_graphviz()) {
+        const fs::path svg = scratch() / "neuron_by_hand.svg";
+        CHECK(std::system(fmt::format("dot -Tsvg {} -o {}", shell_quote(dot_file.string()), shell_quote(svg.string())).c_str()) == 0);
+        CHECK(slurp(svg).find("<svg") != std::string::npos);
+    }
+    const Run bad = tapegrad({"grad", "x", "x=1", "--dot", (scratch() / "no/such/dir/g.dot").string()});
+    CHECK(bad.code == 1);
+    CHECK(bad.err.find("tapegrad: error: cannot write") != std::string::npos);
+    CHECK(bad.out.empty());
+}
+
+TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without it") {
+    const fs::path svg = scratch() / "g.svg", png = scratch() / "g.png";
+    if (have_graphviz()) {
+        const Run r = tapegrad({"grad", "sigmoid(a)^2 + log(b)", "a=1", "b=3", "--svg", svg.string(), "--png", png.string()});
+        CHECK(r.code == 0);
+        const std::string text = slurp(svg);
+        CHECK(text.find("<svg") != std::string::npos);
+        CHECK(text.find("sigmoid") != std::string::npos);
+        CHECK(slurp(png).substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+    }
+    // No `dot` on PATH (as on a machine without Graphviz).
+    const fs::path svg2 = scratch() / "h.svg";
+    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--svg", svg2.string()}, "PATH=/nonexistent");
+    CHECK(r.code == 0);
+    CHECK_FALSE(fs::exists(svg2));
+    const fs::path written = scratch() / "h.dot";
+    CHECK(slurp(written).rfind("digraph tapegrad {", 0) == 0);
+    CHECK(r.err.find(fmt::format("note: Graphviz's 'dot' is not on PATH, so {} was not drawn; wrote the graph to {} instead.",
+                                 svg2.string(), written.string())) != std::string::npos);
+    CHECK(r.err.find(fmt::format("Render it with: dot -Tsvg {} -o {}", written.string(), svg2.string())) != std::string::npos);
+    CHECK(lines(r.out).at(0) == "f = x * y = 2");
+}
+
+#endif

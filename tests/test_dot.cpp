@@ -1,0 +1,240 @@
+// ag::to_dot: which nodes and edges it draws, what the labels say, escaping,
+// options and errors, and that Graphviz accepts the output.
+#include <autograd/autograd.hpp>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace {
+
+// node id -> label (still DOT-escaped), from lines `  nID [label="..."...];`
+std::map<int, std::string> node_labels(const std::string& dot) {
+    std::map<int, std::string> labels;
+    static const std::regex node_line(R"re(\n  n(\d+) \[label="((?:[^"\\]|\\.)*)")re");
+    for (std::sregex_iterator it(dot.begin(), dot.end(), node_line), end; it != end; ++it)
+        labels[std::stoi((*it)[1])] = (*it)[2];
+    return labels;
+}
+
+// (from, to, edge label or "")
+std::set<std::tuple<int, int, std::string>> edges(const std::string& dot) {
+    std::set<std::tuple<int, int, std::string>> out;
+    static const std::regex edge_line(R"re(\n  n(\d+) -> n(\d+)(?: \[label="([ab])"\])?;)re");
+    for (std::sregex_iterator it(dot.begin(), dot.end(), edge_line), end; it != end; ++it)
+        out.insert({std::stoi((*it)[1]), std::stoi((*it)[2]), (*it)[3]});
+    return out;
+}
+
+std::string node_line(const std::string& dot, int id) {
+    const std::string key = fmt::format("\n  n{} [", id);
+    const auto at = dot.find(key);
+    REQUIRE(at != std::string::npos);
+    return dot.substr(at + 1, dot.find('\n', at + 1) - at - 1);
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+    return n;
+}
+
+bool have_graphviz() { return std::system("command -v dot > /dev/null 2>&1") == 0; }
+
+// Runs `dot -Tsvg` on the text; returns its exit status and the SVG.
+std::pair<int, std::string> render_svg(const std::string& dot_text) {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("tapegrad_test_dot_{}", ::getpid());
+    std::filesystem::create_directories(dir);
+    const auto in = dir / "g.dot", out = dir / "g.svg";
+    std::ofstream(in) << dot_text;
+    const int status = std::system(fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", in.string(), out.string()).c_str());
+    std::ifstream svg(out);
+    std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    std::filesystem::remove_all(dir);
+    return {status, text};
+}
+
+}  // namespace
+
+TEST_CASE("to_dot draws the nodes the root depends on, with op, value and gradient") {
+    ag::Scope scope;
+    const std::uint32_t base = ag::tape().size();
+    ag::Value x(-2.0, "x"), y(5.0, "y"), z(-4.0, "z");
+    ag::Value unrelated = x * y;  // recorded, but f does not use it
+    ag::Value q = x + y;
+    ag::Value f = q * z;
+    f.set_name("f");
+    f.backward();
+    const std::string dot = ag::to_dot(f);
+
+    CHECK(dot.rfind("digraph tapegrad {\n", 0) == 0);
+    CHECK(dot.size() >= 2);
+    CHECK(dot.substr(dot.size() - 2) == "}\n");
+    const int ix = static_cast<int>(x.index()), iy = static_cast<int>(y.index()), iz = static_cast<int>(z.index());
+    const int iq = static_cast<int>(q.index()), i_f = static_cast<int>(f.index());
+    CHECK(ix == static_cast<int>(base));
+
+    const auto labels = node_labels(dot);
+    CHECK(labels.size() == 5);
+    CHECK(labels.count(static_cast<int>(unrelated.index())) == 0);
+    CHECK(labels.at(ix) == "x\\nvalue -2\\ngrad -4");
+    CHECK(labels.at(iy) == "y\\nvalue 5\\ngrad -4");
+    CHECK(labels.at(iz) == "z\\nvalue -4\\ngrad 3");
+    CHECK(labels.at(iq) == "+\\nvalue 3\\ngrad -4");
+    CHECK(labels.at(i_f) == "f: *\\nvalue -12\\ngrad 1");
+
+    const std::set<std::tuple<int, int, std::string>> expected = {
+        {ix, iq, ""}, {iy, iq, ""}, {iq, i_f, ""}, {iz, i_f, ""}};
+    CHECK(edges(dot) == expected);
+
+    // Leaves are filled; the root (only) has a double border.
+    CHECK(node_line(dot, ix).find("style=filled") != std::string::npos);
+    CHECK(node_line(dot, iq).find("style=filled") == std::string::npos);
+    CHECK(node_line(dot, i_f).find("peripheries=2") != std::string::npos);
+    CHECK(node_line(dot, iq).find("peripheries") == std::string::npos);
+}
+
+TEST_CASE("to_dot labels ops with constants and the operands of non-commutative ops") {
+    ag::Scope scope;
+    ag::Value x(3.0, "x"), y(2.0, "y");
+    ag::Value a = x * 2.0, b = x - 3.0, c = 2.0 / x, d = ag::pow(x, 3.0), e = 1.5 - x, g = ag::pow(2.0, x);
+    ag::Value h = x + 0.25, k = x / 4.0;
+    ag::Value s = x - y, t = x / y, p = ag::pow(x, y), m = ag::min(x, y);
+    ag::Value f = a + b + c + d + e + g + h + k + s + t + p + m;
+    const auto labels = node_labels(ag::to_dot(f));
+    auto op_of = [&](const ag::Value& v) {
+        const std::string& l = labels.at(static_cast<int>(v.index()));
+        return l.substr(0, l.find("\\n"));
+    };
+    CHECK(op_of(a) == "· * 2");
+    CHECK(op_of(b) == "· - 3");  // recorded as x + (-3), shown as written
+    CHECK(op_of(c) == "2 / ·");
+    CHECK(op_of(d) == "· ^ 3");
+    CHECK(op_of(e) == "1.5 - ·");
+    CHECK(op_of(g) == "2 ^ ·");
+    CHECK(op_of(h) == "· + 0.25");
+    CHECK(op_of(k) == "· / 4");
+    CHECK(op_of(s) == "a - b");
+    CHECK(op_of(t) == "a / b");
+    CHECK(op_of(p) == "a ^ b");
+    CHECK(op_of(m) == "min");
+
+    const auto e_set = edges(ag::to_dot(f));
+    const int ix = static_cast<int>(x.index()), iy = static_cast<int>(y.index());
+    CHECK(e_set.count({ix, static_cast<int>(s.index()), "a"}) == 1);
+    CHECK(e_set.count({iy, static_cast<int>(s.index()), "b"}) == 1);
+    CHECK(e_set.count({iy, static_cast<int>(p.index()), "b"}) == 1);
+    CHECK(e_set.count({ix, static_cast<int>(m.index()), ""}) == 1);
+    CHECK(e_set.count({ix, static_cast<int>(a.index()), ""}) == 1);
+}
+
+TEST_CASE("to_dot: every unary op by name, unnamed leaves, a leaf root, x * x") {
+    ag::Scope scope;
+    ag::Value x = 0.5;
+    const ag::Value ops[] = {-x, ag::exp(x), ag::log(x), ag::sqrt(x), ag::tanh(x),
+                             ag::sigmoid(x), ag::relu(x), ag::sin(x), ag::cos(x), ag::abs(x)};
+    const char* names[] = {"neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs"};
+    for (std::size_t k = 0; k < std::size(ops); ++k) {
+        const auto labels = node_labels(ag::to_dot(ops[k]));
+        REQUIRE(labels.size() == 2);
+        CHECK(labels.at(static_cast<int>(x.index())) == "leaf\\nvalue 0.5\\ngrad 0");
+        CHECK(labels.at(static_cast<int>(ops[k].index())) ==
+              fmt::format("{}\\nvalue {:.6g}\\ngrad 0", names[k], ops[k].data()));
+    }
+    // A leaf alone is a one-node graph.
+    const std::string alone = ag::to_dot(x);
+    CHECK(node_labels(alone).size() == 1);
+    CHECK(edges(alone).empty());
+    // Both operands the same node: two edges into the product.
+    ag::Value sq = x * x;
+    const std::string sq_dot = ag::to_dot(sq);
+    CHECK(count(sq_dot, " -> ") == 2);
+}
+
+TEST_CASE("to_dot escapes names and options set precision, gradients and direction") {
+    ag::Scope scope;
+    ag::Value x(1.0 / 3.0, "say \"hi\"\\\nnext");
+    ag::Value bad(2.0, std::string("a\x01") + "\xff" + "b\xc3\xa9");  // control byte, broken UTF-8, then é
+    ag::Value f = x * bad;
+    const std::string dot = ag::to_dot(f);
+    const auto labels = node_labels(dot);
+    CHECK(labels.at(static_cast<int>(x.index())) == "say \\\"hi\\\"\\\\\\nnext\\nvalue 0.333333\\ngrad 0");
+    CHECK(labels.at(static_cast<int>(bad.index())) == "a??b\xc3\xa9\\nvalue 2\\ngrad 0");
+
+    ag::DotOptions opts;
+    opts.precision = 3;
+    opts.show_grad = false;
+    opts.rankdir = "TB";
+    const std::string short_dot = ag::to_dot(f, opts);
+    CHECK(node_labels(short_dot).at(static_cast<int>(x.index())).find("\\nvalue 0.333") != std::string::npos);
+    CHECK(node_labels(short_dot).at(static_cast<int>(x.index())).find("0.3333") == std::string::npos);
+    CHECK(short_dot.find("\\ngrad") == std::string::npos);
+    CHECK(short_dot.find("rankdir=\"TB\"") != std::string::npos);
+
+    if (have_graphviz()) {
+        const auto [status, svg] = render_svg(dot);
+        CHECK(status == 0);
+        CHECK(svg.find("<svg") != std::string::npos);
+        CHECK(svg.find("say &quot;hi&quot;") != std::string::npos);
+    }
+}
+
+TEST_CASE("to_dot errors: stale and empty handles, bad precision") {
+    ag::Value stale;
+    {
+        ag::Scope scope;
+        stale = ag::Value(1.0) * 2.0;
+    }
+    CHECK_THROWS_WITH_AS(ag::to_dot(stale), doctest::Contains("to_dot: stale handle"), std::logic_error);
+    CHECK_THROWS_WITH_AS(ag::to_dot(ag::Value()), doctest::Contains("to_dot: empty handle"), std::logic_error);
+    ag::Scope scope;
+    ag::Value x = 1.0;
+    ag::DotOptions opts;
+    opts.precision = 0;
+    CHECK_THROWS_WITH_AS(ag::to_dot(x, opts), "to_dot: precision 0 is outside 1..17 digits", std::invalid_argument);
+    opts.precision = 18;
+    CHECK_THROWS_AS(ag::to_dot(x, opts), std::invalid_argument);
+}
+
+TEST_CASE("to_dot on a long chain, and Graphviz parses a neuron's graph") {
+    ag::Scope scope;
+    ag::Value x(0.1, "x");
+    ag::Value v = x;
+    for (int i = 0; i < 20000; ++i) v = v * 1.0001 + 0.001;
+    const std::string big = ag::to_dot(v);
+    CHECK(count(big, " [label=\"") == 40001);
+    CHECK(count(big, " -> ") == 40000);
+
+    // micrograd's neuron: o = tanh(x1*w1 + x2*w2 + b), with its published
+    // gradients (w1: 1.0, x1: -1.5, b: 0.5 at o = 0.7071).
+    ag::Value x1(2.0, "x1"), x2(0.0, "x2"), w1(-3.0, "w1"), w2(1.0, "w2"), b(6.8813735870195432, "b");
+    ag::Value o = ag::tanh(x1 * w1 + x2 * w2 + b);
+    o.set_name("o");
+    o.backward();
+    const std::string dot = ag::to_dot(o);
+    const auto labels = node_labels(dot);
+    CHECK(labels.size() == 10);
+    CHECK(labels.at(static_cast<int>(o.index())) == "o: tanh\\nvalue 0.707107\\ngrad 1");
+    CHECK(labels.at(static_cast<int>(x1.index())) == "x1\\nvalue 2\\ngrad -1.5");
+    CHECK(labels.at(static_cast<int>(w1.index())) == "w1\\nvalue -3\\ngrad 1");
+    CHECK(labels.at(static_cast<int>(b.index())) == "b\\nvalue 6.88137\\ngrad 0.5");
+    if (have_graphviz()) {
+        const auto [status, svg] = render_svg(dot);
+        CHECK(status == 0);
+        CHECK(svg.find("o: tanh") != std::string::npos);
+        // One SVG group per node and per edge.
+        CHECK(count(svg, "class=\"node\"") == 10);
+        CHECK(count(svg, "class=\"edge\"") == 9);
+    }
+}
