@@ -64,6 +64,11 @@ TEST_CASE("CSV errors name the file, line and column") {
                          "read_csv: ragged.csv: line 2 has 2 fields, expected 3 (as on line 1)", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("x,y,label\n1,2,0\n3,4,1,9\n", {}, "ragged.csv"),
                          "read_csv: ragged.csv: line 3 has 4 fields, expected 3 (as on line 2)", std::invalid_argument);
+    // sklearn's header line has its own field count; the rows must agree with each other.
+    const Dataset wine_like = parse_csv("178,13,class_0,class_1,class_2\n1,2,3,0\n4,5,6,2\n", {}, "wine.csv");
+    CHECK(wine_like.n_features == 3);
+    CHECK(wine_like.labels == std::vector<double>{0, 2});
+    CHECK(wine_like.column_names.size() == 5);
     CHECK_THROWS_WITH_AS(parse_csv("1,2,0\n3,abc,1\n", {}, "bad.csv"),
                          "read_csv: bad.csv: line 2, column 2: 'abc' is not a number", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("1,2,0\n3,,1\n", {}, "bad.csv"),

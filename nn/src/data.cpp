@@ -84,9 +84,8 @@ std::optional<double> parse_number(std::string_view s) {
 
 Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_view source) {
     Dataset out;
-    std::size_t n_columns = 0, first_data_line = 0, label_index = 0;
-    bool first = true;
-    std::size_t line_no = 0;
+    std::size_t n_columns = 0, first_data_line = 0, label_index = 0, line_no = 0;
+    bool first_line = true;
     while (!text.empty()) {
         const std::size_t nl = text.find('\n');
         const std::string_view line = text.substr(0, nl);
@@ -94,21 +93,8 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
         ++line_no;
         if (trim(line).empty()) continue;
         const std::vector<std::string_view> fields = split_fields(line, options.delimiter);
-        if (first) {
-            first = false;
-            n_columns = fields.size();
-            if (options.label_column) {
-                const int c = *options.label_column;
-                const auto n = static_cast<int>(n_columns);
-                if (c >= n || c < -n)
-                    throw std::invalid_argument(fmt::format("read_csv: {}: label column {} does not exist (line {} has {} columns)",
-                                                            source, c, line_no, n_columns));
-                label_index = static_cast<std::size_t>(c < 0 ? n + c : c);
-                if (n_columns < 2)
-                    throw std::invalid_argument(fmt::format(
-                        "read_csv: {}: line {} has only the label column; no features are left", source, line_no));
-            }
-            out.n_features = options.label_column ? n_columns - 1 : n_columns;
+        if (first_line) {
+            first_line = false;
             bool header = options.header == Header::Yes;
             if (options.header == Header::Auto)
                 header = std::any_of(fields.begin(), fields.end(), [](std::string_view f) { return !parse_number(f); });
@@ -117,11 +103,28 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
                 continue;
             }
         }
+        if (first_data_line == 0) {
+            // The first data row sets the row length (a header may differ:
+            // sklearn's files start with "n_samples,n_features,names...").
+            first_data_line = line_no;
+            n_columns = fields.size();
+            if (options.label_column) {
+                const int c = *options.label_column;
+                const auto n = static_cast<int>(n_columns);
+                if (c >= n || c < -n)
+                    throw std::invalid_argument(fmt::format(
+                        "read_csv: {}: label column {} does not exist (line {} has {} columns)", source, c, line_no,
+                        n_columns));
+                if (n_columns < 2)
+                    throw std::invalid_argument(fmt::format(
+                        "read_csv: {}: line {} has only the label column; no features are left", source, line_no));
+                label_index = static_cast<std::size_t>(c < 0 ? n + c : c);
+            }
+            out.n_features = options.label_column ? n_columns - 1 : n_columns;
+        }
         if (fields.size() != n_columns)
             throw std::invalid_argument(fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {})",
-                                                    source, line_no, fields.size(), n_columns,
-                                                    first_data_line == 0 ? line_no : first_data_line));
-        if (first_data_line == 0) first_data_line = line_no;
+                                                    source, line_no, fields.size(), n_columns, first_data_line));
         for (std::size_t c = 0; c < fields.size(); ++c) {
             const std::optional<double> x = parse_number(fields[c]);
             if (!x)

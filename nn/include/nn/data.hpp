@@ -13,7 +13,9 @@
 //   - labels are numbers (class indices 0, 1, ... for classification,
 //     or any value for regression); text labels are not read;
 //   - the CSV header, by default, is detected: line 1 is a header when one
-//     of its fields is not a number (Header::Auto); Header::Yes / No force it;
+//     of its fields is not a number (Header::Auto); Header::Yes / No force it.
+//     The first data row sets the number of columns; a header may have
+//     another count (sklearn's "150,4,setosa,versicolor,virginica" line);
 //   - every file goes through zlib's gzread, which reads gzip and plain
 //     files alike, so "x.csv.gz" and "x.csv" need nothing different;
 //   - standardization divides by the population standard deviation (as
