@@ -225,7 +225,7 @@ TEST_CASE("gradients accumulate where a node is used more than once") {
     CHECK(x.grad() == doctest::Approx(499500.0 * (1 - std::tanh(0.5) * std::tanh(0.5))).epsilon(1e-13));
 }
 
-TEST_CASE("backward() twice accumulates leaf gradients, as in PyTorch; zero_grad resets") {
+TEST_CASE("backward() twice accumulates leaf gradients, as in PyTorch, and zero_grad resets") {
     ag::Scope scope;
     Value x = 1.5, y = -0.5;
     Value h = x * y;        // an intermediate node used below
@@ -261,7 +261,7 @@ TEST_CASE("a chain of 10^7 operations differentiates without recursion") {
     CHECK(y.data() == doctest::Approx(expected).epsilon(1e-9));
 }
 
-TEST_CASE("a million training steps run in flat memory; parameters outlive each step's scope") {
+TEST_CASE("a million training steps run in flat memory, and parameters outlive each step scope") {
     Value w = 0.0;  // fit w to minimize (w - 3)^2 with SGD
     const auto mark = ag::tape().mark();
     std::size_t reserved_after_first = 0;
@@ -338,7 +338,7 @@ TEST_CASE("ag::grad returns partials without touching .grad()") {
     CHECK(f.grad() == 0.0);
 }
 
-TEST_CASE("NoGrad computes values but records no history; detach stops gradients") {
+TEST_CASE("NoGrad computes values but records no history, and detach stops gradients") {
     ag::Scope scope;
     Value x = 2.0;
     Value y;

@@ -205,7 +205,7 @@ TEST_CASE("anomaly mode: forward and backward NaN/Inf name the op and shapes") {
     CHECK_NOTHROW(ag::sum(ag::sqrt(x * x + 1.0)).backward());
 }
 
-TEST_CASE("threads: each thread has its own tape; handles do not cross") {
+TEST_CASE("threads: each thread has its own tape, and handles do not cross") {
     const Tensor mine({2}, {1, 2});
     std::string from_other_thread;
     std::vector<double> results(2);
