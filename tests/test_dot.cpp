@@ -12,28 +12,52 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace {
+
+// Lines of the DOT text that start with `  n` (node and edge statements).
+std::vector<std::string> statements(const std::string& dot) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = dot.find('\n', start)) != std::string::npos; start = nl + 1)
+        if (dot.compare(start, 3, "  n") == 0) out.push_back(dot.substr(start + 2, nl - start - 2));
+    return out;
+}
 
 // node id -> label (still DOT-escaped), from lines `  nID [label="..."...];`
 std::map<int, std::string> node_labels(const std::string& dot) {
     std::map<int, std::string> labels;
-    static const std::regex node_line(R"re(\n  n(\d+) \[label="((?:[^"\\]|\\.)*)")re");
-    for (std::sregex_iterator it(dot.begin(), dot.end(), node_line), end; it != end; ++it)
-        labels[std::stoi((*it)[1])] = (*it)[2];
+    for (const std::string& st : statements(dot)) {
+        const std::string open = " [label=\"";
+        const auto at = st.find(open);
+        if (at == std::string::npos || st.find(" -> ") != std::string::npos) continue;
+        std::size_t end = at + open.size();
+        while (st[end] != '"') end += st[end] == '\\' ? 2 : 1;
+        labels[std::stoi(st.substr(1, at - 1))] = st.substr(at + open.size(), end - at - open.size());
+    }
     return labels;
 }
 
-// (from, to, edge label or "")
+// (from, to, edge label or "") from lines `  nA -> nB;` / `  nA -> nB [label="a"];`
 std::set<std::tuple<int, int, std::string>> edges(const std::string& dot) {
     std::set<std::tuple<int, int, std::string>> out;
-    static const std::regex edge_line(R"re(\n  n(\d+) -> n(\d+)(?: \[label="([ab])"\])?;)re");
-    for (std::sregex_iterator it(dot.begin(), dot.end(), edge_line), end; it != end; ++it)
-        out.insert({std::stoi((*it)[1]), std::stoi((*it)[2]), (*it)[3]});
+    for (const std::string& st : statements(dot)) {
+        const auto arrow = st.find(" -> n");
+        if (arrow == std::string::npos) continue;
+        std::size_t used = 0;
+        const int to = std::stoi(st.substr(arrow + 5), &used);
+        const std::string rest = st.substr(arrow + 5 + used);
+        std::string label;
+        if (rest == " [label=\"a\"];") label = "a";
+        else if (rest == " [label=\"b\"];") label = "b";
+        else REQUIRE(rest == ";");
+        out.insert({std::stoi(st.substr(1, arrow - 1)), to, label});
+    }
     return out;
 }
 

@@ -21,7 +21,7 @@ foreach(test_name IN ITEMS test_cli test_cli_expression)
   endif()
 endforeach()
 if(TARGET test_cli AND TARGET tapegrad)
-  target_compile_definitions(test_cli PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>")
+  target_compile_definitions(test_cli PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>" TAPEGRAD_VERSION_TEXT="${PROJECT_VERSION}")
   add_dependencies(test_cli tapegrad)
 endif()
 
