@@ -1,8 +1,3 @@
-// Conditional expressions in the elementwise loops (relu', the zero-gradient
-// guard) only become vector blends when the compiler may assume that floating
-// point operations do not trap; we never enable FP traps. Without this, they
-// compile to branches that mispredict on every other element.
-#pragma GCC optimize("no-trapping-math")
 // Tensor operations. Each op is a forward function that records one node and,
 // right below it, the backward function that the sweep calls for that node:
 // it reads the node's gradient G and adds each input's share into the
@@ -11,6 +6,16 @@
 // Elementwise ops reuse the scalar op table (ops.hpp), so a tensor op and the
 // scalar op compute the very same formulas. As in the scalar sweep, an
 // element whose upstream gradient is 0 sends 0 (not 0 * inf = NaN).
+
+// Conditional expressions in the elementwise loops (relu', the zero-gradient
+// guard) only become vector blends when the compiler may assume that floating
+// point operations do not trap; we never enable FP traps. Without this, they
+// compile to branches that mispredict on every other element. (Clang makes
+// this choice by itself and does not know the pragma.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "tensor_internal.hpp"
 
 #include <autograd/ops.hpp>
@@ -550,7 +555,7 @@ void cross_entropy_backward(TensorStore& s, TensorNode& n) {
     const T* x = values<T>(a);
     const auto w = grad_writer<T>(a);
     for (std::int64_t r = 0; r < rows; ++r) {
-        const double lse = saved.lse[r];
+        const T lse = static_cast<T>(saved.lse[r]);
         for (std::int64_t j = 0; j < c; ++j) {
             const double p = std::exp(x[r * c + j] - lse);
             w.put(r * c + j, static_cast<T>(g * (p - (j == saved.labels[r] ? 1.0 : 0.0))));
@@ -587,8 +592,10 @@ BasicTensor<T> cross_entropy_impl(const BasicTensor<T>& logits, std::span<const 
         const T* row = x.v + r * c;
         double m = -std::numeric_limits<double>::infinity();
         for (std::int64_t j = 0; j < c; ++j) m = std::max<double>(m, row[j]);
+        // exp in T: expf for float32 is what the precision calls for, and faster.
+        const T mt = static_cast<T>(m);
         double sum = 0;
-        for (std::int64_t j = 0; j < c; ++j) sum += std::exp(row[j] - m);
+        for (std::int64_t j = 0; j < c; ++j) sum += std::exp(row[j] - mt);
         const std::int64_t label = static_cast<std::int64_t>(labels[static_cast<std::size_t>(r)]);
         saved.labels[r] = label;
         saved.lse[r] = m + std::log(sum);
