@@ -194,6 +194,33 @@ TEST_CASE("elementwise binary ops: gradients with broadcasting (central differen
     }
 }
 
+TEST_CASE("elementwise ops at randomly drawn broadcastable shapes: gradients") {
+    // Draw an output shape of rank 1..3 with sizes 1..4, then derive each
+    // operand by dropping some leading axes and setting some sizes to 1.
+    ag::Rng rng(2024);
+    auto draw_operand = [&](const Shape& out) {
+        const int drop = static_cast<int>(rng.below(static_cast<std::uint64_t>(out.rank()) + 1));
+        std::vector<std::int64_t> dims;
+        for (int a = drop; a < out.rank(); ++a) dims.push_back(rng.uniform() < 0.35 ? 1 : out[a]);
+        return Shape(std::span<const std::int64_t>(dims));
+    };
+    for (int trial = 0; trial < 12; ++trial) {
+        std::vector<std::int64_t> dims(1 + rng.below(3));
+        for (auto& d : dims) d = static_cast<std::int64_t>(1 + rng.below(4));
+        const Shape out{std::span<const std::int64_t>(dims)};
+        const Shape sa = draw_operand(out), sb = draw_operand(out);
+        CAPTURE(sa.str());
+        CAPTURE(sb.str());
+        const std::uint64_t seed = 500 + static_cast<std::uint64_t>(trial) * 10;
+        const Tensor a = random(sa, seed), b = random(sb, seed + 1), bz = away_from_zero(sb, seed + 2);
+        check_grad([](const Inputs& x) { return x[0] + x[1]; }, {a, b});
+        check_grad([](const Inputs& x) { return x[0] - x[1]; }, {a, b});
+        check_grad([](const Inputs& x) { return x[0] * x[1]; }, {a, b});
+        check_grad([](const Inputs& x) { return x[0] / x[1]; }, {a, bz});
+        check_grad([](const Inputs& x) { return ag::tanh(x[0]) * ag::exp(x[1]) - ag::sigmoid(x[1]); }, {a, b});
+    }
+}
+
 TEST_CASE("scalar on either side and unary ops: gradients") {
     const Tensor a = random({3, 4}, 11);
     const Tensor nz = away_from_zero({3, 4}, 12);
