@@ -262,3 +262,35 @@ TEST_CASE("to_dot on a long chain, and Graphviz parses a neuron's graph") {
         CHECK(count(svg, "class=\"edge\"") == 9);
     }
 }
+
+TEST_CASE("to_dot on tensors: op and shape per node, scalars with value and gradient, data dashed") {
+    ag::Scope scope;
+    ag::Tensor x({2, 3}, {1, -2, 3, -4, 5, -6});
+    x.set_requires_grad(false);
+    ag::Tensor w({3, 2}, {0.5, -1, 2, 0.25, -0.5, 1});
+    ag::tape().set_name(w.index(), "w");
+    ag::Tensor unrelated = w * 2.0;
+    ag::Tensor h = ag::matmul(x, w);
+    ag::Tensor loss = ag::mean(ag::relu(h));
+    loss.backward();
+    // h = x @ w = [[-5, 1.5], [11, -0.75]]; relu keeps 1.5 and 11; mean 12.5 / 4.
+    REQUIRE(loss.item() == 3.125);
+    const std::string dot = ag::to_dot(loss);
+    const auto labels = node_labels(dot);
+    CHECK(labels.size() == 5);  // x, w, matmul, relu, mean
+    CHECK(dot.find("[label=\"leaf\\n[2, 3]\", style=dashed]") != std::string::npos);
+    CHECK(dot.find("[label=\"w\\n[3, 2]\", style=filled") != std::string::npos);
+    CHECK(dot.find("matmul\\n[2, 2]\"") != std::string::npos);
+    CHECK(dot.find("mean\\n[]\\nvalue 3.125\\ngrad 1\", peripheries=2]") != std::string::npos);
+    const auto e = edges(dot);
+    CHECK(e.size() == 4);
+    std::set<std::string> edge_labels;
+    for (const auto& [from, to, label] : e) edge_labels.insert(label);
+    CHECK(edge_labels == std::set<std::string>{"", "a", "b"});  // matmul's operands are told apart
+
+    ag::Tensor32 f32 = ag::Tensor32::full({4}, 1.5);
+    CHECK(ag::to_dot(ag::sum(f32)).find("[4] float32") != std::string::npos);
+    CHECK_THROWS_AS(ag::to_dot(ag::Value::from_index(loss.index(), ag::tape())), std::invalid_argument);
+    if (have_graphviz()) CHECK(render_svg(dot).first == 0);
+    (void)unrelated;
+}

@@ -1,7 +1,10 @@
 #include <autograd/dot.hpp>
 
+#include "tensor_internal.hpp"
+
 #include <fmt/format.h>
 
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -79,6 +82,71 @@ std::string op_label(const Tape& t, std::uint32_t i, int precision) {
 
 bool labels_operands(Op o) { return o == Op::Sub || o == Op::Div || o == Op::Pow; }
 
+void check_precision(const DotOptions& options) {
+    if (options.precision < 1 || options.precision > 17)
+        throw std::invalid_argument(fmt::format("to_dot: precision {} is outside 1..17 digits", options.precision));
+}
+
+std::string header(const DotOptions& options) {
+    return fmt::format("digraph tapegrad {{\n  rankdir=\"{}\";\n  node [shape=box, fontname=\"Helvetica\"];\n",
+                       dot_escape(options.rankdir));
+}
+
+std::span<const std::uint32_t> tensor_inputs(const detail::TensorNode& n) {
+    return {n.n_in > 3 ? n.more_in : n.in, n.n_in};
+}
+
+template <class T>
+std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& options) {
+    check_precision(options);
+    const std::uint32_t root = root_tensor.checked_record("to_dot");
+    const Tape& t = tape();
+    const detail::TensorStore& s = detail::store_of(tape());
+    // Records are in creation order too: one backward pass marks the inputs.
+    std::vector<bool> reachable(std::size_t{root} + 1, false);
+    reachable[root] = true;
+    for (std::uint32_t r = root + 1; r-- > 0;) {
+        if (!reachable[r]) continue;
+        for (const std::uint32_t in : tensor_inputs(s.nodes[r])) reachable[in] = true;
+    }
+
+    const int p = options.precision;
+    std::string out = header(options);
+    for (std::uint32_t r = 0; r <= root; ++r) {
+        if (!reachable[r]) continue;
+        const detail::TensorNode& n = s.nodes[r];
+        const std::string* name = t.name(n.stub);
+        std::string label = n.n_in == 0 ? (name ? *name : std::string(n.op))
+                                        : (name ? fmt::format("{}: {}", *name, n.op) : std::string(n.op));
+        label += fmt::format("\n{}{}", n.shape.str(), n.dtype == DType::float32 ? " float32" : "");
+        if (n.shape.numel() == 1) {
+            const T* v = static_cast<const T*>(n.value);
+            const T* g = static_cast<const T*>(n.grad);
+            label += fmt::format("\nvalue {}", number(static_cast<double>(v[0]), p));
+            if (options.show_grad) label += fmt::format("\ngrad {}", number(n.has_grad ? static_cast<double>(g[0]) : 0.0, p));
+        }
+        std::string style;
+        if (n.n_in == 0)
+            style += n.requires_grad ? ", style=filled, fillcolor=\"#e8e8e8\"" : ", style=dashed";
+        if (r == root) style += ", peripheries=2";
+        out += fmt::format("  n{} [label=\"{}\"{}];\n", r, dot_escape(label), style);
+    }
+    for (std::uint32_t r = 0; r <= root; ++r) {
+        if (!reachable[r]) continue;
+        const detail::TensorNode& n = s.nodes[r];
+        const auto inputs = tensor_inputs(n);
+        for (std::size_t j = 0; j < inputs.size(); ++j) {
+            if (inputs.size() == 1)
+                out += fmt::format("  n{} -> n{};\n", inputs[j], r);
+            else  // a, b, c, ... then numbers (concat of many)
+                out += fmt::format("  n{} -> n{} [label=\"{}\"];\n", inputs[j], r,
+                                   j < 26 ? std::string(1, static_cast<char>('a' + j)) : std::to_string(j));
+        }
+    }
+    out += "}\n";
+    return out;
+}
+
 }  // namespace
 
 std::string to_dot(const Value& root_value, const DotOptions& options) {
@@ -86,8 +154,7 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     const std::uint32_t root = root_value.checked_index("to_dot");
     if (t.op[root] == Op::Tensor)
         throw std::invalid_argument(fmt::format("to_dot: node #{} is a tensor node; pass the Tensor itself", root));
-    if (options.precision < 1 || options.precision > 17)
-        throw std::invalid_argument(fmt::format("to_dot: precision {} is outside 1..17 digits", options.precision));
+    check_precision(options);
 
     // Nodes are in topological order, so one backward pass over the record
     // finds everything the root depends on.
@@ -105,8 +172,7 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     }
 
     const int p = options.precision;
-    std::string out = fmt::format("digraph tapegrad {{\n  rankdir=\"{}\";\n  node [shape=box, fontname=\"Helvetica\"];\n",
-                                  dot_escape(options.rankdir));
+    std::string out = header(options);
     for (std::uint32_t i = 0; i <= root; ++i) {
         if (!reachable[i]) continue;
         const Op o = t.op[i];
@@ -144,5 +210,8 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     out += "}\n";
     return out;
 }
+
+std::string to_dot(const Tensor& root, const DotOptions& options) { return tensor_dot(root, options); }
+std::string to_dot(const Tensor32& root, const DotOptions& options) { return tensor_dot(root, options); }
 
 }  // namespace ag

@@ -13,6 +13,12 @@
 // name first. Operands of non-commutative ops (-, /, ^) are told apart by
 // edge labels "a" and "b"; an op with a constant shows the constant in its
 // label ("· * 2", "2 / ·"), like micrograd's draw_dot shows `_op`.
+//
+// Tensors: one box per tensor operation with its op name and shape (plus
+// float32 when it is one); a one-element tensor also shows its value and
+// gradient. Inputs that require no gradient (data) are drawn dashed; an op
+// with several inputs labels its edges a, b, c, ... in argument order.
+#include <autograd/tensor.hpp>
 #include <autograd/value.hpp>
 
 #include <string>
@@ -32,5 +38,7 @@ struct DotOptions {
 // The graph behind `root` (only nodes it depends on) as a DOT digraph.
 // Throws std::logic_error for a stale or empty handle.
 std::string to_dot(const Value& root, const DotOptions& options = {});
+std::string to_dot(const Tensor& root, const DotOptions& options = {});
+std::string to_dot(const Tensor32& root, const DotOptions& options = {});
 
 }  // namespace ag
