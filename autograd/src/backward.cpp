@@ -18,16 +18,22 @@ namespace {
         op_name(t.op[i]), i, t.value[i], contribution, input, t.value[input], t.adjoint[i]));
 }
 
+// Scalar nodes never feed tensor nodes and vice versa, so a sweep from a
+// tensor root visits only tensor nodes, and one from a scalar root needs no
+// test for them: their scalar adjoint stays 0 and they are skipped.
 template <bool Checked>
-void sweep_impl(Tape& t, std::uint32_t root, double* adj) {
+void sweep_tensors(Tape& t, std::uint32_t root) {
+    for (std::uint32_t i = root + 1; i-- > 0;)
+        if (t.op[i] == Op::Tensor) detail::tensor_backward(t, t.lhs[i], Checked);
+}
+
+template <bool Checked>
+void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
     const double* x = t.value.get();
     const double* c = t.constants.data();
     const Op* op = t.op.get();
     const std::uint32_t* lhs = t.lhs.get();
     const std::uint32_t* rhs = t.rhs.get();
-    // Scalar nodes never feed tensor nodes and vice versa, so a scalar root
-    // skips the tensor record entirely.
-    const bool tensor_root = op[root] == Op::Tensor;
 
     auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
@@ -36,18 +42,13 @@ void sweep_impl(Tape& t, std::uint32_t root, double* adj) {
     };
 
     for (std::uint32_t i = root + 1; i-- > 0;) {
-        const Op o = op[i];
-        if (o == Op::Tensor) {
-            if (tensor_root) detail::tensor_backward(t, lhs[i], Checked);
-            continue;
-        }
         const double g = adj[i];
         // Zero adjoint: node i does not reach the root; skipping it also keeps
         // an unrelated infinite partial (sqrt at 0) from making 0 * inf = NaN.
         if (g == 0.0) continue;
         const std::uint32_t a = lhs[i], b = rhs[i];
         const double y = x[i];
-        switch (o) {
+        switch (op[i]) {
 #define AG_UNARY_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], y)); break;
 #define AG_BINARY_CASE(Name)                           \
@@ -72,10 +73,11 @@ void sweep_impl(Tape& t, std::uint32_t root, double* adj) {
 }  // namespace
 
 void Tape::sweep(std::uint32_t root, double* adj) {
-    if (anomaly())
-        sweep_impl<true>(*this, root, adj);
+    const bool checked = anomaly();
+    if (op[root] == Op::Tensor)
+        checked ? sweep_tensors<true>(*this, root) : sweep_tensors<false>(*this, root);
     else
-        sweep_impl<false>(*this, root, adj);
+        checked ? sweep_scalars<true>(*this, root, adj) : sweep_scalars<false>(*this, root, adj);
 }
 
 void Tape::prepare_backward(std::uint32_t root) {

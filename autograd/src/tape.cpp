@@ -68,6 +68,7 @@ void Tape::reserve(std::uint32_t n) {
     grow_array(op, size_, n);
     grow_array(generation, size_, n);
     capacity_ = n;
+    update_flags();
 }
 
 void Tape::grow() {
@@ -79,6 +80,7 @@ void Tape::grow() {
 }
 
 std::uint32_t Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    if (size_ == capacity_) grow();
     if (anomaly() && !std::isfinite(y) && o != Op::Leaf) {
         const Arity ar = op_arity(o);
         std::string inputs;
@@ -88,8 +90,8 @@ std::uint32_t Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y
         throw AnomalyError(fmt::format("anomaly in forward pass: {} produced {} from {} (node #{})", op_name(o), y,
                                        inputs, size_));
     }
-    if (!grad_enabled()) return push(Op::Leaf, 0, 0, y);
-    return push(o, a, b, y);
+    if (!grad_enabled()) return append(Op::Leaf, 0, 0, y);
+    return append(o, a, b, y);
 }
 
 void Tape::throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const {

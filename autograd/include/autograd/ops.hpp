@@ -162,7 +162,7 @@ namespace ag {
 
 // What each tape node is. `Leaf` has no operands; `Tensor` marks a node whose
 // operation lives in the tensor record (its lhs is the tensor node's index).
-enum class Op : std::uint8_t {
+enum class Op : std::uint16_t {
     Leaf,
     Tensor,
 #define AG_ENUM_ENTRY(Name) Name,

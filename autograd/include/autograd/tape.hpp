@@ -2,13 +2,16 @@
 // The tape: every operation appends one node, in creation order, which is a
 // topological order, so backward() is a single reverse sweep.
 //
-// Layout (structure of arrays, one entry per node, 29 bytes a node):
+// Layout (structure of arrays, one entry per node, 30 bytes a node):
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   lhs[i], rhs[i] uint32   operand node indices; for ops with a constant,
 //                           rhs indexes `constants`; for Op::Tensor, lhs
 //                           indexes the tensor record
-//   op[i]          uint8    what the node computes (see ops.hpp)
+//   op[i]          uint16   what the node computes (see ops.hpp); 16 bits
+//                           rather than 8 because a byte store may alias
+//                           anything and would make the compiler reload
+//                           every array pointer after each recorded node
 //   generation[i]  uint32   which recording epoch wrote the node, so that a
 //                           handle to a node freed by rewind() is detected
 //
@@ -17,6 +20,7 @@
 // to copy, checked on every use.
 #include <autograd/ops.hpp>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -70,27 +74,21 @@ public:
     // --- recording (used by Value and Tensor; not needed by users) ---
     // Appends a node and returns its index; under NoGrad, records a leaf.
     std::uint32_t record(Op o, std::uint32_t a, std::uint32_t b, double y) {
-        if (flags_ != 0) [[unlikely]]
+        // One test on the hot path: limit_ is 0 while a guard is active.
+        if (size_ >= limit_) [[unlikely]]
             return record_slow(o, a, b, y);
-        return push(o, a, b, y);
+        return append(o, a, b, y);
     }
+    // Appends a node whatever the guards (the tensor module's stubs).
     std::uint32_t push(Op o, std::uint32_t a, std::uint32_t b, double y) {
         if (size_ == capacity_) [[unlikely]]
             grow();
-        const std::uint32_t i = size_++;
-        // Store the op byte last: a uint8_t store may alias anything, and
-        // would make the compiler reload the other array pointers.
-        const std::uint32_t gen = generation_now_;
-        Op* const ops = op.get();
-        value[i] = y;
-        adjoint[i] = 0.0;
-        lhs[i] = a;
-        rhs[i] = b;
-        generation[i] = gen;
-        ops[i] = o;
-        return i;
+        return append(o, a, b, y);
     }
     std::uint32_t add_constant(double c) {
+        // A loop that adds the same constant (x + 0.5, ...) reuses its slot.
+        if (!constants.empty() && std::bit_cast<std::uint64_t>(constants.back()) == std::bit_cast<std::uint64_t>(c))
+            return static_cast<std::uint32_t>(constants.size() - 1);
         constants.push_back(c);
         return static_cast<std::uint32_t>(constants.size() - 1);
     }
@@ -117,7 +115,10 @@ public:
     // Guards (see NoGrad, DetectAnomaly) flip these; depth counters so they nest.
     int no_grad_depth = 0;
     int anomaly_depth = 0;
-    void update_flags() noexcept { flags_ = (no_grad_depth > 0 ? 1u : 0u) | (anomaly_depth > 0 ? 2u : 0u); }
+    void update_flags() noexcept {
+        flags_ = (no_grad_depth > 0 ? 1u : 0u) | (anomaly_depth > 0 ? 2u : 0u);
+        limit_ = flags_ != 0 ? 0 : capacity_;
+    }
     bool anomaly() const noexcept { return anomaly_depth > 0; }
     bool grad_enabled() const noexcept { return no_grad_depth == 0; }
 
@@ -131,11 +132,22 @@ public:
     std::unique_ptr<detail::TensorStore, detail::TensorStoreDeleter> tensors;
 
 private:
+    std::uint32_t append(Op o, std::uint32_t a, std::uint32_t b, double y) {
+        const std::uint32_t i = size_++;
+        value[i] = y;
+        adjoint[i] = 0.0;
+        lhs[i] = a;
+        rhs[i] = b;
+        generation[i] = generation_now_;
+        op[i] = o;
+        return i;
+    }
     std::uint32_t record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
     void grow();
     [[noreturn]] void throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const;
 
     std::uint32_t size_ = 0, capacity_ = 0;
+    std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
     std::uint32_t generation_now_;
     std::uint32_t flags_ = 0;  // bit 0: no grad, bit 1: anomaly mode
     // Highest index whose adjoint a sweep may have written since it was last

@@ -74,7 +74,7 @@ namespace detail {
 // Records op(a) / op(a, b) / op(a, constant c). The value is computed from
 // the op struct's forward formula; the sweep uses its derivative.
 template <class OpT>
-Value apply(const Value& a) {
+[[gnu::always_inline]] inline Value apply(const Value& a) {
     Tape& t = tape();
     const std::uint32_t ia = a.index();
     t.check(ia, a.generation(), OpT::name);
@@ -82,7 +82,7 @@ Value apply(const Value& a) {
     return Value::from_node(t.record(op_code<OpT>, ia, 0, y), t.generation_now());
 }
 template <class OpT>
-Value apply(const Value& a, const Value& b) {
+[[gnu::always_inline]] inline Value apply(const Value& a, const Value& b) {
     Tape& t = tape();
     const std::uint32_t ia = a.index(), ib = b.index();
     t.check(ia, a.generation(), OpT::name);
@@ -91,7 +91,7 @@ Value apply(const Value& a, const Value& b) {
     return Value::from_node(t.record(op_code<OpT>, ia, ib, y), t.generation_now());
 }
 template <class OpT>
-Value apply(const Value& a, double c) {
+[[gnu::always_inline]] inline Value apply(const Value& a, double c) {
     Tape& t = tape();
     const std::uint32_t ia = a.index();
     t.check(ia, a.generation(), OpT::name);
