@@ -253,7 +253,8 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, doub
                 static_cast<int>(std::max<std::int64_t>(ldc, 1)));
 }
 
-// C = A·B (+ C when accumulate) with A [m, k], B [k, n]; safe for empty sizes.
+// C[m, n] = op(A)·op(B) + beta·C, op = transpose where asked; safe for empty
+// sizes, which BLAS rejects or skips.
 template <class T>
 void product(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, bool ta, const T* b, bool tb, T beta, T* c) {
     if (m == 0 || n == 0) return;
@@ -261,6 +262,10 @@ void product(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, bool ta
         if (beta == T(0)) std::fill_n(c, m * n, T(0));
         return;
     }
+    constexpr std::int64_t blas_max = std::numeric_limits<int>::max();  // CBLAS takes int sizes
+    if (m > blas_max || n > blas_max || k > blas_max)
+        throw std::length_error(fmt::format("matmul: a product of [{}, {}] and [{}, {}] exceeds BLAS's int sizes", m, k,
+                                            k, n));
     gemm(ta, tb, m, n, k, T(1), a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
