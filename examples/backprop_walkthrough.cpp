@@ -3,9 +3,13 @@
 #include "examples/backprop_walkthrough.hpp"
 #include "examples/common.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-int main() {
+int main(int argc, char** argv) {
+    CLI::App app("The 2-2-2 sigmoid network walkthrough beside the published figures");
+    CLI11_PARSE(app, argc, argv);
+
     const examples::WalkthroughFigures r = examples::backprop_walkthrough();
     fmt::print("2-2-2 sigmoid network, inputs (0.05, 0.10), targets (0.01, 0.99), learning rate 0.5,\n"
                "biases 0.35 / 0.60 fixed, E = sum 1/2 (t - o)^2  (Mazur, \"A Step by Step Backpropagation Example\")\n\n");

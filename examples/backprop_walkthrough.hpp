@@ -180,6 +180,7 @@ inline WalkthroughFigures backprop_walkthrough(int rounds = 10000) {
         {"w3 after one update", "0.24975114", a[2]},
         {"w4 after one update", "0.29950229", a[3]},
         {"error after the first round", "0.291027924", r.error_after_one},
+        {"  (as also quoted)", "0.291027920", r.error_after_one},
         {"error after 10,000 rounds", "0.0000351085", r.error_after_10000},
         {"o1 after 10,000 rounds", "0.015912196", r.o1_after_10000},
         {"o2 after 10,000 rounds", "0.984065734", r.o2_after_10000},
@@ -194,8 +195,8 @@ inline std::vector<std::string> walkthrough_notes(const WalkthroughFigures& r) {
         fmt::format("The error after the first round is {:.12f} when every weight is updated with the gradient at "
                     "the old weights, as the walkthrough's text prescribes. The published 0.291027924 is what one "
                     "gets ({:.12f}) if the hidden-layer deltas are computed with w5..w8 already updated; the "
-                    "published w1..w4 are nevertheless the exact ones. (The figure 0.291027920 seen in some "
-                    "retellings matches neither.)",
+                    "published w1..w4 are nevertheless the exact ones. (The figure 0.291027920, also quoted for it, "
+                    "matches neither.)",
                     r.error_after_one, r.variant_error_after_one),
         fmt::format("After 10,000 rounds the exact error is {:.10e}; the published 0.0000351085 is the exact error "
                     "after 9,999 rounds ({:.10e}), i.e. the one measured at the start of round 10,000.",

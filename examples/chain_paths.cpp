@@ -2,12 +2,16 @@
 // the chain rule summed over every path, beside the engine.
 #include "examples/chain_paths.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-int main() {
+int main(int argc, char** argv) {
+    CLI::App app("The chain rule summed over every path of a 4-layer sigmoid network");
+    CLI11_PARSE(app, argc, argv);
+
     const examples::ChainFigures r = examples::chain_paths_example();
     fmt::print("4-layer sigmoid network 3 -> 4 -> 4 -> 4 -> 2, C = 1/2 sum (a4 - y)^2 = {:.12f}\n\n", r.cost);
     fmt::print("dC/dw1_jk = sum over paths j -> q -> r -> m of\n"

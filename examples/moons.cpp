@@ -36,10 +36,15 @@ int main(int argc, char** argv) {
                                  {r.y_lo, r.y_hi}, 640, 460);
     const int n = r.setup.grid;
     const double dx = (r.x_hi - r.x_lo) / n, dy = (r.y_hi - r.y_lo) / n;
+    // One rectangle per run of same-class cells in a row keeps the file small.
     for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) {
-            const double x = r.x_lo + j * dx, y = r.y_lo + i * dy;
-            boundary.cell(x, y, x + dx, y + dy, r.grid_scores[i * n + j] > 0 ? "#f4b6b6" : "#b6cdf4");
+        for (int j = 0; j < n;) {
+            const bool positive = r.grid_scores[i * n + j] > 0;
+            int end = j + 1;
+            while (end < n && (r.grid_scores[i * n + end] > 0) == positive) ++end;
+            boundary.cell(r.x_lo + j * dx, r.y_lo + i * dy, r.x_lo + end * dx, r.y_lo + (i + 1) * dy,
+                          positive ? "#f4b6b6" : "#b6cdf4");
+            j = end;
         }
     std::vector<double> x0, y0, x1, y1;
     for (std::size_t i = 0; i < r.data.size(); ++i) {

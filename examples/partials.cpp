@@ -2,9 +2,13 @@
 // engine's backward(), by hand, and by central differences.
 #include "examples/partials.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-int main() {
+int main(int argc, char** argv) {
+    CLI::App app("Partials of (x + y) * z at (-2, 5, -4): backward(), by hand, finite differences");
+    CLI11_PARSE(app, argc, argv);
+
     const examples::PartialsFigures r = examples::partials_of_expression();
     fmt::print("f(x, y, z) = (x + y) * z   at x = {}, y = {}, z = {}\n\n", r.point[0], r.point[1], r.point[2]);
     fmt::print("f = {}   (by hand: ({} + {}) * {} = {})\n\n", r.f, r.point[0], r.point[1], r.point[2], r.f_by_hand);
