@@ -65,7 +65,8 @@ inline ag::nn::Dataset read_labelled_csv(const std::string& path) {
     std::getline(in, first_line);
     rest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     const bool header = first_line.find_first_not_of("0123456789.,-+eE \t\r") != std::string::npos;
-    return ag::nn::parse_csv(header ? rest : first_line + "\n" + rest, {.header = ag::nn::Header::No}, path);
+    // A blank line in the header's place keeps the line numbers of errors right.
+    return ag::nn::parse_csv((header ? "" : first_line) + "\n" + rest, {.header = ag::nn::Header::No}, path);
 }
 
 inline std::vector<std::size_t> class_counts(const ag::nn::Dataset& d, std::size_t classes) {

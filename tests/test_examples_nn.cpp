@@ -113,7 +113,7 @@ TEST_CASE("examples 6-7: a missing or malformed data file is a clear error") {
                          std::runtime_error);
     // A file whose rows are not numbers names the file and the line.
     setup.path = data_dir + "/README.md";
-    CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("README.md: line"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("README.md: line 3"), std::invalid_argument);
 }
 
 TEST_CASE("examples 6-7: the sklearn header line is skipped, the rows kept") {
