@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
@@ -57,18 +56,6 @@ struct ClassifierFigures {
 // field count differs from the rows'; ag::nn::read_csv takes a header's
 // field count as the row length, so for plain files that line is dropped
 // here and the rest handed to ag::nn::parse_csv.
-inline ag::nn::Dataset read_labelled_csv(const std::string& path) {
-    if (path.ends_with(".gz")) return ag::nn::read_csv(path, {.header = ag::nn::Header::No});
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(fmt::format("read_labelled_csv: cannot open '{}'", path));
-    std::string first_line, rest;
-    std::getline(in, first_line);
-    rest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    const bool header = first_line.find_first_not_of("0123456789.,-+eE \t\r") != std::string::npos;
-    // A blank line in the header's place keeps the line numbers of errors right.
-    return ag::nn::parse_csv((header ? "" : first_line) + "\n" + rest, {.header = ag::nn::Header::No}, path);
-}
-
 inline std::vector<std::size_t> class_counts(const ag::nn::Dataset& d, std::size_t classes) {
     std::vector<std::size_t> n(classes);
     for (double y : d.labels) ++n[static_cast<std::size_t>(y)];
@@ -78,7 +65,7 @@ inline std::vector<std::size_t> class_counts(const ag::nn::Dataset& d, std::size
 inline ClassifierFigures train_classifier(const ClassifierSetup& setup) {
     ClassifierFigures r;
     r.setup = setup;
-    const ag::nn::Dataset data = read_labelled_csv(setup.path);
+    const ag::nn::Dataset data = ag::nn::read_csv(setup.path);
     r.rows = data.size();
     r.features = data.n_features;
     r.classes = data.n_classes();
