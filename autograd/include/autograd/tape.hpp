@@ -191,31 +191,28 @@ private:
     Tape::Mark mark_;
 };
 
-// While alive, operations compute values but record no history: results are
-// new leaves and backward() does not reach their inputs (torch.no_grad()).
-class NoGrad {
+namespace detail {
+// Raises one of the tape's guard counters while alive (guards nest).
+template <int Tape::*Depth>
+class DepthGuard {
 public:
-    NoGrad() : tape_(&tape()) { ++tape_->no_grad_depth; tape_->update_flags(); }
-    ~NoGrad() { --tape_->no_grad_depth; tape_->update_flags(); }
-    NoGrad(const NoGrad&) = delete;
-    NoGrad& operator=(const NoGrad&) = delete;
+    DepthGuard() : tape_(&tape()) { ++(tape_->*Depth); tape_->update_flags(); }
+    ~DepthGuard() { --(tape_->*Depth); tape_->update_flags(); }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
 
 private:
     Tape* tape_;
 };
+}  // namespace detail
+
+// While alive, operations compute values but record no history: results are
+// new leaves and backward() does not reach their inputs (torch.no_grad()).
+class NoGrad : detail::DepthGuard<&Tape::no_grad_depth> {};
 
 // While alive, the first operation whose result is NaN or Inf, in the forward
 // pass or in a backward sweep, throws ag::AnomalyError naming the operation
 // and its inputs (torch.autograd.detect_anomaly()). Slower; for debugging.
-class DetectAnomaly {
-public:
-    DetectAnomaly() : tape_(&tape()) { ++tape_->anomaly_depth; tape_->update_flags(); }
-    ~DetectAnomaly() { --tape_->anomaly_depth; tape_->update_flags(); }
-    DetectAnomaly(const DetectAnomaly&) = delete;
-    DetectAnomaly& operator=(const DetectAnomaly&) = delete;
-
-private:
-    Tape* tape_;
-};
+class DetectAnomaly : detail::DepthGuard<&Tape::anomaly_depth> {};
 
 }  // namespace ag
