@@ -1,25 +1,11 @@
 // The Trainer's inner loop (select rows, forward, loss, backward, optimizer
 // step) makes no heap allocation once the tape's arena has grown: counted by
 // replacing the global operator new in this test binary.
+#include "tests/count_allocations.hpp"
+
 #include <nn/nn.hpp>
 
 #include <doctest/doctest.h>
-
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
-namespace {
-std::atomic<std::size_t> allocations{0};
-}
-
-void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace ag::nn;
 
@@ -39,7 +25,7 @@ TEST_CASE("Trainer steps after the first epoch allocate nothing per step") {
         const Trainer trainer({.epochs = 4, .batch_size = 8,
                                .on_epoch =
                                    [&](const EpochStats&) {
-                                       at_epoch_end.push_back(allocations.load());
+                                       at_epoch_end.push_back(static_cast<std::size_t>(allocations.load()));
                                        return true;
                                    },
                                .progress = Progress::Off});

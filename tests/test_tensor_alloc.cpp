@@ -1,6 +1,8 @@
 // A training step of a fixed model makes no heap allocation once the first
 // steps have sized the tape: this program replaces the global operator new
 // (every form) with a counting one.
+#include "tests/count_allocations.hpp"
+
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 
@@ -12,54 +14,6 @@
 #include <vector>
 
 namespace {
-std::atomic<long> allocations{0};
-
-void* counted(std::size_t n, std::size_t align) {
-    ++allocations;
-    if (n == 0) n = 1;
-    void* p = align <= alignof(std::max_align_t) ? std::malloc(n)
-                                                  : std::aligned_alloc(align, (n + align - 1) / align * align);
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n, 0); }
-void* operator new[](std::size_t n) { return counted(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    try {
-        return counted(n, 0);
-    } catch (...) {
-        return nullptr;
-    }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    try {
-        return counted(n, 0);
-    } catch (...) {
-        return nullptr;
-    }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-
-namespace {
-
-// Allocations made while running f.
-template <class F>
-long count_allocations(F&& f) {
-    const long before = allocations.load();
-    f();
-    return allocations.load() - before;
-}
 
 // A float32 classifier 8-32-16-3 trained by SGD on mini-batches of 10 rows
 // drawn from a 100-row data set, with a small L2 penalty: select_rows,
