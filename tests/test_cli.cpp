@@ -2,12 +2,12 @@
 // the library's own values, every error class with its message and exit
 // code, and the graph files (checked with Graphviz when it is installed).
 #if defined(TAPEGRAD_HAVE_EXPR) && defined(TAPEGRAD_CLI)
+#include "tests/scratch_dir.hpp"
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -24,16 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A scratch directory for this test process, removed at exit.
-struct ScratchDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_test_cli_{}", ::getpid());
-    ScratchDir() { fs::create_directories(path); }
-    ~ScratchDir() { fs::remove_all(path); }
-};
-const fs::path& scratch() {
-    static ScratchDir dir;
-    return dir.path;
-}
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -55,7 +45,7 @@ struct Run {
 Run tapegrad(const std::vector<std::string>& args, const std::string& env = "") {
     std::string cmd = fmt::format("env {} {}", env, shell_quote(TAPEGRAD_CLI));
     for (const auto& a : args) cmd += fmt::format(" {}", shell_quote(a));
-    const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
+    const fs::path out = scratch_dir() / "stdout", err = scratch_dir() / "stderr";
     cmd += fmt::format(" > {} 2> {}", shell_quote(out.string()), shell_quote(err.string()));
     const int status = std::system(cmd.c_str());
     Run r;
@@ -338,7 +328,7 @@ TEST_CASE("--help and --version exit 0") {
 }
 
 TEST_CASE("--dot writes the graph, and Graphviz parses it") {
-    const fs::path dot_file = scratch() / "neuron.dot";
+    const fs::path dot_file = scratch_dir() / "neuron.dot";
     const Run r = tapegrad({"grad", "tanh(x1*w1 + x2*w2 + b)", "x1=2", "x2=0", "w1=-3", "w2=1", "b=6.8813735870195432",
                             "--dot", dot_file.string()});
     CHECK(r.code == 0);
@@ -351,18 +341,18 @@ TEST_CASE("--dot writes the graph, and Graphviz parses it") {
     CHECK(dot.find("[label=\"x2\\nvalue 0\\ngrad 0.5\"") != std::string::npos);
     CHECK(dot.find("[label=\"tanh\\nvalue 0.707107\\ngrad 1\"") != std::string::npos);
     if (have_graphviz()) {
-        const fs::path svg = scratch() / "neuron_by_hand.svg";
+        const fs::path svg = scratch_dir() / "neuron_by_hand.svg";
         CHECK(std::system(fmt::format("dot -Tsvg {} -o {}", shell_quote(dot_file.string()), shell_quote(svg.string())).c_str()) == 0);
         CHECK(slurp(svg).find("<svg") != std::string::npos);
     }
-    const Run bad = tapegrad({"grad", "x", "x=1", "--dot", (scratch() / "no/such/dir/g.dot").string()});
+    const Run bad = tapegrad({"grad", "x", "x=1", "--dot", (scratch_dir() / "no/such/dir/g.dot").string()});
     CHECK(bad.code == 1);
     CHECK(bad.err.find("tapegrad: error: cannot write") != std::string::npos);
     CHECK(bad.out.empty());
 }
 
 TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without it") {
-    const fs::path svg = scratch() / "g.svg", png = scratch() / "g.png";
+    const fs::path svg = scratch_dir() / "g.svg", png = scratch_dir() / "g.png";
     if (have_graphviz()) {
         const Run r = tapegrad({"grad", "sigmoid(a)^2 + log(b)", "a=1", "b=3", "--svg", svg.string(), "--png", png.string()});
         CHECK(r.code == 0);
@@ -372,11 +362,11 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
         CHECK(slurp(png).substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
     }
     // No `dot` on PATH (as on a machine without Graphviz).
-    const fs::path svg2 = scratch() / "h.svg";
+    const fs::path svg2 = scratch_dir() / "h.svg";
     const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--svg", svg2.string()}, "PATH=/nonexistent");
     CHECK(r.code == 0);
     CHECK_FALSE(fs::exists(svg2));
-    const fs::path written = scratch() / "h.dot";
+    const fs::path written = scratch_dir() / "h.dot";
     CHECK(slurp(written).rfind("digraph tapegrad {", 0) == 0);
     CHECK(r.err.find(fmt::format("note: Graphviz's 'dot' is not on PATH, so {} was not drawn; wrote the graph to {} instead.",
                                  svg2.string(), written.string())) != std::string::npos);

@@ -1,10 +1,10 @@
 // ag::to_dot: which nodes and edges it draws, what the labels say, escaping,
 // options and errors, and that Graphviz accepts the output.
+#include "tests/scratch_dir.hpp"
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -78,14 +78,11 @@ bool have_graphviz() { return std::system("command -v dot > /dev/null 2>&1") == 
 
 // Runs `dot -Tsvg` on the text; returns its exit status and the SVG.
 std::pair<int, std::string> render_svg(const std::string& dot_text) {
-    const auto dir = std::filesystem::temp_directory_path() / fmt::format("tapegrad_test_dot_{}", ::getpid());
-    std::filesystem::create_directories(dir);
-    const auto in = dir / "g.dot", out = dir / "g.svg";
+    const auto in = scratch_path("g.dot"), out = scratch_path("g.svg");
     std::ofstream(in) << dot_text;
     const int status = std::system(fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", in.string(), out.string()).c_str());
     std::ifstream svg(out);
     std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
-    std::filesystem::remove_all(dir);
     return {status, text};
 }
 

@@ -3,6 +3,7 @@
 // the exact figures where they do not, and hand-derived formulas against the
 // engine. Reference values marked "exact" were computed independently, in
 // double precision with the delta-rule formulas outside this project.
+#include "tests/scratch_dir.hpp"
 #include "examples/backprop_walkthrough.hpp"
 #include "examples/chain_paths.hpp"
 #include "examples/common.hpp"
@@ -173,8 +174,7 @@ TEST_CASE("svg plot: a readable file, and clear errors") {
     CHECK(s.find("<polyline points=\"70.00,") != std::string::npos);  // x = 0 at the left edge
     CHECK(s.find("<circle") != std::string::npos);
 
-    const auto dir = std::filesystem::path(TAPEGRAD_BINARY_DIR) / "test_examples_out";
-    std::filesystem::create_directories(dir);
+    const auto& dir = scratch_dir();
     p.save((dir / "plot.svg").string());
     std::ifstream in(dir / "plot.svg");
     std::stringstream read;

@@ -1,5 +1,6 @@
 // Data: the CSV reader (plain and gzip, header, label column, errors with
 // line and column), standardization, stratified split, synthetic sets.
+#include "tests/scratch_dir.hpp"
 #include <nn/nn.hpp>
 
 #include <doctest/doctest.h>
@@ -14,18 +15,13 @@
 using namespace ag::nn;
 
 namespace {
-std::filesystem::path temp_path(const std::string& name) {
-    const auto dir = std::filesystem::path(TAPEGRAD_BINARY_DIR) / "test_nn_data_files";
-    std::filesystem::create_directories(dir);
-    return dir / name;
-}
 std::string write_text(const std::string& name, const std::string& text) {
-    const auto p = temp_path(name);
+    const auto p = scratch_path(name);
     std::ofstream(p, std::ios::binary) << text;
     return p.string();
 }
 std::string write_gzip(const std::string& name, const std::string& text) {
-    const auto p = temp_path(name);
+    const auto p = scratch_path(name);
     gzFile f = gzopen(p.c_str(), "wb");
     REQUIRE(f != nullptr);
     REQUIRE(gzwrite(f, text.data(), static_cast<unsigned>(text.size())) == static_cast<int>(text.size()));
@@ -82,7 +78,7 @@ TEST_CASE("CSV errors name the file, line and column") {
                          "read_csv: l.csv: label column 5 does not exist (line 1 has 2 columns)", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("x,y\n", {}, "empty.csv"), "read_csv: empty.csv: no data rows",
                          std::invalid_argument);
-    const std::string missing = temp_path("no_such_file.csv").string();
+    const std::string missing = scratch_path("no_such_file.csv").string();
     CHECK_THROWS_WITH_AS(read_csv(missing), fmt::format("read_csv: cannot open '{}': no such file", missing).c_str(),
                          std::runtime_error);
     const std::string on_disk = write_text("ragged_on_disk.csv", "1,2\n3\n");

@@ -1,5 +1,6 @@
 // save/load: bit-exact round trips, the scalar/tensor shared layout, and a
 // distinct error for each kind of bad file, with the model left untouched.
+#include "tests/scratch_dir.hpp"
 #include <nn/nn.hpp>
 
 #include <doctest/doctest.h>
@@ -14,11 +15,6 @@
 using namespace ag::nn;
 
 namespace {
-std::filesystem::path temp_path(const std::string& name) {
-    const auto dir = std::filesystem::path(TAPEGRAD_BINARY_DIR) / "test_nn_serialize_files";
-    std::filesystem::create_directories(dir);
-    return dir / name;
-}
 std::vector<unsigned char> read_bytes(const std::filesystem::path& p) {
     std::vector<unsigned char> b(std::filesystem::file_size(p));
     std::FILE* f = std::fopen(p.c_str(), "rb");
@@ -63,7 +59,7 @@ void expect_load_error(const Model& m, const std::filesystem::path& p, LoadError
 }  // namespace
 
 TEST_CASE("save then load round-trips bit-exactly (scalar, float64 and float32 tensors, odd values)") {
-    const auto path = temp_path("roundtrip.tgp");
+    const auto path = scratch_path("roundtrip.tgp");
     const MLP a(3, {5, 2}, {.init = Init::He, .seed = 1});
     const MLP b(3, {5, 2}, {.init = Init::He, .seed = 2});
     // Values that a text format or a careless conversion would not keep.
@@ -95,7 +91,7 @@ TEST_CASE("save then load round-trips bit-exactly (scalar, float64 and float32 t
 }
 
 TEST_CASE("The file layout is the documented one") {
-    const auto path = temp_path("layout.tgp");
+    const auto path = scratch_path("layout.tgp");
     const Linear layer({{1.5}, {-2.0}}, {0.25});  // weight [2, 1], bias [1]
     save(layer, path);
     const std::vector<unsigned char> b = read_bytes(path);
@@ -118,7 +114,7 @@ TEST_CASE("The file layout is the documented one") {
 }
 
 TEST_CASE("A scalar MLP's file loads into the tensor MLP of the same sizes, and back") {
-    const auto path = temp_path("cross.tgp");
+    const auto path = scratch_path("cross.tgp");
     const MLP scalar(2, {3, 1}, {.hidden = Activation::Tanh, .seed = 11});
     const TensorMLP tensor(2, {3, 1}, {.hidden = Activation::Tanh, .seed = 12});
     save(scalar, path);
@@ -135,13 +131,13 @@ TEST_CASE("A scalar MLP's file loads into the tensor MLP of the same sizes, and 
 TEST_CASE("Each kind of bad file has its own error, and the model is left untouched") {
     const MLP model(2, {3, 1}, {.seed = 21});
     const MLP donor(2, {3, 1}, {.seed = 22});
-    const auto good = temp_path("good.tgp");
+    const auto good = scratch_path("good.tgp");
     save(donor, good);
     const std::vector<unsigned char> bytes = read_bytes(good);
-    const auto bad = temp_path("bad.tgp");
+    const auto bad = scratch_path("bad.tgp");
 
     SUBCASE("missing") {
-        expect_load_error(model, temp_path("does_not_exist.tgp"), LoadErrorKind::Missing, "missing file");
+        expect_load_error(model, scratch_path("does_not_exist.tgp"), LoadErrorKind::Missing, "missing file");
     }
     SUBCASE("truncated inside the header, inside the payload, and without its checksum") {
         for (std::size_t keep : {std::size_t{0}, std::size_t{10}, std::size_t{23}, bytes.size() / 2, bytes.size() - 1}) {
@@ -191,8 +187,8 @@ TEST_CASE("Each kind of bad file has its own error, and the model is left untouc
 
 TEST_CASE("save errors: duplicate names, unwritable path") {
     const ag::Tensor w = ag::Tensor::zeros({2});
-    CHECK_THROWS_WITH_AS(save(std::vector<NamedParameter>{NamedParameter("w", w), NamedParameter("w", w)}, temp_path("dup.tgp")),
+    CHECK_THROWS_WITH_AS(save(std::vector<NamedParameter>{NamedParameter("w", w), NamedParameter("w", w)}, scratch_path("dup.tgp")),
                          doctest::Contains("two parameters are named 'w'"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(save(MLP(1, {1}), temp_path("no_such_dir") / "x.tgp"), doctest::Contains("save: cannot create"),
+    CHECK_THROWS_WITH_AS(save(MLP(1, {1}), scratch_path("no_such_dir") / "x.tgp"), doctest::Contains("save: cannot create"),
                          std::runtime_error);
 }
