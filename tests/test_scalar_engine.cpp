@@ -297,6 +297,8 @@ TEST_CASE("a handle whose node was freed throws a clear std::logic_error") {
     }
     Value empty;
     CHECK_THROWS_WITH(empty.data(), doctest::Contains("empty handle"));
+    CHECK_THROWS_WITH_AS(Value::from_index(ag::tape().size(), ag::tape()), doctest::Contains("does not exist"),
+                         std::out_of_range);
     CHECK(fmt::format("{}", inside) == "Value(<freed>)");
 }
 

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,13 @@ public:
         tape().check(index_, gen_, what);
         return index_;
     }
-    static Value from_index(std::uint32_t index, const Tape& t) { return Value(index, t.generation[index]); }
+    // A handle to node `index` of tape `t`, e.g. for a tool walking the graph.
+    static Value from_index(std::uint32_t index, const Tape& t) {
+        if (index >= t.size())
+            throw std::out_of_range(fmt::format("Value::from_index: node #{} does not exist (the tape has {} nodes)",
+                                                index, t.size()));
+        return Value(index, t.generation[index]);
+    }
     static Value from_node(std::uint32_t index, std::uint32_t gen) noexcept { return Value(index, gen); }
 
     Value& operator+=(const Value& o);
