@@ -246,6 +246,29 @@ TEST_CASE("Trainer errors name the problem") {
                          "Trainer::fit: hinge loss: target 0 (element 0 of y) is not -1 or +1", std::invalid_argument);
     CHECK_THROWS_WITH_AS(Trainer(quiet({.validation_fraction = 1.0})).fit(model, opt, X, Tensor::zeros({4})),
                          "Trainer::fit: validation_fraction 1 is not in [0, 1)", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 1e20, 1.0})),
+                         "Trainer::fit: cross-entropy loss: target 1e+20 (element 2 of y) is not a class index (a whole number >= 0)",
+                         std::invalid_argument);
     // A label beyond the model's outputs is caught by cross_entropy, naming the label.
     CHECK_THROWS_AS(trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 5.0, 1.0})), std::invalid_argument);
+}
+
+TEST_CASE("Trainer validates on every row of an explicit validation set with several target columns") {
+    // y_val [n, 2]: the validation rows are X_val's rows, not y_val's element count.
+    const TensorMLP model(3, {4, 2}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 2});
+    Adam opt(model.parameters(), {.lr = 0.05});
+    std::vector<double> xs, ys;
+    for (int i = 0; i < 6; ++i) {
+        xs.insert(xs.end(), {0.1 * i, -0.2 * i, 0.3});
+        ys.insert(ys.end(), {0.05 * i, -0.05 * i});
+    }
+    const Tensor X = Tensor({6, 3}, xs).set_requires_grad(false), y = Tensor({6, 2}, ys).set_requires_grad(false);
+    const Tensor X_val = Tensor({3, 3}, std::vector<double>(xs.begin(), xs.begin() + 9)).set_requires_grad(false);
+    const Tensor y_val = Tensor({3, 2}, std::vector<double>(ys.begin(), ys.begin() + 6)).set_requires_grad(false);
+    const History h = Trainer(quiet({.epochs = 3, .batch_size = 2, .loss = Loss::MSE})).fit(model, opt, X, y, X_val, y_val);
+    REQUIRE(h.epochs.size() == 3);
+    // The reported validation loss is the MSE of the model on those 3 rows.
+    ag::Scope scope;
+    const Tensor d = model(X_val) - y_val;
+    CHECK(h.epochs.back().val_loss == doctest::Approx(ag::mean(d * d).item()).epsilon(1e-12));
 }

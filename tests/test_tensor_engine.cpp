@@ -26,6 +26,11 @@ std::string message_of(const std::function<void()>& f) {
 TEST_CASE("errors name the operation and the shapes") {
     ag::Scope scope;
     const Tensor a = Tensor::zeros({3, 4}), b = Tensor::zeros({5, 2});
+    CHECK_THROWS_WITH_AS(ag::mean(Tensor::zeros({0, 3})), "mean: [0, 3] is empty (the mean of nothing)",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(ag::mean(Tensor::zeros({0, 3}), 0), "mean: [0, 3]: axis 0 is empty (the mean of nothing)",
+                         std::invalid_argument);
+    CHECK(ag::mean(Tensor::zeros({0, 3}), 1).shape() == ag::Shape{0});
     CHECK_THROWS_WITH_AS(ag::matmul(a, b), "matmul: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ",
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(ag::matmul(Tensor::zeros({4}), a),

@@ -403,6 +403,7 @@ BasicTensor<T> sum_all(const BasicTensor<T>& a, const char* op, bool mean) {
     TensorStore& s = store();
     const auto x = operand(s, a, op);
     const std::int64_t count = x.shape.numel();
+    if (mean && count == 0) throw_shape(op, fmt::format("{} is empty (the mean of nothing)", x.shape.str()));
     double total = 0;
     for (std::int64_t i = 0; i < count; ++i) total += x.v[i];
     const double scale = mean ? 1.0 / static_cast<double>(count) : 1.0;
@@ -430,6 +431,8 @@ BasicTensor<T> sum_axis(const BasicTensor<T>& a, int axis, bool keepdim, const c
     const auto x = operand(s, a, op);
     axis = detail::normalize_axis(axis, x.shape.rank(), op, x.shape);
     const AxisView v = detail::axis_view(x.shape, axis);
+    if (mean && v.n == 0)
+        throw_shape(op, fmt::format("{}: axis {} is empty (the mean of nothing)", x.shape.str(), axis));
     const double scale = mean ? 1.0 / static_cast<double>(v.n) : 1.0;
     const std::uint32_t rec = begin_node<T>(s, op, detail::reduced_shape(x.shape, axis, keepdim), {x.rec});
     TensorNode& node = s.nodes[rec];
@@ -866,10 +869,7 @@ BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape) {
 }
 
 template <class T> BasicTensor<T> sum(const BasicTensor<T>& a) { return sum_all(a, "sum", false); }
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a) {
-    if (a.numel() == 0) throw_shape("mean", fmt::format("{} is empty (the mean of nothing)", a.shape().str()));
-    return sum_all(a, "mean", true);
-}
+template <class T> BasicTensor<T> mean(const BasicTensor<T>& a) { return sum_all(a, "mean", true); }
 template <class T> BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim) {
     return sum_axis(a, axis, keepdim, "sum", false);
 }

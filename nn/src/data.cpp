@@ -21,7 +21,7 @@ std::vector<std::int64_t> Dataset::class_labels() const {
     std::vector<std::int64_t> out(labels.size());
     for (std::size_t i = 0; i < labels.size(); ++i) {
         const double y = labels[i];
-        if (!(y >= 0) || y != std::floor(y) || y > 1e15)
+        if (!is_class_index(y))
             throw std::invalid_argument(
                 fmt::format("class labels: row {} has label {}, not a class index (a whole number >= 0)", i, y));
         out[i] = static_cast<std::int64_t>(y);

@@ -1,5 +1,6 @@
 #include <nn/trainer.hpp>
 
+#include <nn/data.hpp>
 #include <nn/losses.hpp>
 
 #include <fmt/format.h>
@@ -30,7 +31,7 @@ void check_training_data(const char* who, const Shape& x, const Shape& y, Loss l
                                                 x.str(), y.str()));
     for (std::size_t i = 0; i < y_values.size(); ++i) {
         const double t = y_values[i];
-        const bool ok = loss == Loss::CrossEntropy         ? (t >= 0 && t == std::floor(t))
+        const bool ok = loss == Loss::CrossEntropy         ? ag::nn::is_class_index(t)
                         : loss == Loss::Hinge              ? (t == 1.0 || t == -1.0)
                         : loss == Loss::BinaryCrossEntropy ? (t >= 0 && t <= 1)
                                                            : std::isfinite(t);

@@ -27,6 +27,7 @@
 #include <autograd/tensor.hpp>
 
 #include <cstddef>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -36,6 +37,10 @@
 #include <vector>
 
 namespace ag::nn {
+
+// A label usable as a class index: a whole number >= 0 (bounded, so that it
+// converts to an integer exactly).
+inline bool is_class_index(double y) { return y >= 0 && y == std::floor(y) && y <= 1e15; }
 
 struct Dataset {
     std::size_t n_features = 0;

@@ -167,7 +167,8 @@ History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor
     const std::vector<double> y_val_values(y_val.data().begin(), y_val.data().end());
     detail::check_training_data("Trainer::fit", X.shape(), y.shape(), options_.loss, y_values);
     detail::check_training_data("Trainer::fit (validation)", X_val.shape(), y_val.shape(), options_.loss, y_val_values);
-    std::vector<std::int64_t> train(static_cast<std::size_t>(X.shape()[0])), validation(y_val_values.size());
+    std::vector<std::int64_t> train(static_cast<std::size_t>(X.shape()[0])),
+        validation(static_cast<std::size_t>(X_val.shape()[0]));
     for (std::size_t i = 0; i < train.size(); ++i) train[i] = static_cast<std::int64_t>(i);
     for (std::size_t i = 0; i < validation.size(); ++i) validation[i] = static_cast<std::int64_t>(i);
     return run(model, optimizer, X, y, std::move(train), &X_val, &y_val, std::move(validation));
