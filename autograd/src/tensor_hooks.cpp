@@ -69,12 +69,14 @@ TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shap
     n.dtype = dtype;
     n.arena_mark = s.arena.mark();
     const auto bytes = static_cast<std::size_t>(shape.numel()) * elem_size;
-    n.value = s.arena.allocate(bytes);
-    n.grad = s.arena.allocate(bytes);
     try {
+        n.value = s.arena.allocate(bytes);
+        n.grad = s.arena.allocate(bytes);
         n.stub = t.push(Op::Tensor, rec, 0, 0.0);
-    } catch (...) {
+    } catch (...) {  // out of memory: leave the record as it was
+        const auto mark = n.arena_mark;
         s.nodes.pop_back();
+        s.arena.rewind(mark);
         throw;
     }
     return n;
