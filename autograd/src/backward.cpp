@@ -29,11 +29,11 @@ void sweep_tensors(Tape& t, std::uint32_t root) {
 
 template <bool Checked>
 void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
-    const double* x = t.value.get();
-    const double* c = t.constants.data();
-    const Op* op = t.op.get();
-    const std::uint32_t* lhs = t.lhs.get();
-    const std::uint32_t* rhs = t.rhs.get();
+    const double* x = t.value;
+    const double* c = t.constants;
+    const Op* op = t.op;
+    const std::uint32_t* lhs = t.lhs;
+    const std::uint32_t* rhs = t.rhs;
 
     auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
@@ -102,7 +102,7 @@ void Tape::backward(std::uint32_t root) {
     else
         adjoint[root] += 1.0;
     dirty_until_ = std::max<std::int64_t>(dirty_until_, root);
-    sweep(root, adjoint.get());
+    sweep(root, adjoint);
 }
 
 }  // namespace ag

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 namespace ag {
@@ -19,10 +20,11 @@ std::atomic<std::uint32_t> next_generation{1};
 std::uint32_t new_generation() { return next_generation.fetch_add(1, std::memory_order_relaxed); }
 
 template <class T>
-void grow_array(std::unique_ptr<T[]>& a, std::uint32_t used, std::uint32_t cap) {
-    std::unique_ptr<T[]> b(new T[cap]);
-    if (used > 0) std::memcpy(b.get(), a.get(), sizeof(T) * used);
-    a = std::move(b);
+void grow_array(T*& a, std::uint32_t used, std::uint32_t cap) {
+    T* b = new T[cap];
+    if (used > 0) std::memcpy(b, a, sizeof(T) * used);
+    delete[] a;
+    a = b;
 }
 }  // namespace
 
@@ -56,11 +58,37 @@ Arity op_arity(Op op) noexcept {
     return Arity::Leaf;
 }
 
-Tape::Tape() : generation_now_(new_generation()) {}
-Tape::~Tape() = default;
+// The thread's tape is trivially destructible (see tape.hpp), so this
+// object's destructor frees its memory when the thread exits. It is created
+// by the tape's first allocation.
+struct TapeRelease {
+    ~TapeRelease() { detail::thread_tape.release(); }
+};
+
+void Tape::own_memory() {
+    thread_local TapeRelease release_at_exit;
+    (void)release_at_exit;
+    if (generation_now_ == 0) generation_now_ = new_generation();
+}
+
+void Tape::release() noexcept {
+    delete[] value;
+    delete[] adjoint;
+    delete[] lhs;
+    delete[] rhs;
+    delete[] op;
+    delete[] generation;
+    delete[] constants;
+    detail::delete_tensor_store(tensors);
+    delete names_;
+    // Back to the constant-initialized state: a late use allocates afresh.
+    std::destroy_at(this);
+    std::construct_at(this);
+}
 
 void Tape::reserve(std::uint32_t n) {
     if (n <= capacity_) return;
+    own_memory();
     grow_array(value, size_, n);
     grow_array(adjoint, size_, n);
     grow_array(lhs, size_, n);
@@ -77,6 +105,24 @@ void Tape::grow() {
         throw std::length_error(fmt::format("ag::Tape: more than {} nodes on one tape", max_nodes));
     const std::uint64_t want = std::max<std::uint64_t>(1024, std::uint64_t{capacity_} * 2);
     reserve(static_cast<std::uint32_t>(std::min<std::uint64_t>(want, max_nodes)));
+}
+
+std::uint32_t Tape::push_constant(double c) {
+    if (constant_count_ == constant_capacity_) {
+        own_memory();
+        const std::uint32_t cap = std::max<std::uint32_t>(64, constant_capacity_ * 2);
+        if (cap <= constant_capacity_)
+            throw std::length_error(fmt::format("ag::Tape: more than {} constants on one tape", constant_capacity_));
+        grow_array(constants, constant_count_, cap);
+        constant_capacity_ = cap;
+    }
+    constants[constant_count_] = c;
+    return constant_count_++;
+}
+
+void Tape::adopt_tensor_store(detail::TensorStore* s) {
+    own_memory();
+    tensors = s;
 }
 
 std::uint32_t Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
@@ -104,20 +150,20 @@ void Tape::throw_stale(std::uint32_t index, std::uint32_t gen, const char* what)
 }
 
 void Tape::rewind(Mark m) {
-    if (m.nodes > size_ || m.constants > constants.size())
+    if (m.nodes > size_ || m.constants > constant_count_)
         throw std::logic_error(fmt::format("Tape::rewind: mark ({} nodes) is beyond the tape ({} nodes)", m.nodes,
                                            size_));
     if (tensors) detail::tensor_rewind(*this, m.nodes);
     size_ = m.nodes;
-    constants.resize(m.constants);
+    constant_count_ = m.constants;
     dirty_until_ = std::min<std::int64_t>(dirty_until_, std::int64_t{size_} - 1);
-    std::erase_if(names_, [&](const auto& kv) { return kv.first >= size_; });
+    if (names_) std::erase_if(*names_, [&](const auto& kv) { return kv.first >= size_; });
     // New nodes get a new generation: handles to the freed ones now fail.
     generation_now_ = new_generation();
 }
 
 void Tape::zero_grad() noexcept {
-    std::fill_n(adjoint.get(), size_, 0.0);
+    std::fill_n(adjoint, size_, 0.0);
     if (tensors)
         for (std::uint32_t i = 0; i < size_; ++i)
             if (op[i] == Op::Tensor) detail::tensor_zero_grad(*this, lhs[i]);
@@ -126,21 +172,23 @@ void Tape::zero_grad() noexcept {
 
 std::size_t Tape::bytes_reserved() const noexcept {
     const std::size_t per_node = 2 * sizeof(double) + 3 * sizeof(std::uint32_t) + sizeof(Op);
-    return per_node * capacity_ + constants.capacity() * sizeof(double) + (tensors ? detail::tensor_bytes(*this) : 0);
+    return per_node * capacity_ + std::size_t{constant_capacity_} * sizeof(double) +
+           (tensors ? detail::tensor_bytes(*this) : 0);
 }
 
 const std::string* Tape::name(std::uint32_t index) const {
-    auto it = names_.find(index);
-    return it == names_.end() ? nullptr : &it->second;
+    if (!names_) return nullptr;
+    auto it = names_->find(index);
+    return it == names_->end() ? nullptr : &it->second;
 }
 
-namespace detail {
-Tape& make_thread_tape() {
-    // Owned by the thread: freed when it exits.
-    thread_local std::unique_ptr<Tape> owned = std::make_unique<Tape>();
-    current_tape = owned.get();
-    return *owned;
+void Tape::set_name(std::uint32_t index, std::string name) {
+    if (!names_) {
+        own_memory();
+        names_ = new std::unordered_map<std::uint32_t, std::string>;
+    }
+    (*names_)[index] = std::move(name);
 }
-}  // namespace detail
+
 
 }  // namespace ag

@@ -9,11 +9,11 @@
 
 namespace ag::detail {
 
-void TensorStoreDeleter::operator()(TensorStore* s) const noexcept { delete s; }
+void delete_tensor_store(TensorStore* s) noexcept { delete s; }
 
 TensorStore& store_of(Tape& t) {
     if (!t.tensors) [[unlikely]]
-        t.tensors.reset(new TensorStore);
+        t.adopt_tensor_store(new TensorStore);
     return *t.tensors;
 }
 

@@ -18,17 +18,25 @@
 // Each thread has its own tape (ag::tape()); graphs on different threads are
 // independent. Handles (Value, Tensor) are {index, generation} pairs: cheap
 // to copy, checked on every use.
+//
+// Why the tape is a trivially destructible `constinit thread_local` object
+// rather than a pointer to a heap tape: its address is then a constant
+// offset from the thread pointer, the compiler knows every operation works
+// on the same object, and it keeps the node count in a register from one
+// recorded operation to the next instead of storing and reloading it (a
+// memory round trip per node that cost a third of the recording time). So
+// the arrays are plain owning pointers, freed when the thread exits (see
+// tape.cpp).
 #include <autograd/ops.hpp>
 
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
-#include <vector>
 
 namespace ag {
 
@@ -39,9 +47,6 @@ struct AnomalyError : std::runtime_error {
 
 namespace detail {
 struct TensorStore;  // the tensor record, defined by the tensor module
-struct TensorStoreDeleter {
-    void operator()(TensorStore* s) const noexcept;
-};
 }
 
 class Tape {
@@ -53,13 +58,13 @@ public:
         std::uint32_t constants = 0;
     };
 
-    Tape();
-    ~Tape();
+    // Constant initialization: memory and a generation come with the first node.
+    constexpr Tape() noexcept = default;
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
 
     std::uint32_t size() const noexcept { return size_; }
-    Mark mark() const noexcept { return {size_, static_cast<std::uint32_t>(constants.size())}; }
+    Mark mark() const noexcept { return {size_, constant_count_}; }
     // Frees every node recorded after `m`; their handles become stale.
     void rewind(Mark m);
     // Frees every node (rewind to the start).
@@ -85,13 +90,16 @@ public:
             grow();
         return append(o, a, b, y);
     }
+    // Index of constant c in `constants`. A loop that adds the same
+    // constant (x + 0.5, ...) reuses its slot.
     std::uint32_t add_constant(double c) {
-        // A loop that adds the same constant (x + 0.5, ...) reuses its slot.
-        if (!constants.empty() && std::bit_cast<std::uint64_t>(constants.back()) == std::bit_cast<std::uint64_t>(c))
-            return static_cast<std::uint32_t>(constants.size() - 1);
-        constants.push_back(c);
-        return static_cast<std::uint32_t>(constants.size() - 1);
+        if (constant_count_ > 0 &&
+            std::bit_cast<std::uint64_t>(constants[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
+            [[likely]]
+            return constant_count_ - 1;
+        return push_constant(c);
     }
+    std::uint32_t constant_count() const noexcept { return constant_count_; }
     // Throws std::logic_error unless (index, gen) names a live node.
     void check(std::uint32_t index, std::uint32_t gen, const char* what) const {
         if (index >= size_ || generation[index] != gen) [[unlikely]]
@@ -109,7 +117,7 @@ public:
     void prepare_backward(std::uint32_t root);
 
     // Names given to Values (for pictures and printing).
-    void set_name(std::uint32_t index, std::string name) { names_[index] = std::move(name); }
+    void set_name(std::uint32_t index, std::string name);
     const std::string* name(std::uint32_t index) const;
 
     // Guards (see NoGrad, DetectAnomaly) flip these; depth counters so they nest.
@@ -122,14 +130,19 @@ public:
     bool anomaly() const noexcept { return anomaly_depth > 0; }
     bool grad_enabled() const noexcept { return no_grad_depth == 0; }
 
-    // The arrays (see the layout above). Valid for indices < size().
-    std::unique_ptr<double[]> value, adjoint;
-    std::unique_ptr<std::uint32_t[]> lhs, rhs;
-    std::unique_ptr<Op[]> op;
-    std::unique_ptr<std::uint32_t[]> generation;
-    std::vector<double> constants;
-    // The tensor record; created on first use by the tensor module.
-    std::unique_ptr<detail::TensorStore, detail::TensorStoreDeleter> tensors;
+    // The arrays (see the layout above), owned by the tape. Valid for
+    // indices < size() (constants: < constant_count()).
+    double* value = nullptr;
+    double* adjoint = nullptr;
+    std::uint32_t* lhs = nullptr;
+    std::uint32_t* rhs = nullptr;
+    Op* op = nullptr;
+    std::uint32_t* generation = nullptr;
+    double* constants = nullptr;
+    // The tensor record, owned by the tape; created on first use by the
+    // tensor module (which calls adopt_tensor_store).
+    detail::TensorStore* tensors = nullptr;
+    void adopt_tensor_store(detail::TensorStore* s);
 
 private:
     std::uint32_t append(Op o, std::uint32_t a, std::uint32_t b, double y) {
@@ -143,22 +156,27 @@ private:
         return i;
     }
     std::uint32_t record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
+    std::uint32_t push_constant(double c);
     void grow();
+    // Called before the tape first allocates: frees its memory at thread exit.
+    void own_memory();
+    friend struct TapeRelease;
+    void release() noexcept;
     [[noreturn]] void throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const;
 
     std::uint32_t size_ = 0, capacity_ = 0;
     std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
-    std::uint32_t generation_now_;
+    std::uint32_t constant_count_ = 0, constant_capacity_ = 0;
+    std::uint32_t generation_now_ = 0;  // 0 (never live) until the first node
     std::uint32_t flags_ = 0;  // bit 0: no grad, bit 1: anomaly mode
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
-    std::unordered_map<std::uint32_t, std::string> names_;
+    std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
 };
 
 namespace detail {
-inline thread_local Tape* current_tape = nullptr;
-Tape& make_thread_tape();
+inline constinit thread_local Tape thread_tape;
 // Hooks the tensor module fills in (called from the tape's sweep and rewind).
 void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly);
 void tensor_seed(Tape& t, std::uint32_t tensor_index);  // grad of the root tensor += 1
@@ -166,15 +184,13 @@ void tensor_zero_grad(Tape& t, std::uint32_t tensor_index);
 bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index);
 void tensor_rewind(Tape& t, std::uint32_t nodes_kept);
 std::size_t tensor_bytes(const Tape& t);
+void delete_tensor_store(TensorStore* s) noexcept;
 }  // namespace detail
 
+static_assert(std::is_trivially_destructible_v<Tape>, "a thread_local Tape must need no initialization guard");
+
 // The current thread's tape.
-inline Tape& tape() {
-    Tape* t = detail::current_tape;
-    if (t == nullptr) [[unlikely]]
-        t = &detail::make_thread_tape();
-    return *t;
-}
+inline Tape& tape() { return detail::thread_tape; }
 
 // Frees, when it ends, every node recorded while it lived (RAII form of
 // mark/rewind). Use one per training step so a loop runs in flat memory:

@@ -102,8 +102,10 @@ template <class OpT>
     Tape& t = tape();
     const std::uint32_t ia = a.index();
     t.check(ia, a.generation(), OpT::name);
-    const double y = OpT::f(t.value[ia], c);
+    // The constant first: its rare slow path is a call, and y would have to
+    // be spilled around it.
     const std::uint32_t ic = t.add_constant(c);
+    const double y = OpT::f(t.value[ia], c);
     return Value::from_node(t.record(op_code<OpT>, ia, ic, y), t.generation_now());
 }
 }  // namespace detail
