@@ -126,21 +126,6 @@ const std::vector<ag::Value>& tapegrad_leaves() {
     return leaves;
 }
 
-// Bytes a node takes on the tape, read from the tape itself: the growth of
-// bytes_reserved() from room for 1 node to room for 2 on a fresh tape (a
-// new thread's), so the figure follows the engine's layout.
-double tape_bytes_per_node() {
-    double per_node = 0;
-    std::thread([&] {
-        ag::Tape& fresh = ag::tape();
-        fresh.reserve(1);
-        const std::size_t one = fresh.bytes_reserved();
-        fresh.reserve(2);
-        per_node = static_cast<double>(fresh.bytes_reserved() - one);
-    }).join();
-    return per_node;
-}
-
 struct TapeMemory {
     double actual_bytes_per_op = 0;    // nodes and constants recorded by one run
     double reserved_bytes_per_op = 0;  // everything the tape holds (capacity)
@@ -161,7 +146,7 @@ void verify_tapegrad() {
         f.backward();
         f_value = f.data();
         const ag::Tape::Mark after = tape.mark();
-        const double used = tape_bytes_per_node() * (after.nodes - before.nodes) +
+        const double used = static_cast<double>(ag::Tape::bytes_per_node) * (after.nodes - before.nodes) +
                             sizeof(double) * (after.constants - before.constants);
         tape_memory[W] = {used / ops_per_run(W), static_cast<double>(tape.bytes_reserved()) / ops_per_run(W)};
     }

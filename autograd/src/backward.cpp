@@ -24,7 +24,7 @@ namespace {
 template <bool Checked>
 void sweep_tensors(Tape& t, std::uint32_t root) {
     for (std::uint32_t i = root + 1; i-- > 0;)
-        if (t.op[i] == Op::Tensor) detail::tensor_backward(t, t.lhs[i], Checked);
+        if (t.op[i] == Op::Tensor) detail::tensor_backward(t, t.operands[i].lhs, Checked);
 }
 
 template <bool Checked>
@@ -32,8 +32,7 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
     const double* x = t.value;
     const double* c = t.constants;
     const Op* op = t.op;
-    const std::uint32_t* lhs = t.lhs;
-    const std::uint32_t* rhs = t.rhs;
+    const Operands* operands = t.operands;
 
     auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
@@ -46,7 +45,7 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
         // Zero adjoint: node i does not reach the root; skipping it also keeps
         // an unrelated infinite partial (sqrt at 0) from making 0 * inf = NaN.
         if (g == 0.0) continue;
-        const std::uint32_t a = lhs[i], b = rhs[i];
+        const std::uint32_t a = operands[i].lhs, b = operands[i].rhs;
         const double y = x[i];
         switch (op[i]) {
 #define AG_UNARY_CASE(Name) \
@@ -88,7 +87,7 @@ void Tape::prepare_backward(std::uint32_t root) {
         const auto i = static_cast<std::uint32_t>(k);
         if (op[i] == Op::Leaf) continue;
         if (op[i] == Op::Tensor) {
-            if (!detail::tensor_is_leaf(*this, lhs[i])) detail::tensor_zero_grad(*this, lhs[i]);
+            if (!detail::tensor_is_leaf(*this, operands[i].lhs)) detail::tensor_zero_grad(*this, operands[i].lhs);
         } else {
             adjoint[i] = 0.0;
         }
@@ -98,7 +97,7 @@ void Tape::prepare_backward(std::uint32_t root) {
 void Tape::backward(std::uint32_t root) {
     prepare_backward(root);
     if (op[root] == Op::Tensor)
-        detail::tensor_seed(*this, lhs[root]);
+        detail::tensor_seed(*this, operands[root].lhs);
     else
         adjoint[root] += 1.0;
     dirty_until_ = std::max<std::int64_t>(dirty_until_, root);

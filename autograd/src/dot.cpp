@@ -65,7 +65,7 @@ std::string op_label(const Tape& t, std::uint32_t i, int precision) {
             default: return op_name(o);
         }
     }
-    const double c = t.constants[t.rhs[i]];
+    const double c = t.constants[t.operands[i].rhs];
     const std::string cs = number(c, precision);
     switch (o) {
         // x - 3 is recorded as x + (-3); show it the way it was written.
@@ -164,8 +164,8 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
         if (!reachable[i]) continue;
         switch (op_arity(t.op[i])) {
             case Arity::Unary:
-            case Arity::WithConstant: reachable[t.lhs[i]] = true; break;
-            case Arity::Binary: reachable[t.lhs[i]] = reachable[t.rhs[i]] = true; break;
+            case Arity::WithConstant: reachable[t.operands[i].lhs] = true; break;
+            case Arity::Binary: reachable[t.operands[i].lhs] = reachable[t.operands[i].rhs] = true; break;
             case Arity::Leaf:
             case Arity::Tensor: break;
         }
@@ -194,13 +194,13 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
         const Op o = t.op[i];
         switch (op_arity(o)) {
             case Arity::Unary:
-            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.lhs[i], i); break;
+            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.operands[i].lhs, i); break;
             case Arity::Binary:
                 if (labels_operands(o)) {
-                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.lhs[i], i);
-                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.rhs[i], i);
+                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.operands[i].lhs, i);
+                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.operands[i].rhs, i);
                 } else {
-                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.lhs[i], i, t.rhs[i], i);
+                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.operands[i].lhs, i, t.operands[i].rhs, i);
                 }
                 break;
             case Arity::Leaf:

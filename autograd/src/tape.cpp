@@ -26,6 +26,39 @@ void grow_array(T*& a, std::uint32_t used, std::uint32_t cap) {
     delete[] a;
     a = b;
 }
+
+// The node arrays share one block, each starting at a different offset
+// within a 4 KiB page. With equal offsets, adjoint[a], value[i] and
+// operands[i] of nearby nodes agree in their low 12 address bits, which is
+// all the CPU compares before letting a load pass an earlier store ("4K
+// aliasing"): loads wait for unrelated stores, and recording and the sweep
+// ran about 10% slower (measured on the scalar benchmark).
+constexpr std::size_t kPage = 4096, kStagger = 11 * 64;
+
+struct NodeLayout {
+    std::size_t value, adjoint, operands, generation, op, bytes;
+    explicit NodeLayout(std::uint32_t n) {
+        std::size_t end = 0, k = 0;
+        auto place = [&](std::size_t bytes) {
+            const std::size_t at = (end + kPage - 1) / kPage * kPage + kStagger * k++;
+            end = at + bytes;
+            return at;
+        };
+        value = place(sizeof(double) * n);
+        adjoint = place(sizeof(double) * n);
+        operands = place(sizeof(Operands) * n);
+        generation = place(sizeof(std::uint32_t) * n);
+        op = place(sizeof(Op) * n);
+        bytes = end;
+    }
+};
+
+template <class T>
+T* carve(std::byte* block, std::size_t at, const T* old, std::uint32_t used) {
+    T* a = reinterpret_cast<T*>(block + at);
+    if (used > 0) std::memcpy(a, old, sizeof(T) * used);
+    return a;
+}
 }  // namespace
 
 const char* op_name(Op op) noexcept {
@@ -72,12 +105,7 @@ void Tape::own_memory() {
 }
 
 void Tape::release() noexcept {
-    delete[] value;
-    delete[] adjoint;
-    delete[] lhs;
-    delete[] rhs;
-    delete[] op;
-    delete[] generation;
+    if (nodes_block_) ::operator delete(nodes_block_, std::align_val_t{kPage});
     delete[] constants;
     detail::delete_tensor_store(tensors);
     delete names_;
@@ -86,15 +114,20 @@ void Tape::release() noexcept {
     std::construct_at(this);
 }
 
+
 void Tape::reserve(std::uint32_t n) {
     if (n <= capacity_) return;
     own_memory();
-    grow_array(value, size_, n);
-    grow_array(adjoint, size_, n);
-    grow_array(lhs, size_, n);
-    grow_array(rhs, size_, n);
-    grow_array(op, size_, n);
-    grow_array(generation, size_, n);
+    const NodeLayout at(n);
+    auto* block = static_cast<std::byte*>(::operator new(at.bytes, std::align_val_t{kPage}));
+    value = carve(block, at.value, value, size_);
+    adjoint = carve(block, at.adjoint, adjoint, size_);
+    operands = carve(block, at.operands, operands, size_);
+    generation = carve(block, at.generation, generation, size_);
+    op = carve(block, at.op, op, size_);
+    if (nodes_block_) ::operator delete(nodes_block_, std::align_val_t{kPage});
+    nodes_block_ = block;
+    nodes_block_bytes_ = at.bytes;
     capacity_ = n;
     update_flags();
 }
@@ -166,13 +199,12 @@ void Tape::zero_grad() noexcept {
     std::fill_n(adjoint, size_, 0.0);
     if (tensors)
         for (std::uint32_t i = 0; i < size_; ++i)
-            if (op[i] == Op::Tensor) detail::tensor_zero_grad(*this, lhs[i]);
+            if (op[i] == Op::Tensor) detail::tensor_zero_grad(*this, operands[i].lhs);
     dirty_until_ = -1;
 }
 
 std::size_t Tape::bytes_reserved() const noexcept {
-    const std::size_t per_node = 2 * sizeof(double) + 3 * sizeof(std::uint32_t) + sizeof(Op);
-    return per_node * capacity_ + std::size_t{constant_capacity_} * sizeof(double) +
+    return nodes_block_bytes_ + std::size_t{constant_capacity_} * sizeof(double) +
            (tensors ? detail::tensor_bytes(*this) : 0);
 }
 

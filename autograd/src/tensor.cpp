@@ -64,7 +64,7 @@ std::uint32_t BasicTensor<T>::checked_record(const char* what) const {
     t.check(index_, gen_, what);
     if (t.op[index_] != Op::Tensor || !t.tensors)
         throw std::logic_error(fmt::format("{}: node #{} is a scalar Value, not a tensor", what, index_));
-    const std::uint32_t rec = t.lhs[index_];
+    const std::uint32_t rec = t.operands[index_].lhs;
     if (t.tensors->nodes[rec].dtype != dtype)
         throw std::logic_error(fmt::format("{}: node #{} holds {}, the handle expects {}", what, index_,
                                            dtype_name(t.tensors->nodes[rec].dtype), dtype_name(dtype)));
@@ -371,9 +371,9 @@ std::string to_string(const BasicTensor<T>& t) {
     Tape& tp = tape();
     const std::uint32_t i = t.index();
     if (t.generation() == 0 || i >= tp.size() || tp.generation[i] != t.generation() || tp.op[i] != Op::Tensor ||
-        !tp.tensors || tp.tensors->nodes[tp.lhs[i]].dtype != dtype_of<T>)
+        !tp.tensors || tp.tensors->nodes[tp.operands[i].lhs].dtype != dtype_of<T>)
         return "Tensor(<freed>)";
-    const TensorNode& n = tp.tensors->nodes[tp.lhs[i]];
+    const TensorNode& n = tp.tensors->nodes[tp.operands[i].lhs];
     const T* v = detail::values<T>(n);
     std::string out = fmt::format("Tensor(shape={}, dtype={}, data=", n.shape.str(), dtype_name(dtype_of<T>));
     if (n.shape.rank() == 0) {

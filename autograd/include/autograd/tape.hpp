@@ -5,9 +5,11 @@
 // Layout (structure of arrays, one entry per node, 30 bytes a node):
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
-//   lhs[i], rhs[i] uint32   operand node indices; for ops with a constant,
-//                           rhs indexes `constants`; for Op::Tensor, lhs
-//                           indexes the tensor record
+//   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
+//                           a constant, rhs indexes `constants`; for
+//                           Op::Tensor, lhs indexes the tensor record. One
+//                           array (not two) so recording a node is one
+//                           8-byte store and the sweep reads one stream
 //   op[i]          uint16   what the node computes (see ops.hpp); 16 bits
 //                           rather than 8 because a byte store may alias
 //                           anything and would make the compiler reload
@@ -49,6 +51,11 @@ namespace detail {
 struct TensorStore;  // the tensor record, defined by the tensor module
 }
 
+// A node's operand indices (see the layout above).
+struct Operands {
+    std::uint32_t lhs, rhs;
+};
+
 class Tape {
 public:
     // A position on the tape to come back to: nodes recorded after it are
@@ -73,6 +80,9 @@ public:
     void zero_grad() noexcept;
     // Memory the tape holds now, in bytes (capacity, not just size).
     std::size_t bytes_reserved() const noexcept;
+    // Bytes one recorded node takes (see the layout above).
+    static constexpr std::size_t bytes_per_node =
+        2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint32_t) + sizeof(Op);
     // Preallocates room for n nodes.
     void reserve(std::uint32_t n);
 
@@ -134,8 +144,7 @@ public:
     // indices < size() (constants: < constant_count()).
     double* value = nullptr;
     double* adjoint = nullptr;
-    std::uint32_t* lhs = nullptr;
-    std::uint32_t* rhs = nullptr;
+    Operands* operands = nullptr;
     Op* op = nullptr;
     std::uint32_t* generation = nullptr;
     double* constants = nullptr;
@@ -149,8 +158,7 @@ private:
         const std::uint32_t i = size_++;
         value[i] = y;
         adjoint[i] = 0.0;
-        lhs[i] = a;
-        rhs[i] = b;
+        operands[i] = Operands{a, b};
         generation[i] = generation_now_;
         op[i] = o;
         return i;
@@ -173,6 +181,8 @@ private:
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
     std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
+    void* nodes_block_ = nullptr;  // the one allocation the node arrays live in (tape.cpp)
+    std::size_t nodes_block_bytes_ = 0;
 };
 
 namespace detail {
