@@ -1,14 +1,20 @@
 #pragma once
-// Replaces the global operator new (every form) with one that counts, for a
-// test program that checks a hot path makes no heap allocation. Include it
-// from exactly one source file of that program.
+// Replaces the global operator new and delete (every form) with ones that
+// count, for a test program that checks a hot path makes no heap
+// allocation, or that memory is given back. Include it from exactly one
+// source file of that program.
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <new>
 
 namespace {
-std::atomic<long> allocations{0};
+std::atomic<long> allocations{0}, deallocations{0};
+
+void release(void* p) noexcept {
+    if (p != nullptr) ++deallocations;
+    std::free(p);
+}
 
 void* counted(std::size_t n, std::size_t align) {
     ++allocations;
@@ -38,14 +44,14 @@ void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
         return nullptr;
     }
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
 
 namespace {
 // Allocations made while running f.
@@ -54,6 +60,15 @@ long count_allocations(F&& f) {
     const long before = allocations.load();
     f();
     return allocations.load() - before;
+}
+
+// Allocations made while running f that were not freed by the time it
+// returned.
+template <class F>
+long live_allocations_after(F&& f) {
+    const long before = allocations.load() - deallocations.load();
+    f();
+    return allocations.load() - deallocations.load() - before;
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ void grow_array(T*& a, std::uint32_t used, std::uint32_t cap) {
 // operands[i] of nearby nodes agree in their low 12 address bits, which is
 // all the CPU compares before letting a load pass an earlier store ("4K
 // aliasing"): loads wait for unrelated stores, and recording and the sweep
-// ran about 10% slower (measured on the scalar benchmark).
+// ran about 8% slower (measured on the scalar benchmark).
 constexpr std::size_t kPage = 4096, kStagger = 11 * 64;
 
 struct NodeLayout {

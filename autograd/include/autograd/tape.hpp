@@ -7,28 +7,28 @@
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
 //                           a constant, rhs indexes `constants`; for
-//                           Op::Tensor, lhs indexes the tensor record. One
-//                           array (not two) so recording a node is one
-//                           8-byte store and the sweep reads one stream
+//                           Op::Tensor, lhs indexes the tensor record (one
+//                           array, not two: one stream to write and read)
 //   op[i]          uint16   what the node computes (see ops.hpp); 16 bits
 //                           rather than 8 because a byte store may alias
 //                           anything and would make the compiler reload
 //                           every array pointer after each recorded node
 //   generation[i]  uint32   which recording epoch wrote the node, so that a
 //                           handle to a node freed by rewind() is detected
+// The five arrays share one allocation (tape.cpp explains their offsets).
 //
 // Each thread has its own tape (ag::tape()); graphs on different threads are
 // independent. Handles (Value, Tensor) are {index, generation} pairs: cheap
 // to copy, checked on every use.
 //
 // Why the tape is a trivially destructible `constinit thread_local` object
-// rather than a pointer to a heap tape: its address is then a constant
-// offset from the thread pointer, the compiler knows every operation works
-// on the same object, and it keeps the node count in a register from one
-// recorded operation to the next instead of storing and reloading it (a
-// memory round trip per node that cost a third of the recording time). So
-// the arrays are plain owning pointers, freed when the thread exits (see
-// tape.cpp).
+// rather than a heap tape behind a thread_local pointer: its fields are then
+// addressed straight from the thread pointer and the compiler knows every
+// operation works on the same object, instead of loading the tape's address
+// and then each field through it for every recorded node (that cost about a
+// quarter of the recording time). Trivially destructible so that no access
+// needs an initialization guard: the arrays are plain owning pointers,
+// freed when the thread exits (see tape.cpp).
 #include <autograd/ops.hpp>
 
 #include <bit>
