@@ -210,6 +210,18 @@ TEST_CASE("tapegrad notes unused variables, infinite gradients and kinks") {
     CHECK(r.code == 0);
     CHECK(lines(r.out).at(3).rfind("x         0      inf", 0) == 0);
 
+    // Two infinite gradients from one sweep: each row gets the same anomaly report.
+    r = tapegrad({"grad", "sqrt(x) + sqrt(y)", "x=0", "y=0", "--json"});
+    CHECK(r.code == 0);
+    const auto notes = lines(r.err);
+    REQUIRE(notes.size() == 2);
+    const std::string x_note = "note: ∂f/∂x is inf: anomaly in backward pass: sqrt";
+    const std::string y_note = "note: ∂f/∂y is inf: anomaly in backward pass: sqrt";
+    REQUIRE(notes[0].rfind(x_note, 0) == 0);
+    REQUIRE(notes[1].rfind(y_note, 0) == 0);
+    CHECK(notes[0].substr(x_note.size()) == notes[1].substr(y_note.size()));
+    CHECK(notes[0].size() > x_note.size() + 10);  // the report goes on to name the nodes
+
     // relu at its kink: the engine says 0 (PyTorch's choice), the central difference 0.5.
     r = tapegrad({"grad", "relu(x)", "x=0", "--json"});
     CHECK(r.code == 0);
@@ -294,6 +306,7 @@ TEST_CASE("usage errors exit 2") {
         {{"grad", "x", "x=1e999"}, "tapegrad: error: in 'x=1e999': the value of x must be finite"},
         {{"grad", "x", "x=nan"}, "the value of x must be finite"},
         {{"grad", "x", "2x=1"}, "'2x' is not a variable name"},
+        {{"grad", "x", "x=1", "a-b=1"}, "tapegrad: error: in 'a-b=1': 'a-b' is not a variable name (letters, digits and _, not starting with a digit)"},
         {{"grad", "x", "x=1", "pi=3"}, "tapegrad: error: in 'pi=3': 'pi' is a built-in function or constant, not a variable"},
         {{"grad", "x", "x=1", "x=2"}, "tapegrad: error: x is given twice (x=1 and x=2)"},
         {{"grad", "x", "x=1", "--step", "-1"}, "--step"},
@@ -307,6 +320,21 @@ TEST_CASE("usage errors exit 2") {
         CHECK(r.err.find(c.message) != std::string::npos);
         if (r.err.find(c.message) == std::string::npos) MESSAGE(r.err);
     }
+    // Variable names are ASCII, as the parser reads them, whatever the locale.
+    for (const char* env : {"", "LC_ALL=C.UTF-8"}) {
+        INFO("env: ", env);
+        Run bad = tapegrad({"grad", "x", "x=1", "\xc3\xa9=2"}, env);
+        CHECK(bad.code == 2);
+        CHECK(bad.err == "tapegrad: error: in '\xc3\xa9=2': '\xc3\xa9' is not a variable name (letters, digits and _, not "
+                         "starting with a digit)\n");
+        bad = tapegrad({"grad", "x", "x=1", "\xe9=2"}, env);
+        CHECK(bad.code == 2);
+        CHECK(bad.err.find("is not a variable name") != std::string::npos);
+        const Run good = tapegrad({"grad", "_a1 + B_2", "_a1=1", "B_2=3"}, env);
+        CHECK(good.code == 0);
+        CHECK(lines(good.out).at(0) == "f = _a1 + B_2 = 4");
+    }
+
     // After --, an expression may start with '-'.
     const Run r = tapegrad({"grad", "--", "-x^2", "x=3"});
     CHECK(r.code == 0);
@@ -372,6 +400,22 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
                                  svg2.string(), written.string())) != std::string::npos);
     CHECK(r.err.find(fmt::format("Render it with: dot -Tsvg {} -o {}", written.string(), svg2.string())) != std::string::npos);
     CHECK(lines(r.out).at(0) == "f = x * y = 2");
+
+    // --dot, --svg and --png together: the same graph in each file.
+    const fs::path both_dot = scratch_dir() / "both.dot", both_svg = scratch_dir() / "both_svg.svg",
+                   both_png = scratch_dir() / "both_png.png";
+    const Run all = tapegrad({"grad", "x * y + y", "x=1", "y=2", "--dot", both_dot.string(), "--svg", both_svg.string(),
+                              "--png", both_png.string()},
+                             "PATH=/nonexistent");
+    CHECK(all.code == 0);
+    const std::string graph = slurp(both_dot);
+    CHECK(graph.rfind("digraph tapegrad {", 0) == 0);
+    CHECK(graph.find("[label=\"y\\nvalue 2\\ngrad 2\"") != std::string::npos);
+    CHECK(slurp(scratch_dir() / "both_svg.dot") == graph);
+    CHECK(slurp(scratch_dir() / "both_png.dot") == graph);
+    CHECK(all.err.rfind(fmt::format("wrote {}\nnote: Graphviz's 'dot' is not on PATH, so {} was not drawn",
+                                    both_dot.string(), both_svg.string()),
+                        0) == 0);
 }
 
 #endif

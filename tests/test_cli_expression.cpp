@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <clocale>
 #include <cmath>
 #include <functional>
 #include <numbers>
@@ -295,6 +296,54 @@ TEST_CASE("pointer_line marks the column, counting UTF-8 characters once and kee
     CHECK(ag::expr::pointer_line("\xc3\xa9 + \xc3\x97", 5, 2) == "    ^");
     CHECK(ag::expr::pointer_line("x", 10) == " ^");  // clamped to just past the end
     CHECK(ag::expr::pointer_line("", 0) == "^");
+}
+
+TEST_CASE("display_width counts each UTF-8 character once") {
+    CHECK(ag::expr::display_width("") == 0);
+    CHECK(ag::expr::display_width("x + 1") == 5);
+    CHECK(ag::expr::display_width("\xe2\x88\x82" "f/" "\xe2\x88\x82" "var") == 7);      // ∂f/∂var: 3-byte ∂
+    CHECK(ag::expr::display_width("\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80") == 5);  // été 😀: 2- and 4-byte sequences
+}
+
+// The one rule behind the command line's NAME=VALUE check and the parser:
+// a name passes exactly when the parser reads the same text as one variable.
+TEST_CASE("is_variable_name accepts exactly what the parser reads as one variable name") {
+    auto parsed_as_one_variable = [](const std::string& text) {
+        try {
+            const Expression e(text);
+            return e.variables().size() == 1 && e.variables()[0].name == text;
+        } catch (const ExpressionError&) {
+            return false;
+        }
+    };
+    const char* names[] = {"x", "_", "_a1", "B_2", "Zz9", "x1y2_"};
+    const char* not_names[] = {"", "1x", "9", "a-b", "x y", "a.b", "x=", "\xc3\xa9", "caf\xc3\xa9", "\xe9", "x\xe9"};
+    for (const char* name : names) {
+        CAPTURE(name);
+        CHECK(ag::expr::is_variable_name(name));
+        CHECK(parsed_as_one_variable(name));
+    }
+    for (const char* text : not_names) {
+        CAPTURE(text);
+        CHECK_FALSE(ag::expr::is_variable_name(text));
+        CHECK_FALSE(parsed_as_one_variable(text));
+    }
+    // Spelled as names but reserved: the caller checks is_reserved_name.
+    CHECK(ag::expr::is_variable_name("pi"));
+    CHECK(ag::expr::is_variable_name("exp"));
+    CHECK_FALSE(parsed_as_one_variable("pi"));
+
+    // ASCII under any locale: a Latin-1 locale calls 0xe9 (é) a letter for
+    // isalpha, but the parser does not, so neither does the name rule.
+    const std::string before = std::setlocale(LC_CTYPE, nullptr);
+    for (const char* locale : {"C.UTF-8", "C.utf8", "en_US.ISO-8859-1", "fr_FR.ISO-8859-1", "de_DE.ISO-8859-1"}) {
+        if (std::setlocale(LC_CTYPE, locale) == nullptr) continue;
+        CAPTURE(locale);
+        CHECK_FALSE(ag::expr::is_variable_name("\xe9"));
+        CHECK_FALSE(ag::expr::is_variable_name("caf\xc3\xa9"));
+        CHECK(ag::expr::is_variable_name("cafe"));
+    }
+    std::setlocale(LC_CTYPE, before.c_str());
 }
 
 #endif  // TAPEGRAD_HAVE_EXPR

@@ -63,6 +63,9 @@ bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+// 10xxxxxx: a byte inside a UTF-8 sequence, not the start of a character.
+bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) >> 6) == 0x2; }
+
 // Length of the UTF-8 character starting at s[i] if it is a well-formed
 // one, else 0.
 std::size_t utf8_length(std::string_view s, std::size_t i) {
@@ -70,7 +73,7 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
     const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     if (len == 0 || i + len > s.size()) return 0;
     for (std::size_t k = 1; k < len; ++k)
-        if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
+        if (!is_utf8_continuation(s[i + k])) return 0;
     return len;
 }
 
@@ -445,18 +448,22 @@ bool is_binary(Func f) {
 std::string pointer_line(std::string_view text, std::size_t column, std::size_t length) {
     column = std::min(column, text.size());
     const std::size_t end = std::min(column + std::max<std::size_t>(length, 1), text.size());
-    auto is_continuation = [&](std::size_t i) { return (static_cast<unsigned char>(text[i]) >> 6) == 0x2; };
     std::string line;
     for (std::size_t i = 0; i < column; ++i)
-        if (!is_continuation(i)) line += text[i] == '\t' ? '\t' : ' ';
-    std::size_t carets = 0;
-    for (std::size_t i = column; i < end; ++i)
-        if (!is_continuation(i)) ++carets;
-    line.append(std::max<std::size_t>(carets, 1), '^');
+        if (!is_utf8_continuation(text[i])) line += text[i] == '\t' ? '\t' : ' ';
+    line.append(std::max<std::size_t>(display_width(text.substr(column, end - column)), 1), '^');
     return line;
 }
 
 bool is_reserved_name(std::string_view name) { return find_function(name) || find_constant(name); }
+
+bool is_variable_name(std::string_view name) {
+    return !name.empty() && is_name_start(name[0]) && std::all_of(name.begin(), name.end(), is_name_char);
+}
+
+std::size_t display_width(std::string_view text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
+}
 
 Expression::Expression(std::string_view text) : text_(text) {
     // Columns are stored in 32 bits; no sensible expression comes near.

@@ -110,4 +110,14 @@ private:
 // name a variable).
 bool is_reserved_name(std::string_view name);
 
+// Whether `name` is spelled as the parser reads a name: ASCII letters,
+// digits and '_', not starting with a digit (a reserved name passes too).
+// ASCII whatever the locale, so a name given on the command line is
+// accepted exactly when the parser would read the same text as one name.
+bool is_variable_name(std::string_view name);
+
+// Characters on screen, counting a UTF-8 sequence once ("∂f" is 2), for
+// lining up text in columns.
+std::size_t display_width(std::string_view text);
+
 }  // namespace ag::expr

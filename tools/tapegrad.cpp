@@ -67,13 +67,6 @@ std::string json_string(std::string_view s) {
 // JSON has no NaN or Infinity.
 std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
 
-// Characters on screen, counting a UTF-8 sequence once (for "∂").
-std::size_t display_width(std::string_view s) {
-    std::size_t n = 0;
-    for (const char c : s) n += (static_cast<unsigned char>(c) >> 6) != 0x2;
-    return n;
-}
-
 // An error: printed with the expression and a caret under the column when
 // there is one; as a JSON object on stdout too under --json.
 struct Failure {
@@ -95,13 +88,6 @@ int report(const GradArgs& args, const Failure& f) {
     return f.code;
 }
 
-bool is_variable_name(std::string_view s) {
-    if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-    for (const char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-    return true;
-}
-
 struct Assignment {
     std::string name;
     double value = 0;
@@ -113,7 +99,7 @@ std::variant<Assignment, std::string> parse_assignment(const std::string& s) {
     if (eq == std::string::npos) return fmt::format("expected NAME=VALUE, found '{}'", s);
     Assignment a{s.substr(0, eq), 0};
     const std::string text = s.substr(eq + 1);
-    if (!is_variable_name(a.name))
+    if (!expr::is_variable_name(a.name))
         return fmt::format("in '{}': '{}' is not a variable name (letters, digits and _, not starting with a digit)", s,
                            a.name);
     if (expr::is_reserved_name(a.name))
@@ -141,13 +127,13 @@ void print_table(const GradArgs& args, double f, const std::vector<Row>& rows) {
                          fmt::format("{:.1e}", r.difference)});
     std::vector<std::size_t> width(cells[0].size(), 0);
     for (const auto& line : cells)
-        for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], display_width(line[c]));
+        for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], expr::display_width(line[c]));
     fmt::print("\n");
     for (const auto& line : cells) {
         std::string out;
         for (std::size_t c = 0; c < line.size(); ++c) {
             out += line[c];
-            if (c + 1 < line.size()) out += std::string(width[c] - display_width(line[c]) + 2, ' ');
+            if (c + 1 < line.size()) out += std::string(width[c] - expr::display_width(line[c]) + 2, ' ');
         }
         fmt::print("{}\n", out);
     }
@@ -163,6 +149,18 @@ void print_json(const GradArgs& args, double f, const std::vector<Row>& rows) {
             json_number(r.difference));
     }
     fmt::print("{}]}}\n", out);
+}
+
+// ": " and the engine's report of the op that made a gradient NaN or Inf,
+// found by rerunning the sweep in anomaly mode; "" if the sweep finds none.
+std::string anomaly_report(const ag::Value& f, const std::vector<ag::Value>& leaves) {
+    try {
+        ag::DetectAnomaly anomaly;
+        ag::grad(f, leaves);
+    } catch (const ag::AnomalyError& err) {
+        return fmt::format(": {}", err.what());
+    }
+    return "";
 }
 
 int run_grad(const GradArgs& args) {
@@ -262,13 +260,15 @@ int run_grad(const GradArgs& args) {
 
     // Graph files first: if one cannot be written, that is the result.
     try {
+        const bool any_graph_file = !args.dot_file.empty() || !args.svg_file.empty() || !args.png_file.empty();
+        const std::string dot = any_graph_file ? ag::to_dot(f) : std::string();
         if (!args.dot_file.empty()) {
-            tapegrad_cli::write_text_file(args.dot_file, ag::to_dot(f));
+            tapegrad_cli::write_text_file(args.dot_file, dot);
             fmt::print(stderr, "wrote {}\n", args.dot_file);
         }
         for (const auto& [file, format] : {std::pair{args.svg_file, "svg"}, std::pair{args.png_file, "png"}}) {
             if (file.empty()) continue;
-            const auto result = tapegrad_cli::render_graph(ag::to_dot(f), file, format);
+            const auto result = tapegrad_cli::render_graph(dot, file, format);
             if (result.rendered)
                 fmt::print(stderr, "wrote {}\n", file);
             else
@@ -286,18 +286,14 @@ int run_grad(const GradArgs& args) {
     else
         print_table(args, f.data(), rows);
 
+    // The sweep is the same for every variable, so one rerun names the op
+    // behind all the non-finite gradients.
+    std::optional<std::string> anomaly;
     for (const Row& r : rows) {
         if (!e.variable_index(r.name)) fmt::print(stderr, "note: {} does not occur in the expression; ∂f/∂{} = 0\n", r.name, r.name);
         if (!std::isfinite(r.grad)) {
-            // Rerun the sweep in anomaly mode to name the op that made it.
-            std::string why;
-            try {
-                ag::DetectAnomaly anomaly;
-                ag::grad(f, leaves);
-            } catch (const ag::AnomalyError& err) {
-                why = fmt::format(": {}", err.what());
-            }
-            fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", r.name, r.grad, why);
+            if (!anomaly) anomaly = anomaly_report(f, leaves);
+            fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", r.name, r.grad, *anomaly);
         } else if (!r.agrees) {
             fmt::print(stderr,
                        "note: for {}, the engine and the finite difference disagree: f may not be differentiable at "
