@@ -4,6 +4,7 @@
 #include <nn/nn.hpp>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <bit>
@@ -169,6 +170,22 @@ TEST_CASE("Each kind of bad file has its own error, and the model is left untouc
         put_u32(v2, 20, crc_of(v2, 0, 20));
         write_bytes(bad, v2);
         expect_load_error(model, bad, LoadErrorKind::UnsupportedVersion, "unsupported version 2 (this build reads version 1)");
+        // Every byte of the field counts, least significant first.
+        put_u32(v2, 8, 0x04030201);
+        put_u32(v2, 20, crc_of(v2, 0, 20));
+        write_bytes(bad, v2);
+        expect_load_error(model, bad, LoadErrorKind::UnsupportedVersion,
+                          "unsupported version 67305985 (this build reads version 1)");
+    }
+    SUBCASE("a payload size that needs all 64 bits of its field") {
+        std::vector<unsigned char> huge = bytes;
+        const std::uint64_t size = bytes.size() - 28 + 0x0807060504000000;
+        put_u32(huge, 12, static_cast<std::uint32_t>(size));
+        put_u32(huge, 16, static_cast<std::uint32_t>(size >> 32));
+        put_u32(huge, 20, crc_of(huge, 0, 20));
+        write_bytes(bad, huge);
+        expect_load_error(model, bad, LoadErrorKind::Truncated,
+                          fmt::format("truncated file: {} bytes, the header announces {}", bytes.size(), size + 28));
     }
     SUBCASE("wrong architecture: another shape, another name, a parameter too many") {
         save(MLP(2, {4, 1}, {.seed = 1}), bad);

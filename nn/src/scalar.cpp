@@ -1,5 +1,7 @@
 #include <nn/scalar.hpp>
 
+#include "rng_internal.hpp"
+
 #include <stdexcept>
 
 namespace ag::nn {
@@ -10,9 +12,6 @@ void check_inputs(const char* who, std::size_t got, std::size_t expected) {
     if (got != expected)
         throw std::invalid_argument(fmt::format("{}: got {} inputs, expected {}", who, got, expected));
 }
-
-// Lets a seed constructor delegate to the Rng& one with a temporary Rng.
-Rng& lvalue(Rng&& rng) { return rng; }
 
 }  // namespace
 
@@ -26,7 +25,7 @@ Neuron::Neuron(std::size_t n_inputs, Activation activation, Init init, Rng& rng,
 }
 
 Neuron::Neuron(std::size_t n_inputs, Activation activation, Init init, std::uint64_t seed)
-    : Neuron(n_inputs, activation, init, lvalue(Rng(seed))) {}
+    : Neuron(n_inputs, activation, init, detail::lvalue(Rng(seed))) {}
 
 Neuron::Neuron(const std::vector<double>& weights, double bias, Activation activation)
     : weights_(weights.begin(), weights.end()), bias_(bias), activation_(activation) {
@@ -75,7 +74,7 @@ Layer::Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation,
 }
 
 Layer::Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation, Init init, std::uint64_t seed)
-    : Layer(n_inputs, n_outputs, activation, init, lvalue(Rng(seed))) {}
+    : Layer(n_inputs, n_outputs, activation, init, detail::lvalue(Rng(seed))) {}
 
 Layer::Layer(const std::vector<std::vector<double>>& weights, const std::vector<double>& biases,
              Activation activation) {

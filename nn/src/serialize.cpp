@@ -59,8 +59,15 @@ struct Writer {
     }
 };
 
-// Bounds-checked little-endian decoding of a payload whose checksum passed;
-// running off the end means the writer and the contents disagree.
+// The inverse of Writer's encoding: `bytes` bytes at p, least significant first.
+std::uint64_t little_endian(const unsigned char* p, int bytes) {
+    std::uint64_t x = 0;
+    for (int i = 0; i < bytes; ++i) x |= std::uint64_t{p[i]} << (8 * i);
+    return x;
+}
+
+// Bounds-checked decoding of a payload whose checksum passed; running off
+// the end means the writer and the contents disagree.
 struct Reader {
     const unsigned char* p;
     std::size_t n, at = 0;
@@ -73,8 +80,7 @@ struct Reader {
     }
     std::uint64_t uint(int bytes, const char* what) {
         need(static_cast<std::size_t>(bytes), what);
-        std::uint64_t x = 0;
-        for (int i = 0; i < bytes; ++i) x |= std::uint64_t{p[at + static_cast<std::size_t>(i)]} << (8 * i);
+        const std::uint64_t x = little_endian(p + at, bytes);
         at += static_cast<std::size_t>(bytes);
         return x;
     }
@@ -82,11 +88,6 @@ struct Reader {
     std::uint64_t u64(const char* what) { return uint(8, what); }
     double f64(const char* what) { return std::bit_cast<double>(uint(8, what)); }
 };
-
-std::uint32_t read_u32(const unsigned char* p) {
-    return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
-}
-std::uint64_t read_u64(const unsigned char* p) { return read_u32(p) | std::uint64_t{read_u32(p + 4)} << 32; }
 
 struct StoredParameter {
     std::string name;
@@ -163,14 +164,14 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
                         fmt::format("load: '{}': corrupted file: it does not start with \"TAPEGRAD\" (not a tapegrad "
                                     "parameter file, or damaged)",
                                     path));
-    if (crc(bytes.data(), 20) != read_u32(bytes.data() + 20))
+    if (crc(bytes.data(), 20) != little_endian(bytes.data() + 20, 4))
         throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: header checksum mismatch", path));
-    const std::uint32_t file_version = read_u32(bytes.data() + 8);
+    const auto file_version = static_cast<std::uint32_t>(little_endian(bytes.data() + 8, 4));
     if (file_version != version)
         throw LoadError(LoadErrorKind::UnsupportedVersion,
                         fmt::format("load: '{}': unsupported version {} (this build reads version {})", path,
                                     file_version, version));
-    const std::uint64_t payload_size = read_u64(bytes.data() + 12);
+    const std::uint64_t payload_size = little_endian(bytes.data() + 12, 8);
     const std::uint64_t expected = header_size + payload_size + 4;
     if (payload_size > bytes.size() || bytes.size() < expected)
         throw LoadError(LoadErrorKind::Truncated,
@@ -181,7 +182,7 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
                         fmt::format("load: '{}': corrupted file: {} bytes after the end announced by the header", path,
                                     bytes.size() - expected));
     const unsigned char* payload = bytes.data() + header_size;
-    if (crc(payload, payload_size) != read_u32(payload + payload_size))
+    if (crc(payload, payload_size) != little_endian(payload + payload_size, 4))
         throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: checksum mismatch", path));
 
     // --- payload ---

@@ -1,11 +1,12 @@
 #include <nn/tensor_models.hpp>
 
+#include "rng_internal.hpp"
+
 #include <stdexcept>
 
 namespace ag::nn {
 
 namespace {
-Rng& lvalue(Rng&& rng) { return rng; }
 auto i64(std::size_t n) { return static_cast<std::int64_t>(n); }
 }  // namespace
 
@@ -26,7 +27,7 @@ BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, I
 
 template <class T>
 BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, Init init, std::uint64_t seed)
-    : BasicLinear(in_features, out_features, init, lvalue(Rng(seed))) {}
+    : BasicLinear(in_features, out_features, init, detail::lvalue(Rng(seed))) {}
 
 template <class T>
 BasicLinear<T>::BasicLinear(const std::vector<std::vector<double>>& weight, const std::vector<double>& bias)
