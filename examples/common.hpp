@@ -2,26 +2,25 @@
 // Small helpers shared by the example programs: a seeded uniform generator
 // that gives the same numbers with every standard library, and word wrapping
 // for printed notes.
+#include <autograd/tensor.hpp>
+
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 
 namespace examples {
 
-// Uniform double in [lo, hi) from the top 53 bits of a 64-bit Mersenne
-// twister (std::uniform_real_distribution's output is left to each standard
-// library; this is not, so the examples' figures are the same everywhere).
+// Uniform double in [lo, hi): ag::Rng's draws (the top 53 bits of a 64-bit
+// Mersenne twister, not std::uniform_real_distribution, whose output each
+// standard library chooses), so the examples' figures are the same
+// everywhere. A call operator, as the examples draw with u(-1, 1).
 class Uniform {
 public:
-    explicit Uniform(std::uint64_t seed) : engine_(seed) {}
-    double operator()(double lo, double hi) {
-        const double unit = static_cast<double>(engine_() >> 11) * 0x1.0p-53;
-        return lo + (hi - lo) * unit;
-    }
+    explicit Uniform(std::uint64_t seed) : rng_(seed) {}
+    double operator()(double lo, double hi) { return rng_.uniform(lo, hi); }
 
 private:
-    std::mt19937_64 engine_;
+    ag::Rng rng_;
 };
 
 // Breaks `text` into lines of at most `width` characters, each line starting
