@@ -116,44 +116,50 @@ TEST_CASE("The trainer's validation split picks exactly these rows for seed 11")
     CHECK(validation.empty());
 }
 
-TEST_CASE("Trainer figures to the bit: cross-entropy, binary cross-entropy, hinge, float32") {
+TEST_CASE("Trainer figures to the bit: cross-entropy, binary cross-entropy, hinge, mse, float32") {
+    struct PinnedRun {
+        const char* name;
+        Loss loss;
+        std::size_t outputs;
+        bool float32;
+        std::vector<double> expected;
+    };
+    const std::vector<PinnedRun> runs = {
+        {"cross-entropy", Loss::CrossEntropy, 2, false,
+         {0x1.b9a5b37a894bbp-2, 0x1.bbbbbbbbbbbbcp-1, 0x1.1905eefd206dap-1, 0x1.6666666666666p-1,
+          0x1.4f9510608e2ffp-2, 0x1.ccccccccccccdp-1, 0x1.30d45100e8c05p-1, 0x1.6666666666666p-1,
+          0x1.393a9e2b3ae96p-2, 0x1.ccccccccccccdp-1, 0x1.2f237f259210ap-1, 0x1.6666666666666p-1,
+          0x1.80700044b24d8p-2, 0x1.b333333333333p-1}},
+        {"binary cross-entropy", Loss::BinaryCrossEntropy, 1, false,
+         {0x1.94cca0523cd5ep-1, 0x1.7777777777777p-2, 0x1.3a88bc8c1ea05p-1, 0x1.3333333333333p-1,
+          0x1.f7dde51941b24p-2, 0x1.ccccccccccccdp-1, 0x1.1864414cd86ccp-1, 0x1.6666666666666p-1,
+          0x1.881ca81ef88f1p-2, 0x1.ccccccccccccdp-1, 0x1.1357ee30e7f72p-1, 0x1.6666666666666p-1,
+          0x1.8db28f1745f66p-2, 0x1.b333333333333p-1}},
+        {"hinge", Loss::Hinge, 1, false,
+         {0x1.278415dd281a4p+0, 0x1.7777777777777p-2, 0x1.9f0de5a6646e3p-1, 0x1.6666666666666p-1,
+          0x1.f8e8a5b52c0bfp-2, 0x1.ccccccccccccdp-1, 0x1.3c63e58448162p-1, 0x1.6666666666666p-1,
+          0x1.2f82414c921d1p-2, 0x1.ccccccccccccdp-1, 0x1.41f080c3c09d6p-1, 0x1.6666666666666p-1,
+          0x1.7894d78e117eep-2, 0x1.b333333333333p-1}},
+        {"cross-entropy, float32", Loss::CrossEntropy, 2, true,
+         {0x1.b9a5b32222222p-2, 0x1.bbbbbbbbbbbbcp-1, 0x1.1905eep-1, 0x1.6666666666666p-1,
+          0x1.4f95109111111p-2, 0x1.ccccccccccccdp-1, 0x1.30d452p-1, 0x1.6666666666666p-1,
+          0x1.393a9e2cccccdp-2, 0x1.ccccccccccccdp-1, 0x1.2f237ep-1, 0x1.6666666666666p-1,
+          0x1.807p-2, 0x1.b333333333333p-1}},
+        {"mse, y [n] against an output [n, 1]", Loss::MSE, 1, false,
+         {0x1.6e6dc7d28f803p-1, no_figure, 0x1.e14e0377b3e1bp-3, no_figure,
+          0x1.8beb013a33895p-3, no_figure, 0x1.38f4c0b80634dp-2, no_figure,
+          0x1.bfeb9de6cf0dap-3, no_figure, 0x1.2a992c28d7221p-3, no_figure,
+          0x1.f4c700a605acep-4, no_figure}},
+    };
     const Dataset moons = make_moons(40, 0.2, 5);
-    Dataset signed_moons = moons;
+    Dataset signed_moons = moons;  // hinge's -1/+1 targets
     for (double& t : signed_moons.labels) t = 2 * t - 1;
-    SUBCASE("cross-entropy") {
-        check_figures(held_out_run<double>(Loss::CrossEntropy, moons, 2),
-                      {0x1.b9a5b37a894bbp-2, 0x1.bbbbbbbbbbbbcp-1, 0x1.1905eefd206dap-1, 0x1.6666666666666p-1,
-                       0x1.4f9510608e2ffp-2, 0x1.ccccccccccccdp-1, 0x1.30d45100e8c05p-1, 0x1.6666666666666p-1,
-                       0x1.393a9e2b3ae96p-2, 0x1.ccccccccccccdp-1, 0x1.2f237f259210ap-1, 0x1.6666666666666p-1,
-                       0x1.80700044b24d8p-2, 0x1.b333333333333p-1});
-    }
-    SUBCASE("binary cross-entropy") {
-        check_figures(held_out_run<double>(Loss::BinaryCrossEntropy, moons, 1),
-                      {0x1.94cca0523cd5ep-1, 0x1.7777777777777p-2, 0x1.3a88bc8c1ea05p-1, 0x1.3333333333333p-1,
-                       0x1.f7dde51941b24p-2, 0x1.ccccccccccccdp-1, 0x1.1864414cd86ccp-1, 0x1.6666666666666p-1,
-                       0x1.881ca81ef88f1p-2, 0x1.ccccccccccccdp-1, 0x1.1357ee30e7f72p-1, 0x1.6666666666666p-1,
-                       0x1.8db28f1745f66p-2, 0x1.b333333333333p-1});
-    }
-    SUBCASE("hinge") {
-        check_figures(held_out_run<double>(Loss::Hinge, signed_moons, 1),
-                      {0x1.278415dd281a4p+0, 0x1.7777777777777p-2, 0x1.9f0de5a6646e3p-1, 0x1.6666666666666p-1,
-                       0x1.f8e8a5b52c0bfp-2, 0x1.ccccccccccccdp-1, 0x1.3c63e58448162p-1, 0x1.6666666666666p-1,
-                       0x1.2f82414c921d1p-2, 0x1.ccccccccccccdp-1, 0x1.41f080c3c09d6p-1, 0x1.6666666666666p-1,
-                       0x1.7894d78e117eep-2, 0x1.b333333333333p-1});
-    }
-    SUBCASE("cross-entropy, float32") {
-        check_figures(held_out_run<float>(Loss::CrossEntropy, moons, 2),
-                      {0x1.b9a5b32222222p-2, 0x1.bbbbbbbbbbbbcp-1, 0x1.1905eep-1, 0x1.6666666666666p-1,
-                       0x1.4f95109111111p-2, 0x1.ccccccccccccdp-1, 0x1.30d452p-1, 0x1.6666666666666p-1,
-                       0x1.393a9e2cccccdp-2, 0x1.ccccccccccccdp-1, 0x1.2f237ep-1, 0x1.6666666666666p-1,
-                       0x1.807p-2, 0x1.b333333333333p-1});
-    }
-    SUBCASE("mse, y [n] against an output [n, 1]") {
-        check_figures(held_out_run<double>(Loss::MSE, moons, 1),
-                      {0x1.6e6dc7d28f803p-1, no_figure, 0x1.e14e0377b3e1bp-3, no_figure,
-                       0x1.8beb013a33895p-3, no_figure, 0x1.38f4c0b80634dp-2, no_figure,
-                       0x1.bfeb9de6cf0dap-3, no_figure, 0x1.2a992c28d7221p-3, no_figure,
-                       0x1.f4c700a605acep-4, no_figure});
+    for (const PinnedRun& run : runs) {
+        CAPTURE(run.name);
+        const Dataset& data = run.loss == Loss::Hinge ? signed_moons : moons;
+        check_figures(run.float32 ? held_out_run<float>(run.loss, data, run.outputs)
+                                  : held_out_run<double>(run.loss, data, run.outputs),
+                      run.expected);
     }
 }
 

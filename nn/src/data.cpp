@@ -192,25 +192,35 @@ void Standardizer::transform(Dataset& data) const {
 
 // ---------------------------------------------------------------- split ---
 
+namespace detail {
+
+RowSplit stratified_split(std::size_t n, std::span<const double> keys, double fraction, Rng& rng) {
+    std::map<double, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < n; ++i) groups[keys.empty() ? 0.0 : keys[i]].push_back(i);
+    RowSplit split;
+    for (auto& [key, rows] : groups) {
+        rng.shuffle(std::span<std::size_t>(rows));
+        const auto k = static_cast<std::ptrdiff_t>(std::llround(fraction * static_cast<double>(rows.size())));
+        split.held_out.insert(split.held_out.end(), rows.begin(), rows.begin() + k);
+        split.kept.insert(split.kept.end(), rows.begin() + k, rows.end());
+    }
+    return split;
+}
+
+}  // namespace detail
+
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify) {
     if (!(test_fraction > 0.0 && test_fraction < 1.0))
         throw std::invalid_argument(fmt::format("train_test_split: test_fraction {} is not in (0, 1)", test_fraction));
     if (stratify && data.labels.size() != data.size())
         throw std::invalid_argument("train_test_split: stratify needs one label per row; the data set has none");
     Rng rng(seed);
-    // Rows grouped by label (one group when not stratifying), each shuffled.
-    std::map<double, std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < data.size(); ++i) groups[stratify ? data.labels[i] : 0.0].push_back(i);
-    std::vector<std::size_t> train, test;
-    for (auto& [label, rows] : groups) {
-        rng.shuffle(std::span<std::size_t>(rows));
-        const auto n_test = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(rows.size())));
-        test.insert(test.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n_test));
-        train.insert(train.end(), rows.begin() + static_cast<std::ptrdiff_t>(n_test), rows.end());
-    }
-    rng.shuffle(std::span<std::size_t>(train));
-    rng.shuffle(std::span<std::size_t>(test));
-    return {data.subset(train), data.subset(test)};
+    detail::RowSplit rows = detail::stratified_split(
+        data.size(), stratify ? std::span<const double>(data.labels) : std::span<const double>(), test_fraction, rng);
+    // The parts come out grouped by label; shuffled, so that neither is sorted by class.
+    rng.shuffle(std::span<std::size_t>(rows.kept));
+    rng.shuffle(std::span<std::size_t>(rows.held_out));
+    return {data.subset(rows.kept), data.subset(rows.held_out)};
 }
 
 // ------------------------------------------------------------ synthetic ---

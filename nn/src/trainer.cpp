@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include <map>
+#include <numeric>
 #include <stdexcept>
 
 namespace ag::nn::detail {
@@ -22,7 +22,6 @@ const char* loss_name(Loss loss) {
     }
     return "?";
 }
-}  // namespace
 
 void check_training_data(const char* who, const Shape& x, const Shape& y, Loss loss, std::span<const double> y_values) {
     if (x.rank() != 2) throw std::invalid_argument(fmt::format("{}: X is {}; expected [rows, features]", who, x.str()));
@@ -48,41 +47,52 @@ void check_training_data(const char* who, const Shape& x, const Shape& y, Loss l
         throw std::invalid_argument(fmt::format("{}: cross-entropy needs y [rows] of class indices, got {}", who, y.str()));
 }
 
-std::vector<std::int64_t> class_indices(std::span<const double> y) {
-    std::vector<std::int64_t> labels(y.size());
-    for (std::size_t i = 0; i < y.size(); ++i) labels[i] = static_cast<std::int64_t>(y[i]);
-    return labels;
+}  // namespace
+
+template <class T>
+Targets<T> make_targets(const char* who, const Shape& x, const BasicTensor<T>& y, Loss loss) {
+    Targets<T> targets{.tensor = y, .values = std::vector<double>(y.data().begin(), y.data().end()), .labels = {}};
+    check_training_data(who, x, y.shape(), loss, targets.values);
+    if (loss == Loss::CrossEntropy) {
+        targets.labels.reserve(targets.values.size());
+        for (double t : targets.values) targets.labels.push_back(static_cast<std::int64_t>(t));
+    }
+    return targets;
+}
+
+std::vector<std::int64_t> all_rows(std::int64_t n) {
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+    std::iota(rows.begin(), rows.end(), std::int64_t{0});
+    return rows;
 }
 
 void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
                 std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation) {
     if (!(fraction >= 0.0 && fraction < 1.0))
         throw std::invalid_argument(fmt::format("Trainer::fit: validation_fraction {} is not in [0, 1)", fraction));
-    train.clear();
     validation.clear();
     if (fraction == 0.0) {
-        for (std::size_t i = 0; i < n; ++i) train.push_back(static_cast<std::int64_t>(i));
+        train = all_rows(static_cast<std::int64_t>(n));
         return;
     }
     // Stratified by label for classification (one value per row), else one group.
     const bool stratify = loss != Loss::MSE && y.size() == n;
-    std::map<double, std::vector<std::int64_t>> groups;
-    for (std::size_t i = 0; i < n; ++i) groups[stratify ? y[i] : 0.0].push_back(static_cast<std::int64_t>(i));
     Rng rng(seed);
-    for (auto& [label, rows] : groups) {
-        rng.shuffle(std::span<std::int64_t>(rows));
-        const auto k = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(rows.size())));
-        validation.insert(validation.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(k));
-        train.insert(train.end(), rows.begin() + static_cast<std::ptrdiff_t>(k), rows.end());
-    }
+    const RowSplit rows = stratified_split(n, stratify ? y : std::span<const double>(), fraction, rng);
+    train.assign(rows.kept.begin(), rows.kept.end());
+    validation.assign(rows.held_out.begin(), rows.held_out.end());
 }
 
 template <class T>
-BasicTensor<T> batch_loss(Loss loss, const BasicTensor<T>& pred, const BasicTensor<T>& targets,
-                          std::span<const std::int64_t> labels) {
-    if (loss == Loss::CrossEntropy) return cross_entropy(pred, labels);
+BasicTensor<T> batch_loss(Loss loss, const BasicTensor<T>& pred, const Targets<T>& targets,
+                          std::span<const std::int64_t> rows, std::vector<std::int64_t>& labels) {
+    if (loss == Loss::CrossEntropy) {
+        labels.clear();
+        for (std::int64_t r : rows) labels.push_back(targets.labels[static_cast<std::size_t>(r)]);
+        return cross_entropy(pred, labels);
+    }
     // y [n] against an output [n, 1]: the same numbers, reshaped.
-    BasicTensor<T> t = targets;
+    BasicTensor<T> t = select_rows(targets.tensor, rows);
     if (!(t.shape() == pred.shape()) && t.numel() == pred.numel()) t = reshape(t, pred.shape());
     switch (loss) {
         case Loss::MSE: return mse_loss(pred, t);
@@ -119,10 +129,21 @@ std::size_t count_correct(Loss loss, const BasicTensor<T>& pred, std::span<const
     return correct;
 }
 
-template Tensor batch_loss(Loss, const Tensor&, const Tensor&, std::span<const std::int64_t>);
-template Tensor32 batch_loss(Loss, const Tensor32&, const Tensor32&, std::span<const std::int64_t>);
+template Targets<double> make_targets(const char*, const Shape&, const Tensor&, Loss);
+template Targets<float> make_targets(const char*, const Shape&, const Tensor32&, Loss);
+template Tensor batch_loss(Loss, const Tensor&, const Targets<double>&, std::span<const std::int64_t>,
+                           std::vector<std::int64_t>&);
+template Tensor32 batch_loss(Loss, const Tensor32&, const Targets<float>&, std::span<const std::int64_t>,
+                             std::vector<std::int64_t>&);
 template std::size_t count_correct(Loss, const Tensor&, std::span<const std::int64_t>, std::span<const double>);
 template std::size_t count_correct(Loss, const Tensor32&, std::span<const std::int64_t>, std::span<const double>);
+
+Evaluation mean_figures(Loss loss, double loss_sum, std::size_t correct, std::size_t rows) {
+    Evaluation e;
+    e.loss = loss_sum / static_cast<double>(rows);
+    if (loss != Loss::MSE) e.accuracy = static_cast<double>(correct) / static_cast<double>(rows);
+    return e;
+}
 
 // -------------------------------------------------------------- progress ---
 

@@ -111,6 +111,18 @@ struct Split {
 // class, round(test_fraction · n_class) rows go to test).
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify = true);
 
+namespace detail {
+struct RowSplit {
+    std::vector<std::size_t> kept, held_out;
+};
+// The stratified split under train_test_split and the trainer's validation
+// split: rows 0..n−1 grouped by keys[i] (one group when `keys` is empty),
+// groups in increasing key order, each shuffled by `rng` and its first
+// round(fraction · group size) rows held out. Both callers draw from `rng`
+// in this order, so one seed gives both the same rows.
+RowSplit stratified_split(std::size_t n, std::span<const double> keys, double fraction, Rng& rng);
+}  // namespace detail
+
 // ------------------------------------------------------------ synthetic ---
 
 // Two interleaving half circles (sklearn.datasets.make_moons): n/2 points

@@ -89,20 +89,38 @@ struct TrainOptions {
 };
 
 namespace detail {
-// The non-template parts of the trainer (trainer.cpp).
-void check_training_data(const char* who, const Shape& x, const Shape& y, Loss loss, std::span<const double> y_values);
-std::vector<std::int64_t> class_indices(std::span<const double> y);
+// The trainer's helpers that need no Model (defined in trainer.cpp).
+
+// The targets y in the forms the trainer reads, made once per fit or
+// evaluate: the tensor (for the losses that compare outputs with targets),
+// its elements (accuracy) and, for cross-entropy, class indices.
+template <class T>
+struct Targets {
+    const BasicTensor<T>& tensor;
+    std::vector<double> values;
+    std::vector<std::int64_t> labels;  // cross-entropy only
+};
+// Checks (X, y) for `loss` (errors start with `who`), then makes y's targets.
+template <class T>
+Targets<T> make_targets(const char* who, const Shape& x, const BasicTensor<T>& y, Loss loss);
+// 0, 1, ..., n−1.
+std::vector<std::int64_t> all_rows(std::int64_t n);
 // Splits row indices 0..n−1 into training and validation rows (seeded,
 // stratified by label for classification losses).
 void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
                 std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation);
+// The loss of the predictions for `rows` against those rows' targets.
+// Cross-entropy gathers the rows' class indices into `labels`, which the
+// caller keeps across batches so that a training step allocates nothing.
 template <class T>
-BasicTensor<T> batch_loss(Loss loss, const BasicTensor<T>& pred, const BasicTensor<T>& targets,
-                          std::span<const std::int64_t> labels);
+BasicTensor<T> batch_loss(Loss loss, const BasicTensor<T>& pred, const Targets<T>& targets,
+                          std::span<const std::int64_t> rows, std::vector<std::int64_t>& labels);
 // Correct predictions in a batch (0 for MSE).
 template <class T>
 std::size_t count_correct(Loss loss, const BasicTensor<T>& pred, std::span<const std::int64_t> rows,
                           std::span<const double> y);
+// Mean loss and accuracy (none for MSE) from their sums over `rows` rows.
+Evaluation mean_figures(Loss loss, double loss_sum, std::size_t correct, std::size_t rows);
 
 class ProgressPrinter {
 public:
@@ -135,12 +153,23 @@ public:
     Evaluation evaluate(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y) const;
 
 private:
+    // A batch's loss (recorded, so that a training step can differentiate
+    // it) and its correct predictions: the one forward pass of training and
+    // evaluation.
+    template <class T>
+    struct BatchResult {
+        BasicTensor<T> loss;
+        std::size_t correct;
+    };
     template <class Model, class T>
-    History run(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y,
-                std::vector<std::int64_t> train_rows, const BasicTensor<T>* X_val, const BasicTensor<T>* y_val,
+    BatchResult<T> forward(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
+                           std::span<const std::int64_t> rows, std::vector<std::int64_t>& labels) const;
+    template <class Model, class T>
+    History run(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const detail::Targets<T>& y,
+                std::vector<std::int64_t> train_rows, const BasicTensor<T>* X_val, const detail::Targets<T>* y_val,
                 std::vector<std::int64_t> val_rows) const;
     template <class Model, class T>
-    Evaluation evaluate_rows(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y,
+    Evaluation evaluate_rows(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
                              std::span<const std::int64_t> rows) const;
 
     TrainOptions options_;
@@ -150,46 +179,43 @@ private:
 
 template <class Model, class T>
 History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y) const {
-    const std::vector<double> y_values(y.data().begin(), y.data().end());
-    detail::check_training_data("Trainer::fit", X.shape(), y.shape(), options_.loss, y_values);
+    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, options_.loss);
     std::vector<std::int64_t> train, validation;
-    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), y_values, options_.loss, options_.validation_fraction,
-                       options_.seed, train, validation);
+    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), targets.values, options_.loss,
+                       options_.validation_fraction, options_.seed, train, validation);
     const bool validate = !validation.empty();  // before `validation` is moved from
-    return run(model, optimizer, X, y, std::move(train), validate ? &X : nullptr, validate ? &y : nullptr,
+    return run(model, optimizer, X, targets, std::move(train), validate ? &X : nullptr, validate ? &targets : nullptr,
                std::move(validation));
 }
 
 template <class Model, class T>
 History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y,
                      const BasicTensor<T>& X_val, const BasicTensor<T>& y_val) const {
-    const std::vector<double> y_values(y.data().begin(), y.data().end());
-    const std::vector<double> y_val_values(y_val.data().begin(), y_val.data().end());
-    detail::check_training_data("Trainer::fit", X.shape(), y.shape(), options_.loss, y_values);
-    detail::check_training_data("Trainer::fit (validation)", X_val.shape(), y_val.shape(), options_.loss, y_val_values);
-    std::vector<std::int64_t> train(static_cast<std::size_t>(X.shape()[0])),
-        validation(static_cast<std::size_t>(X_val.shape()[0]));
-    for (std::size_t i = 0; i < train.size(); ++i) train[i] = static_cast<std::int64_t>(i);
-    for (std::size_t i = 0; i < validation.size(); ++i) validation[i] = static_cast<std::int64_t>(i);
-    return run(model, optimizer, X, y, std::move(train), &X_val, &y_val, std::move(validation));
+    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, options_.loss);
+    const detail::Targets<T> val_targets =
+        detail::make_targets("Trainer::fit (validation)", X_val.shape(), y_val, options_.loss);
+    return run(model, optimizer, X, targets, detail::all_rows(X.shape()[0]), &X_val, &val_targets,
+               detail::all_rows(X_val.shape()[0]));
 }
 
 template <class Model, class T>
 Evaluation Trainer::evaluate(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y) const {
-    const std::vector<double> y_values(y.data().begin(), y.data().end());
-    detail::check_training_data("Trainer::evaluate", X.shape(), y.shape(), options_.loss, y_values);
-    std::vector<std::int64_t> rows(static_cast<std::size_t>(X.shape()[0]));
-    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<std::int64_t>(i);
-    return evaluate_rows(model, X, y, rows);
+    const detail::Targets<T> targets = detail::make_targets("Trainer::evaluate", X.shape(), y, options_.loss);
+    return evaluate_rows(model, X, targets, detail::all_rows(X.shape()[0]));
 }
 
 template <class Model, class T>
-Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y,
+Trainer::BatchResult<T> Trainer::forward(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
+                                         std::span<const std::int64_t> rows, std::vector<std::int64_t>& labels) const {
+    const BasicTensor<T> pred = model(select_rows(X, rows));
+    BasicTensor<T> loss = detail::batch_loss(options_.loss, pred, y, rows, labels);
+    return {std::move(loss), detail::count_correct(options_.loss, pred, rows, y.values)};
+}
+
+template <class Model, class T>
+Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
                                   std::span<const std::int64_t> rows) const {
-    const std::vector<double> y_values(y.data().begin(), y.data().end());
-    const std::vector<std::int64_t> labels =
-        options_.loss == Loss::CrossEntropy ? detail::class_indices(y_values) : std::vector<std::int64_t>{};
-    std::vector<std::int64_t> batch_labels;
+    std::vector<std::int64_t> labels;
     const std::size_t chunk = 1024;
     double loss_sum = 0;
     std::size_t correct = 0;
@@ -197,33 +223,22 @@ Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, c
     for (std::size_t start = 0; start < rows.size(); start += chunk) {
         Scope scope;
         const std::span<const std::int64_t> batch = rows.subspan(start, std::min(chunk, rows.size() - start));
-        if (!labels.empty()) {
-            batch_labels.clear();
-            for (std::int64_t r : batch) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
-        }
-        const BasicTensor<T> pred = model(select_rows(X, batch));
-        const BasicTensor<T> loss = detail::batch_loss(options_.loss, pred, select_rows(y, batch), batch_labels);
-        loss_sum += loss.item() * static_cast<double>(batch.size());
-        correct += detail::count_correct(options_.loss, pred, batch, y_values);
+        const BatchResult<T> r = forward(model, X, y, batch, labels);
+        loss_sum += r.loss.item() * static_cast<double>(batch.size());
+        correct += r.correct;
     }
-    Evaluation e;
-    e.loss = loss_sum / static_cast<double>(rows.size());
-    if (options_.loss != Loss::MSE) e.accuracy = static_cast<double>(correct) / static_cast<double>(rows.size());
-    return e;
+    return detail::mean_figures(options_.loss, loss_sum, correct, rows.size());
 }
 
 template <class Model, class T>
-History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y,
-                     std::vector<std::int64_t> train_rows, const BasicTensor<T>* X_val, const BasicTensor<T>* y_val,
+History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const detail::Targets<T>& y,
+                     std::vector<std::int64_t> train_rows, const BasicTensor<T>* X_val, const detail::Targets<T>* y_val,
                      std::vector<std::int64_t> val_rows) const {
-    const std::vector<double> y_values(y.data().begin(), y.data().end());
-    const std::vector<std::int64_t> labels =
-        options_.loss == Loss::CrossEntropy ? detail::class_indices(y_values) : std::vector<std::int64_t>{};
     const std::size_t n = train_rows.size();
     if (n == 0) throw std::invalid_argument("Trainer::fit: no training rows");
     const std::size_t batch_size = options_.batch_size == 0 ? n : std::min(options_.batch_size, n);
-    std::vector<std::int64_t> batch_labels;
-    batch_labels.reserve(batch_size);
+    std::vector<std::int64_t> labels;
+    labels.reserve(batch_size);
     Rng rng(options_.seed ^ 0x9e3779b97f4a7c15ULL);  // a stream apart from the split's
     detail::ProgressPrinter progress(options_.progress, options_.output, options_.epochs);
     History history;
@@ -238,24 +253,20 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
         for (std::size_t start = 0; start < n; start += batch_size) {
             Scope scope;
             const std::span<const std::int64_t> batch(train_rows.data() + start, std::min(batch_size, n - start));
-            if (!labels.empty()) {
-                batch_labels.clear();
-                for (std::int64_t r : batch) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
-            }
-            const BasicTensor<T> pred = model(select_rows(X, batch));
-            const BasicTensor<T> loss = detail::batch_loss(options_.loss, pred, select_rows(y, batch), batch_labels);
+            const BatchResult<T> r = forward(model, X, y, batch, labels);
             optimizer.zero_grad();
-            loss.backward();
+            r.loss.backward();
             optimizer.step();
-            loss_sum += loss.item() * static_cast<double>(batch.size());
-            correct += detail::count_correct(options_.loss, pred, batch, y_values);
+            loss_sum += r.loss.item() * static_cast<double>(batch.size());
+            correct += r.correct;
             const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
             progress.batch(epoch, start + batch.size(), n, loss_sum / static_cast<double>(start + batch.size()), elapsed);
         }
         stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
         stats.samples_per_second = stats.seconds > 0 ? static_cast<double>(n) / stats.seconds : 0;
-        stats.loss = loss_sum / static_cast<double>(n);
-        if (options_.loss != Loss::MSE) stats.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+        const Evaluation train = detail::mean_figures(options_.loss, loss_sum, correct, n);
+        stats.loss = train.loss;
+        stats.accuracy = train.accuracy;
         if (X_val != nullptr && !val_rows.empty()) {
             const Evaluation v = evaluate_rows(model, *X_val, *y_val, val_rows);
             stats.val_loss = v.loss;
