@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 namespace {
@@ -316,6 +318,55 @@ TEST_CASE("linear: x @ w + b / with and without bias") {
                {random({3}, 36), random({3, 2}, 37), random({2}, 38)});
 }
 
+// Each input's gradient against dX = Σ dY·Wᵀ, dW = Σ Xᵀ·dY, d bias = Σ dY
+// over all rows, after two backward() calls: the first writes the leaf
+// gradients, the second adds to them.
+TEST_CASE("matmul and linear backward: closed forms / accumulating / 3-D x with a bias / inputs without a gradient") {
+    ag::Scope scope;
+    const Tensor X = random({2, 3, 4}, 111), W = random({4, 5}, 112), b = random({5}, 113);
+    const Tensor dY1 = random({2, 3, 5}, 114).set_requires_grad(false);
+    const Tensor dY2 = random({2, 3, 5}, 115).set_requires_grad(false);
+    ag::sum(ag::linear(X, W, b) * dY1).backward();
+    ag::sum(ag::matmul(X, W) * dY2).backward();
+    const auto dY = [&](int r, int j) { return dY1.data()[r * 5 + j] + dY2.data()[r * 5 + j]; };
+    for (int r = 0; r < 6; ++r)  // X as a [6, 4] matrix
+        for (int k = 0; k < 4; ++k) {
+            double expect = 0;
+            for (int j = 0; j < 5; ++j) expect += dY(r, j) * W.at({k, j});
+            CHECK(X.grad()[r * 4 + k] == doctest::Approx(expect).epsilon(1e-13));
+        }
+    for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < 5; ++j) {
+            double expect = 0;
+            for (int r = 0; r < 6; ++r) expect += X.data()[r * 4 + k] * dY(r, j);
+            CHECK(W.grad()[k * 5 + j] == doctest::Approx(expect).epsilon(1e-13));
+        }
+    for (int j = 0; j < 5; ++j) {
+        double expect = 0;
+        for (int r = 0; r < 6; ++r) expect += dY1.data()[r * 5 + j];  // only the linear call has a bias
+        CHECK(b.grad()[j] == doctest::Approx(expect).epsilon(1e-13));
+    }
+
+    // An input that requires no gradient gets none; the other still does.
+    const Tensor A = random({3, 4}, 116), B = random({4, 2}, 117), dC = random({3, 2}, 118);
+    A.set_requires_grad(false);
+    dC.set_requires_grad(false);
+    ag::sum(ag::matmul(A, B) * dC).backward();
+    CHECK(A.grad()[0] == 0);
+    double expect_b00 = 0;
+    for (int i = 0; i < 3; ++i) expect_b00 += A.at({i, 0}) * dC.at({i, 0});
+    CHECK(B.grad()[0] == doctest::Approx(expect_b00).epsilon(1e-14));
+    const Tensor P = random({3, 4}, 119), Q = random({4, 2}, 120), bias = random({2}, 121);
+    Q.set_requires_grad(false);
+    bias.set_requires_grad(false);
+    ag::sum(ag::linear(P, Q, bias) * dC).backward();
+    CHECK(Q.grad()[0] == 0);
+    CHECK(bias.grad()[0] == 0);
+    double expect_p00 = 0;
+    for (int j = 0; j < 2; ++j) expect_p00 += dC.at({0, j}) * Q.at({0, j});
+    CHECK(P.grad()[0] == doctest::Approx(expect_p00).epsilon(1e-14));
+}
+
 TEST_CASE("transpose and reshape: values and gradients") {
     ag::Scope scope;
     const Tensor a({2, 3}, {1, 2, 3, 4, 5, 6});
@@ -334,6 +385,17 @@ TEST_CASE("transpose and reshape: values and gradients") {
     check_grad([](const Inputs& x) { return ag::transpose(x[0], 0, 1) * ag::transpose(x[0], 0, 1); },
                {random({2, 3, 2}, 43)});
     check_grad([](const Inputs& x) { return ag::reshape(x[0], {2, -1}) * 3.0; }, {random({3, 4}, 44)});
+
+    // transpose's backward swaps the gradient back: written by the first
+    // backward(), added to by the second (g + 2g == 3g exactly).
+    const Tensor d = random({2, 3, 4, 2}, 45);
+    const Tensor g = random({4, 3, 2, 2}, 46).set_requires_grad(false);
+    ag::sum(ag::transpose(d, 0, 2) * g).backward();
+    ag::sum(ag::transpose(d, 2, 0) * g * 2.0).backward();
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 3; ++j)
+            for (int k = 0; k < 4; ++k)
+                for (int l = 0; l < 2; ++l) CHECK(d.grad()[((i * 3 + j) * 4 + k) * 2 + l] == 3 * g.at({k, j, i, l}));
 }
 
 TEST_CASE("sum / mean / max: values / keepdim / gradients") {
@@ -510,6 +572,44 @@ TEST_CASE("select_rows and concat: values and gradients") {
     check_grad([](const Inputs& in) { return ag::concat({in[0], in[1], in[2], in[0]}, 1); },
                {random({2, 2}, 93), random({2, 1}, 94), random({2, 3}, 95)});
     check_grad([](const Inputs& in) { return ag::concat({in[0], in[1]}, 0); }, {random({1, 3}, 96), random({2, 3}, 97)});
+}
+
+TEST_CASE("sizes past int64: numel / arange / reshape / concat / broadcasting throw std::length_error") {
+    constexpr std::int64_t big = std::int64_t{1} << 32;
+    constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
+    CHECK_THROWS_WITH_AS((void)Shape({big, big}).numel(),
+                         "numel: the sizes of shape [4294967296, 4294967296] multiply past the int64 range (max "
+                         "9223372036854775807)",
+                         std::length_error);
+    CHECK_THROWS_AS((void)Shape({big, big, 0}).numel(), std::length_error);  // an empty axis does not excuse it
+    CHECK_THROWS_AS((void)Shape({2, int64_max}).numel(), std::length_error);
+    CHECK(Shape{int64_max}.numel() == int64_max);
+    CHECK(Shape{big, 0, big / 4}.numel() == 0);  // the nonzero sizes multiply to 2^62
+    CHECK(Shape{-1, big}.numel() == -big);        // reshape's -1
+
+    ag::Scope scope;
+    CHECK_THROWS_AS(Tensor::zeros({big, big}), std::length_error);
+    CHECK_THROWS_AS(Tensor({big, big}, std::vector<double>{}), std::length_error);
+    CHECK_THROWS_WITH_AS(Tensor::arange(0, 1e300),
+                         "arange: start 0, stop 1e+300, step 1: 1e+300 elements exceed the int64 range",
+                         std::length_error);
+    CHECK_THROWS_AS(Tensor::arange(-1e308, 1e308), std::length_error);  // stop - start is inf
+    CHECK_THROWS_AS(Tensor::arange(1e308, -1e308, -0.5), std::length_error);
+    CHECK_THROWS_AS(Tensor::arange(0, 0x1p63), std::length_error);  // 2^63: the first count past int64
+    CHECK(Tensor::arange(0, 1e300, 1e299).numel() == 10);
+
+    // Empty tensors with large axes: the sizes still have to fit.
+    const Tensor empty = Tensor::zeros({0});
+    CHECK(ag::reshape(empty, {big, 0}).shape() == Shape{big, 0});
+    CHECK_THROWS_AS(ag::reshape(empty, {big, big, -1}), std::length_error);
+    CHECK_THROWS_AS(ag::reshape(empty, {big, big, 0}), std::length_error);
+    const Tensor wide = Tensor::zeros({0, std::int64_t{1} << 62});
+    CHECK(ag::concat({wide, Tensor::zeros({0, 5})}, 1).shape() == Shape{0, (std::int64_t{1} << 62) + 5});
+    CHECK_THROWS_WITH_AS(ag::concat({wide, wide}, 1),
+                         "concat: the sizes along axis 1 add up past the int64 range (max 9223372036854775807) at "
+                         "part 1, of shape [0, 4611686018427387904]",
+                         std::length_error);
+    CHECK_THROWS_AS(Tensor::zeros({0, big, 1}) + Tensor::zeros({0, 1, big}), std::length_error);
 }
 
 TEST_CASE("a composite: two-layer network with every kind of op / gradients") {

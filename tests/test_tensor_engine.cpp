@@ -44,6 +44,13 @@ TEST_CASE("errors name the operation and the shapes") {
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(ag::linear(a, Tensor::zeros({4, 2}), Tensor::zeros({3})),
                          "linear: bias [3] does not fit x [3, 4] @ w [4, 2]: it must be [2]", std::invalid_argument);
+    // linear is matmul plus a bias, under its own name, and it also takes a 1-D x.
+    CHECK_THROWS_WITH_AS(ag::linear(a, b), "linear: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(ag::linear(Tensor::zeros({1, 1, 1, 4}), Tensor::zeros({4, 2})),
+                         "linear: [1, 1, 1, 4] @ [4, 2]: needs a 1-D, 2-D or 3-D left operand and a 2-D right operand",
+                         std::invalid_argument);
+    CHECK(ag::linear(Tensor::zeros({4}), Tensor::zeros({4, 2})).shape() == ag::Shape{2});
     CHECK_THROWS_WITH_AS(ag::reshape(a, {5, -1}), "reshape: cannot reshape [3, 4] (12 elements) to [5, -1]",
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(ag::sum(a, 2), "sum: axis 2 is out of range for shape [3, 4] (rank 2)", std::invalid_argument);
@@ -208,6 +215,15 @@ TEST_CASE("anomaly mode: forward and backward NaN/Inf name the op and shapes") {
     CHECK(msg.find("input #0 (shape [2, 2]) at element 1 (index [0, 1])") != std::string::npos);
     CHECK(msg.find("inf") != std::string::npos);
     CHECK_NOTHROW(ag::sum(ag::sqrt(x * x + 1.0)).backward());
+
+    // matmul and linear share one implementation but keep their own names.
+    const Tensor huge = Tensor::full({1, 2}, 1e300), column = Tensor::full({2, 1}, 1e300);
+    CHECK(message_of([&] { (void)ag::matmul(huge, column); }) ==
+          "anomaly in forward pass: matmul of [1, 2], [2, 1] produced inf at element 0 (index [0, 0]) of its output "
+          "[1, 1]");
+    CHECK(message_of([&] { (void)ag::linear(huge, column); }) ==
+          "anomaly in forward pass: linear of [1, 2], [2, 1] produced inf at element 0 (index [0, 0]) of its output "
+          "[1, 1]");
 }
 
 TEST_CASE("threads: each thread has its own tape, and handles do not cross") {

@@ -25,6 +25,11 @@ Shape::Shape(std::span<const std::int64_t> sizes) {
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
 
+void Shape::throw_numel_overflow() const {
+    throw std::length_error(fmt::format("numel: the sizes of shape {} multiply past the int64 range (max {})", str(),
+                                        std::numeric_limits<std::int64_t>::max()));
+}
+
 // ------------------------------------------------------------------ Rng ---
 
 double Rng::normal() {
@@ -86,10 +91,12 @@ BasicTensor<T> leaf_handle(TensorStore& s, std::uint32_t rec) {
 // A new leaf; fill(i) gives element i.
 template <class T, class F>
 BasicTensor<T> make_leaf(const Shape& shape, const char* what, F&& fill) {
+    // Counted before the record grows, so a count past int64 throws with
+    // the tape unchanged.
+    const std::int64_t n = shape.numel();
     TensorStore& s = detail::store_of(tape());
     const std::uint32_t rec = detail::new_leaf<T>(s, shape, what);
     T* v = detail::values<T>(s.nodes[rec]);
-    const std::int64_t n = shape.numel();
     for (std::int64_t i = 0; i < n; ++i) v[i] = static_cast<T>(fill(i));
     return leaf_handle<T>(s, rec);
 }
@@ -132,7 +139,12 @@ BasicTensor<T> BasicTensor<T>::arange(double start, double stop, double step) {
     if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
         throw std::invalid_argument(fmt::format("arange: start {}, stop {}, step {}: need finite values and a nonzero step",
                                                 start, stop, step));
-    const double count = std::ceil((stop - start) / step);
+    const double count = std::ceil((stop - start) / step);  // inf if stop - start overflows
+    // 2^63: the first count that int64 cannot hold (converting it is undefined).
+    constexpr double int64_end = 0x1p63;
+    if (count >= int64_end)
+        throw std::length_error(fmt::format("arange: start {}, stop {}, step {}: {} elements exceed the int64 range",
+                                            start, stop, step, count));
     const auto n = static_cast<std::int64_t>(count > 0 ? count : 0);
     return make_leaf<T>(Shape{n}, "arange", [&](std::int64_t i) { return start + static_cast<double>(i) * step; });
 }

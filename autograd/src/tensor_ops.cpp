@@ -7,14 +7,9 @@
 // scalar op compute the very same formulas. As in the scalar sweep, an
 // element whose upstream gradient is 0 sends 0 (not 0 * inf = NaN).
 
-// Conditional expressions in the elementwise loops (relu', the zero-gradient
-// guard) only become vector blends when the compiler may assume that floating
-// point operations do not trap; we never enable FP traps. Without this, they
-// compile to branches that mispredict on every other element. (Clang makes
-// this choice by itself and does not know the pragma.)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+// This file is compiled with -fno-trapping-math (autograd/CMakeLists.txt):
+// the conditional expressions in the elementwise loops (relu', the
+// zero-gradient guard) only become vector blends then.
 
 #include "tensor_internal.hpp"
 
@@ -25,6 +20,7 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 namespace ag {
@@ -306,51 +302,69 @@ std::int64_t check_matmul(const char* op, const Shape& x, const Shape& w, bool a
     return rows;
 }
 
-// Gradients of Y[m, n] = X[m, k] · W[k, n]:  dX = G·Wᵀ,  dW = Xᵀ·G.
-template <class T>
-void matmul_grads(TensorNode& x, TensorNode& w, const T* g, std::int64_t m, std::int64_t k, std::int64_t n) {
-    if (x.requires_grad) product<T>(m, k, n, g, false, values<T>(w), true, detail::gemm_beta<T>(x), grads<T>(x));
-    if (w.requires_grad) product<T>(k, n, m, values<T>(x), true, g, false, detail::gemm_beta<T>(w), grads<T>(w));
-}
-
-template <class T>
-void matmul_backward(TensorStore& s, TensorNode& n) {
-    TensorNode& x = input<T>(s, n, 0);
-    TensorNode& w = input<T>(s, n, 1);
-    const std::int64_t k = w.shape[0], cols = w.shape[1];
-    matmul_grads<T>(x, w, grads<T>(n), check_matmul("matmul", x.shape, w.shape, false), k, cols);
-}
-
 Shape with_last(const Shape& s, std::int64_t last) {
     Shape out = s;
     out[s.rank() - 1] = last;
     return out;
 }
 
+// Y[m, n] = X[m, k] · W[k, n] (+ bias[n] on every row), X seen as a matrix of
+// m rows. Gradients: dX = G·Wᵀ, dW = Xᵀ·G, d bias = column sums of G.
+// iarg[0] holds m.
 template <class T>
 void linear_backward(TensorStore& s, TensorNode& n) {
     TensorNode& x = input<T>(s, n, 0);
     TensorNode& w = input<T>(s, n, 1);
     const T* g = grads<T>(n);
-    const std::int64_t k = w.shape[0], cols = w.shape[1];
-    const std::int64_t m = check_matmul("linear", x.shape, w.shape, true);
-    matmul_grads<T>(x, w, g, m, k, cols);
+    const std::int64_t m = n.iarg[0], k = w.shape[0], cols = w.shape[1];
+    if (x.requires_grad) product<T>(m, k, cols, g, false, values<T>(w), true, detail::gemm_beta<T>(x), grads<T>(x));
+    if (w.requires_grad) product<T>(k, cols, m, values<T>(x), true, g, false, detail::gemm_beta<T>(w), grads<T>(w));
     if (n.n_in == 3) {
         TensorNode& b = input<T>(s, n, 2);
         if (!b.requires_grad) return;
-        // d bias = column sums of G.
         T* gb = grad_for_add<T>(b);
         for (std::int64_t r = 0; r < m; ++r)
             for (std::int64_t j = 0; j < cols; ++j) gb[j] += g[r * cols + j];
     }
 }
 
+// x_ @ w_ (+ bias, unless it is an empty handle), recorded as `op`: matmul is
+// linear without a bias and without 1-D x.
+template <class T>
+BasicTensor<T> linear_impl(const char* op, bool allow_rank1, const BasicTensor<T>& x_, const BasicTensor<T>& w_,
+                           const BasicTensor<T>& bias) {
+    TensorStore& s = store();
+    const auto x = operand(s, x_, op);
+    const auto w = operand(s, w_, op);
+    const std::int64_t m = check_matmul(op, x.shape, w.shape, allow_rank1);
+    const std::int64_t k = w.shape[0], n = w.shape[1];
+    const bool has_bias = bias.generation() != 0;
+    detail::Operand<T> b{};
+    if (has_bias) {
+        b = operand(s, bias, op);
+        if (!(b.shape == Shape{n}))
+            throw_shape(op, fmt::format("bias {} does not fit x {} @ w {}: it must be [{}]", b.shape.str(),
+                                        x.shape.str(), w.shape.str(), n));
+    }
+    const Shape out = with_last(x.shape, n);
+    const std::uint32_t rec =
+        has_bias ? begin_node<T>(s, op, out, {x.rec, w.rec, b.rec}) : begin_node<T>(s, op, out, {x.rec, w.rec});
+    TensorNode& node = s.nodes[rec];
+    node.iarg[0] = m;
+    T* y = values<T>(node);
+    // Bias first, then the product added onto it: no extra pass over Y.
+    if (has_bias)
+        for (std::int64_t r = 0; r < m; ++r) std::copy_n(b.v, n, y + r * n);
+    product<T>(m, n, k, x.v, false, w.v, false, has_bias ? T(1) : T(0), y);
+    return finish<T>(s, rec, &linear_backward<T>);
+}
+
 // ----------------------------------------------------------- transpose ---
 
-// dst = src with axes a0 and a1 swapped (dst shape = src shape swapped);
-// adds into dst when `add`.
-template <class T>
-void swap_axes(const T* src, const Shape& shape, int a0, int a1, T* dst, bool add) {
+// src with axes a0 and a1 swapped, element by element: put(k, v) receives
+// element k of the result (whose shape is src's with the two sizes swapped).
+template <class T, class Put>
+void swap_axes(const T* src, const Shape& shape, int a0, int a1, Put&& put) {
     std::int64_t dim[4] = {1, 1, 1, 1}, stride[4] = {0, 0, 0, 0};
     const int pad = 4 - shape.rank();
     std::int64_t st = 1;
@@ -367,19 +381,16 @@ void swap_axes(const T* src, const Shape& shape, int a0, int a1, T* dst, bool ad
         for (std::int64_t i1 = 0; i1 < dim[1]; ++i1)
             for (std::int64_t i2 = 0; i2 < dim[2]; ++i2) {
                 const T* row = src + i0 * stride[0] + i1 * stride[1] + i2 * stride[2];
-                if (add)
-                    for (std::int64_t i3 = 0; i3 < dim[3]; ++i3) dst[o++] += row[i3 * stride[3]];
-                else
-                    for (std::int64_t i3 = 0; i3 < dim[3]; ++i3) dst[o++] = row[i3 * stride[3]];
+                for (std::int64_t i3 = 0; i3 < dim[3]; ++i3) put(o++, row[i3 * stride[3]]);
             }
 }
 
+// The gradient is transposed back by the same swap (n.shape is the output's).
 template <class T>
 void transpose_backward(TensorStore& s, TensorNode& n) {
-    TensorNode& a = input<T>(s, n, 0);
-    const bool add = a.has_grad;
-    a.has_grad = true;
-    swap_axes(grads<T>(n), n.shape, static_cast<int>(n.iarg[0]), static_cast<int>(n.iarg[1]), grads<T>(a), add);
+    const auto w = grad_writer<T>(input<T>(s, n, 0));
+    swap_axes(grads<T>(n), n.shape, static_cast<int>(n.iarg[0]), static_cast<int>(n.iarg[1]),
+              [&](std::int64_t k, T v) { w.put(k, v); });
 }
 
 template <class T>
@@ -784,39 +795,11 @@ template <class T> BasicTensor<T> abs(const BasicTensor<T>& a) { return unary<op
 
 template <class T>
 BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    TensorStore& s = store();
-    const auto x = operand(s, a, "matmul");
-    const auto w = operand(s, b, "matmul");
-    const std::int64_t m = check_matmul("matmul", x.shape, w.shape, false);
-    const std::int64_t k = w.shape[0], n = w.shape[1];
-    const std::uint32_t rec = begin_node<T>(s, "matmul", with_last(x.shape, n), {x.rec, w.rec});
-    product<T>(m, n, k, x.v, false, w.v, false, T(0), values<T>(s.nodes[rec]));
-    return finish<T>(s, rec, &matmul_backward<T>);
+    return linear_impl("matmul", false, a, b, BasicTensor<T>{});
 }
-
 template <class T>
-BasicTensor<T> linear(const BasicTensor<T>& x_, const BasicTensor<T>& w_, const BasicTensor<T>& bias) {
-    TensorStore& s = store();
-    const auto x = operand(s, x_, "linear");
-    const auto w = operand(s, w_, "linear");
-    const std::int64_t m = check_matmul("linear", x.shape, w.shape, true);
-    const std::int64_t k = w.shape[0], n = w.shape[1];
-    const Shape out = with_last(x.shape, n);
-    if (bias.generation() == 0) {
-        const std::uint32_t rec = begin_node<T>(s, "linear", out, {x.rec, w.rec});
-        product<T>(m, n, k, x.v, false, w.v, false, T(0), values<T>(s.nodes[rec]));
-        return finish<T>(s, rec, &linear_backward<T>);
-    }
-    const auto b = operand(s, bias, "linear");
-    if (!(b.shape == Shape{n}))
-        throw_shape("linear", fmt::format("bias {} does not fit x {} @ w {}: it must be [{}]", b.shape.str(),
-                                          x.shape.str(), w.shape.str(), n));
-    const std::uint32_t rec = begin_node<T>(s, "linear", out, {x.rec, w.rec, b.rec});
-    // Bias first, then the product added onto it: no extra pass over Y.
-    T* y = values<T>(s.nodes[rec]);
-    for (std::int64_t r = 0; r < m; ++r) std::copy_n(b.v, n, y + r * n);
-    product<T>(m, n, k, x.v, false, w.v, false, T(1), y);
-    return finish<T>(s, rec, &linear_backward<T>);
+BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias) {
+    return linear_impl("linear", true, x, w, bias);
 }
 
 template <class T>
@@ -831,7 +814,8 @@ BasicTensor<T> transpose(const BasicTensor<T>& a, int axis0, int axis1) {
     TensorNode& node = s.nodes[rec];
     node.iarg[0] = axis0;
     node.iarg[1] = axis1;
-    swap_axes(x.v, x.shape, axis0, axis1, values<T>(node), false);
+    T* y = values<T>(node);
+    swap_axes(x.v, x.shape, axis0, axis1, [y](std::int64_t k, T v) { y[k] = v; });
     return finish<T>(s, rec, &transpose_backward<T>);
 }
 
@@ -849,17 +833,19 @@ BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape) {
     const auto x = operand(s, a, "reshape");
     Shape out = shape;
     int inferred = -1;
-    std::int64_t known = 1;
     for (int i = 0; i < out.rank(); ++i) {
         if (out[i] == -1 && inferred < 0)
             inferred = i;
         else if (out[i] < 0)
             throw_shape("reshape", fmt::format("{} to {}: sizes must be >= 0, with at most one -1", x.shape.str(),
                                                shape.str()));
-        else
-            known *= out[i];
     }
-    if (inferred >= 0 && known != 0 && x.shape.numel() % known == 0) out[inferred] = x.shape.numel() / known;
+    if (inferred >= 0) {
+        // The product of the given sizes, through numel()'s overflow check.
+        out[inferred] = 1;
+        const std::int64_t known = out.numel();
+        out[inferred] = known != 0 && x.shape.numel() % known == 0 ? x.shape.numel() / known : -1;
+    }
     if (out.numel() != x.shape.numel() || (inferred >= 0 && out[inferred] < 0))
         throw_shape("reshape", fmt::format("cannot reshape {} ({} elements) to {}", x.shape.str(), x.shape.numel(),
                                            shape.str()));
@@ -945,7 +931,10 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
         if (!same)
             throw_shape(op, fmt::format("part {} has shape {}, part 0 has {}: all axes but axis {} must agree", p,
                                         x.shape.str(), first.str(), axis));
-        out[axis] += x.shape[axis];
+        if (__builtin_add_overflow(out[axis], x.shape[axis], &out[axis]))
+            throw std::length_error(fmt::format("{}: the sizes along axis {} add up past the int64 range (max {}) "
+                                                "at part {}, of shape {}",
+                                                op, axis, std::numeric_limits<std::int64_t>::max(), p, x.shape.str()));
         recs[p] = x.rec;
     }
     const std::uint32_t rec = begin_node<T>(s, op, out, std::span<const std::uint32_t>(recs, parts.size()));

@@ -32,7 +32,8 @@
 //   are summed back over the stretched axes.
 // - Errors: shape mismatches throw std::invalid_argument naming the
 //   operation and the shapes, e.g.
-//   "matmul: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ".
+//   "matmul: [3, 4] @ [5, 2]: inner dimensions 4 and 5 differ". Sizes
+//   whose element count would pass int64 throw std::length_error.
 // - Memory: values, gradients, shapes and per-op data live in a bump arena
 //   owned by the tape; rewinding keeps its chunks, so a training step of a
 //   fixed model makes no heap allocation after the first one. Every tensor
@@ -75,10 +76,20 @@ public:
     explicit Shape(std::span<const std::int64_t> sizes);
 
     int rank() const noexcept { return rank_; }
-    std::int64_t numel() const noexcept {
+    // The element count. Throws std::length_error when the nonzero sizes
+    // multiply past int64, even if an axis is empty: every partial product
+    // (a stride, the rows of a matrix view) then fits too.
+    std::int64_t numel() const {
         std::int64_t n = 1;
-        for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-        return n;
+        bool empty = false;
+        for (int i = 0; i < rank_; ++i) {
+            const std::int64_t d = dims_[static_cast<std::size_t>(i)];
+            if (d == 0)
+                empty = true;
+            else if (__builtin_mul_overflow(n, d, &n)) [[unlikely]]
+                throw_numel_overflow();
+        }
+        return empty ? 0 : n;
     }
     std::int64_t operator[](int axis) const noexcept { return dims_[static_cast<std::size_t>(axis)]; }
     std::int64_t& operator[](int axis) noexcept { return dims_[static_cast<std::size_t>(axis)]; }
@@ -94,6 +105,7 @@ public:
     std::string str() const;
 
 private:
+    [[noreturn]] void throw_numel_overflow() const;
     std::array<std::int64_t, max_rank> dims_{};
     int rank_ = 0;
 };
