@@ -612,6 +612,33 @@ TEST_CASE("sizes past int64: numel / arange / reshape / concat / broadcasting th
     CHECK_THROWS_AS(Tensor::zeros({0, big, 1}) + Tensor::zeros({0, 1, big}), std::length_error);
 }
 
+TEST_CASE("a size past the address space is refused, and the refusal leaves the tensor record as it was") {
+    // 2^61 doubles fit int64 but not in bytes (2^64): the byte count used to
+    // wrap to 0 and the fill wrote past a 0-byte buffer.
+    CHECK_THROWS_WITH_AS(Tensor::full({std::int64_t{1} << 61}, 1.0),
+                         "full: shape [2305843009213693952] needs 2305843009213693952 elements of 8 bytes, more "
+                         "than memory can address",
+                         std::length_error);
+    CHECK_THROWS_AS(ag::Tensor32::zeros({std::int64_t{1} << 62}), std::length_error);
+
+    // The refusal comes before the record is added: were it after, the
+    // half-made record (with no tape node) would stop every later rewind and
+    // each step's tensors would pile up.
+    const Tensor kept = Tensor::ones({1});  // a node before the mark, as in a training loop
+    const ag::Tape::Mark mark = ag::tape().mark();
+    std::size_t bytes_after_first = 0;
+    for (int step = 0; step < 50; ++step) {
+        ag::Scope scope;
+        CHECK_THROWS_AS(Tensor::full({std::int64_t{1} << 61}, 1.0), std::length_error);
+        const Tensor ok = Tensor::ones({2}) * 3.0;  // the store still works after the refusal
+        CHECK(ok.to_vector() == std::vector<double>{3, 3});
+        if (step == 0) bytes_after_first = ag::tape().bytes_reserved();
+    }
+    CHECK(ag::tape().size() == mark.nodes);
+    CHECK(ag::tape().bytes_reserved() == bytes_after_first);
+    CHECK(kept.to_vector() == std::vector<double>{1});
+}
+
 TEST_CASE("a composite: two-layer network with every kind of op / gradients") {
     const std::vector<int> labels{1, 0, 2};
     check_grad(

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+#include <stdexcept>
 #include <string>
 
 namespace ag::detail {
@@ -62,13 +64,21 @@ void check_backward(const TensorStore& s, const TensorNode& n) {
 TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shape, DType dtype, std::size_t elem_size) {
     for (int a = 0; a < shape.rank(); ++a)
         if (shape[a] < 0) throw_shape(op, fmt::format("negative size in shape {}", shape.str()));
+    // Sized before the record is added, so that a size past int64 (numel
+    // throws) or past the address space leaves the store as it was; the
+    // bound also keeps the arena's rounding up from wrapping.
+    const std::int64_t count = shape.numel();
+    constexpr std::size_t max_bytes = std::numeric_limits<std::size_t>::max() - Arena::alignment;
+    if (static_cast<std::uint64_t>(count) > max_bytes / elem_size)
+        throw std::length_error(fmt::format("{}: shape {} needs {} elements of {} bytes, more than memory can address",
+                                            op, shape.str(), count, elem_size));
+    const auto bytes = static_cast<std::size_t>(count) * elem_size;
     const auto rec = static_cast<std::uint32_t>(s.nodes.size());
     TensorNode& n = s.nodes.emplace_back();
     n.op = op;
     n.shape = shape;
     n.dtype = dtype;
     n.arena_mark = s.arena.mark();
-    const auto bytes = static_cast<std::size_t>(shape.numel()) * elem_size;
     try {
         n.value = s.arena.allocate(bytes);
         n.grad = s.arena.allocate(bytes);
