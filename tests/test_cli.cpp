@@ -291,6 +291,33 @@ TEST_CASE("domain errors exit 1 and name the operation") {
     CHECK(r.out == "{\"error\": {\"kind\": \"domain\", \"message\": \"1 / 0 is inf (infinite)\", \"column\": 3}}\n");
 }
 
+TEST_CASE("usage errors under --json still print one error object on stdout") {
+    struct Case {
+        std::vector<std::string> args;
+        const char* json;  // the whole of stdout
+    };
+    const Case cases[] = {
+        {{"grad", "x", "x=1", "--bogus", "--json"},
+         "{\"error\": {\"kind\": \"usage\", \"message\": \"The following argument was not expected: --bogus\"}}\n"},
+        {{"grad", "--json"}, "{\"error\": {\"kind\": \"usage\", \"message\": \"expression is required\"}}\n"},
+        {{"frobnicate", "x", "--json"},
+         "{\"error\": {\"kind\": \"usage\", \"message\": \"unknown command 'frobnicate' (commands: grad)\"}}\n"},
+    };
+    for (const Case& c : cases) {
+        INFO("args: ", fmt::format("{}", fmt::join(c.args, " ")));
+        const Run r = tapegrad(c.args);
+        CHECK(r.code == 2);
+        CHECK(r.out == c.json);
+        CHECK_FALSE(r.err.empty());  // the human-readable message stays on stderr
+    }
+    // Without --json, stdout stays empty; after --, "--json" is an argument.
+    CHECK(tapegrad({"grad", "x", "x=1", "--bogus"}).out.empty());
+    const Run after_dashes = tapegrad({"grad", "--", "x", "x=1", "--json"});
+    CHECK(after_dashes.code == 2);
+    CHECK(after_dashes.out.empty());
+    CHECK(after_dashes.err.find("expected NAME=VALUE, found '--json'") != std::string::npos);
+}
+
 TEST_CASE("usage errors exit 2") {
     struct Case {
         std::vector<std::string> args;

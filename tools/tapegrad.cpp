@@ -338,10 +338,19 @@ int main(int argc, char** argv) {
         ->type_name("H");
     grad->footer(examples);
 
+    // A usage error found before the options are read still honours --json:
+    // a script reading stdout gets an error object, not an empty stream.
+    bool json = false;
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) json = json || std::string_view(argv[i]) == "--json";
+    auto usage_json = [&](std::string_view message) {
+        if (json) fmt::print("{{\"error\": {{\"kind\": \"usage\", \"message\": {}}}}}\n", json_string(message));
+    };
+
     // CLI11 would only say "A subcommand is required" for a misspelt one.
     if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "grad") {
-        fmt::print(stderr, "tapegrad: error: unknown command '{}' (commands: grad)\nRun with --help for more information.\n",
-                   argv[1]);
+        const std::string message = fmt::format("unknown command '{}' (commands: grad)", argv[1]);
+        fmt::print(stderr, "tapegrad: error: {}\nRun with --help for more information.\n", message);
+        usage_json(message);
         return exit_usage;
     }
     try {
@@ -349,6 +358,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         const int code = app.exit(e);
         if (code == 0) return exit_ok;  // --help, --version
+        usage_json(e.what());
         for (int i = 1; i < argc; ++i)
             if (argv[i][0] == '-' && argv[i][1] != '-' && argv[i][1] != '\0' && !std::isdigit(static_cast<unsigned char>(argv[i][1]))) {
                 fmt::print(stderr, "hint: an expression that starts with '-' goes after --: tapegrad grad -- \"{}\" ...\n",
