@@ -114,7 +114,6 @@ void Tape::release() noexcept {
     std::construct_at(this);
 }
 
-
 void Tape::reserve(std::uint32_t n) {
     if (n <= capacity_) return;
     own_memory();
@@ -221,6 +220,5 @@ void Tape::set_name(std::uint32_t index, std::string name) {
     }
     (*names_)[index] = std::move(name);
 }
-
 
 }  // namespace ag

@@ -56,6 +56,8 @@ struct Operands {
     std::uint32_t lhs, rhs;
 };
 
+// One per thread: ag::tape(). Other Tape objects are not supported (the
+// thread-exit hook frees only the thread's own tape).
 class Tape {
 public:
     // A position on the tape to come back to: nodes recorded after it are
