@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -72,6 +73,84 @@ TEST_CASE("a thread's tape gives back all its memory when the thread exits") {
             s.backward();
             CHECK(a.grad()[1] == 4.0);
         }).join();
+    });
+    CHECK(live == 0);
+}
+
+TEST_CASE("under NoGrad, results get no gradient buffer: inference takes about half the memory") {
+    auto forward_bytes = [](bool no_grad) {
+        std::size_t grown = 0;
+        std::thread([&] {  // a fresh tape, so the arena's growth is this forward pass alone
+            const ag::Tensor x = ag::Tensor::full({100'000}, 0.5);
+            const std::size_t before = ag::tape().bytes_reserved();
+            std::optional<ag::NoGrad> guard;
+            if (no_grad) guard.emplace();
+            ag::Tensor y = x;
+            for (int k = 0; k < 20; ++k) y = ag::tanh(y * 1.01);  // 40 results of 800 kB values
+            CHECK(y.requires_grad() == !no_grad);
+            grown = ag::tape().bytes_reserved() - before;
+        }).join();
+        return static_cast<double>(grown);
+    };
+    const double with_grad = forward_bytes(false), without = forward_bytes(true);
+    CHECK(with_grad >= 40 * 2 * 800'000.0);
+    CHECK(without >= 40 * 800'000.0);
+    CHECK(without <= 0.55 * with_grad);
+}
+
+TEST_CASE("a result recorded without a gradient buffer gets one on demand, outside the arena") {
+    ag::Tensor x = ag::Tensor::full({3}, 2.0);
+    ag::Tensor y;
+    {
+        ag::NoGrad guard;
+        y = x * x;  // [4, 4, 4], no gradient buffer
+    }
+    CHECK_FALSE(y.requires_grad());
+    CHECK(std::vector<double>(y.grad().begin(), y.grad().end()) == std::vector<double>{0, 0, 0});
+
+    // The buffer made inside a step's scope outlives it: were it in the
+    // arena, the next step's tensors would be written over it.
+    {
+        ag::Scope step;
+        y.grad()[1] = 5.0;
+    }
+    {
+        ag::Scope step;
+        const ag::Tensor filler = ag::Tensor::full({64}, -1.0);
+        CHECK(filler.to_vector()[0] == -1.0);
+    }
+    CHECK(y.grad()[1] == 5.0);
+    y.zero_grad();
+
+    // Switched on afterwards, it takes part in backward like a leaf:
+    // d/dy sum(y^3) = 3 y^2 = 48.
+    y.set_requires_grad(true);
+    ag::Scope step;
+    ag::Tensor loss = ag::sum(y * y * y);
+    loss.backward();
+    CHECK(y.to_vector() == std::vector<double>{4, 4, 4});
+    CHECK(std::vector<double>(y.grad().begin(), y.grad().end()) == std::vector<double>{48, 48, 48});
+    CHECK(x.grad()[0] == 0.0);  // y was computed under NoGrad: nothing reaches x
+
+    // backward() from a root that needs no gradient seeds a buffer made for it.
+    const ag::Tensor data = ag::Tensor::full({2}, 3.0);
+    data.set_requires_grad(false);
+    ag::Tensor total = ag::sum(data * data);
+    CHECK_FALSE(total.requires_grad());
+    total.backward();
+    CHECK(total.grad()[0] == 1.0);
+    CHECK(data.grad()[0] == 0.0);
+}
+
+TEST_CASE("gradient buffers made on demand are freed with their nodes") {
+    const ag::Tensor x = ag::Tensor::full({1000}, 1.0);
+    const long live = live_allocations_after([&] {
+        for (int step = 0; step < 10; ++step) {
+            ag::Scope scope;
+            ag::NoGrad guard;
+            const ag::Tensor y = x * 2.0;
+            CHECK(y.grad()[999] == 0.0);  // one heap buffer, freed by the scope's rewind
+        }
     });
     CHECK(live == 0);
 }

@@ -267,6 +267,7 @@ const BasicTensor<T>& BasicTensor<T>::set_requires_grad(bool on) const {
             "set_requires_grad: the tensor (shape {}) is the result of {}, not a leaf; only leaves can change it "
             "(use detach() for a copy that stops gradients)",
             n.shape.str(), n.op));
+    if (on && n.grad == nullptr) detail::give_grad_buffer(n);  // a NoGrad result: recorded without one
     n.requires_grad = on;
     return *this;
 }

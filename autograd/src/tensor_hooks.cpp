@@ -61,7 +61,8 @@ void check_backward(const TensorStore& s, const TensorNode& n) {
     }
 }
 
-TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shape, DType dtype, std::size_t elem_size) {
+TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shape, DType dtype, std::size_t elem_size,
+                      bool with_grad) {
     for (int a = 0; a < shape.rank(); ++a)
         if (shape[a] < 0) throw_shape(op, fmt::format("negative size in shape {}", shape.str()));
     // Sized before the record is added, so that a size past int64 (numel
@@ -81,7 +82,7 @@ TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shap
     n.arena_mark = s.arena.mark();
     try {
         n.value = s.arena.allocate(bytes);
-        n.grad = s.arena.allocate(bytes);
+        if (with_grad) n.grad = s.arena.allocate(bytes);
         n.stub = t.push(Op::Tensor, rec, 0, 0.0);
     } catch (...) {  // out of memory: leave the record as it was
         const auto mark = n.arena_mark;
@@ -105,7 +106,7 @@ std::uint32_t begin_node(TensorStore& s, const char* op, const Shape& shape, std
     if (t.grad_enabled())
         for (std::uint32_t i : inputs) requires_grad = requires_grad || s.nodes[i].requires_grad;
     const auto rec = static_cast<std::uint32_t>(s.nodes.size());
-    TensorNode& n = push_node(s, t, op, shape, dtype_of<T>, sizeof(T));
+    TensorNode& n = push_node(s, t, op, shape, dtype_of<T>, sizeof(T), requires_grad);
     n.requires_grad = requires_grad;
     n.n_in = static_cast<std::uint32_t>(inputs.size());
     if (inputs.size() <= 3) {
@@ -143,7 +144,7 @@ template <class T>
 std::uint32_t new_leaf(TensorStore& s, const Shape& shape, const char* what) {
     Tape& t = tape();
     const auto rec = static_cast<std::uint32_t>(s.nodes.size());
-    TensorNode& n = push_node(s, t, what, shape, dtype_of<T>, sizeof(T));
+    TensorNode& n = push_node(s, t, what, shape, dtype_of<T>, sizeof(T), true);
     n.op = "leaf";
     n.requires_grad = true;
     return rec;
@@ -193,19 +194,46 @@ bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index) {
     return t.tensors->nodes[tensor_index].backward == nullptr;
 }
 
+namespace {
+std::size_t grad_bytes(const TensorNode& n) {
+    return static_cast<std::size_t>(n.shape.numel()) * (n.dtype == DType::float32 ? sizeof(float) : sizeof(double));
+}
+void free_heap_grad(TensorNode& n) noexcept {
+    if (!n.grad_on_heap) return;
+    ::operator delete(n.grad, std::align_val_t{Arena::alignment});
+    n.grad = nullptr;
+    n.grad_on_heap = false;
+}
+}  // namespace
+
+void give_grad_buffer(TensorNode& n) {
+    // numel was checked against the address space when the node was recorded.
+    n.grad = ::operator new(std::max<std::size_t>(grad_bytes(n), 1), std::align_val_t{Arena::alignment});
+    n.grad_on_heap = true;
+    n.has_grad = false;
+}
+
+TensorStore::~TensorStore() {
+    for (TensorNode& n : nodes) free_heap_grad(n);
+}
+
 void tensor_rewind(Tape& t, std::uint32_t nodes_kept) {
     TensorStore& s = *t.tensors;
     // Tensor nodes are in creation order, like their stubs: drop a suffix.
     std::size_t keep = s.nodes.size();
     while (keep > 0 && s.nodes[keep - 1].stub >= nodes_kept) --keep;
     if (keep == s.nodes.size()) return;
+    for (std::size_t i = keep; i < s.nodes.size(); ++i) free_heap_grad(s.nodes[i]);
     s.arena.rewind(s.nodes[keep].arena_mark);
     s.nodes.erase(s.nodes.begin() + static_cast<std::ptrdiff_t>(keep), s.nodes.end());
 }
 
 std::size_t tensor_bytes(const Tape& t) {
     const TensorStore& s = *t.tensors;
-    return s.arena.bytes_reserved() + s.nodes.capacity() * sizeof(TensorNode) + s.scratch.capacity();
+    std::size_t on_heap = 0;  // rare (see give_grad_buffer): counted here rather than kept up to date
+    for (const TensorNode& n : s.nodes)
+        if (n.grad_on_heap) on_heap += grad_bytes(n);
+    return s.arena.bytes_reserved() + s.nodes.capacity() * sizeof(TensorNode) + s.scratch.capacity() + on_heap;
 }
 
 }  // namespace ag::detail

@@ -92,7 +92,10 @@ using BackwardFn = void (*)(TensorStore&, TensorNode&);
 
 struct TensorNode {
     void* value = nullptr;  // T[numel], T per dtype
-    void* grad = nullptr;   // T[numel]; meaningful only when has_grad
+    // T[numel]; meaningful only when has_grad. Recorded only for nodes that
+    // require a gradient (so NoGrad inference takes half the memory); made
+    // on demand for the others (see give_grad_buffer).
+    void* grad = nullptr;
     BackwardFn backward = nullptr;  // null: a leaf (nothing to propagate)
     const char* op = "leaf";
     Shape shape;
@@ -107,6 +110,7 @@ struct TensorNode {
     // is O(1), the first contribution overwrites instead of adding, and a
     // node nothing reached is skipped by the sweep.
     bool has_grad = false;
+    bool grad_on_heap = false;  // grad came from give_grad_buffer, not the arena
     // Op-specific data.
     std::int64_t iarg[3] = {0, 0, 0};  // axis, sizes of the reduced view, ...
     double darg = 0;                   // scalar constant
@@ -119,6 +123,11 @@ struct TensorStore {
     std::vector<TensorNode> nodes;
     Arena arena;
     std::vector<std::byte> scratch;  // grows only; for temporaries in backward
+
+    TensorStore() = default;
+    TensorStore(const TensorStore&) = delete;
+    TensorStore& operator=(const TensorStore&) = delete;
+    ~TensorStore();  // frees the gradient buffers made on demand
 
     template <class U>
     U* scratch_array(std::size_t n) {
@@ -141,10 +150,17 @@ T* grads(const TensorNode& n) {
     return static_cast<T*>(n.grad);
 }
 
+// Gives a node recorded without a gradient buffer (it required none) one,
+// for .grad() on it, a backward() seeded at it, or set_requires_grad(true).
+// On the heap, not in the arena: a rewind that keeps this node could free
+// arena memory allocated after it.
+void give_grad_buffer(TensorNode& n);
+
 // The gradient buffer of an input, made to hold real zeros if it held none,
 // for contributions that are added piecewise (broadcast, scatter).
 template <class T>
 T* grad_for_add(TensorNode& n) {
+    if (n.grad == nullptr) give_grad_buffer(n);
     if (!n.has_grad) {
         std::memset(n.grad, 0, sizeof(T) * static_cast<std::size_t>(n.shape.numel()));
         n.has_grad = true;

@@ -36,9 +36,13 @@
 //   whose element count would pass int64 throw std::length_error.
 // - Memory: values, gradients, shapes and per-op data live in a bump arena
 //   owned by the tape; rewinding keeps its chunks, so a training step of a
-//   fixed model makes no heap allocation after the first one. Every tensor
-//   has its gradient buffer from birth (so it survives any later Scope);
-//   "no gradient yet" is a flag, so zero_grad() costs nothing.
+//   fixed model makes no heap allocation after the first one. A tensor that
+//   requires a gradient (every leaf, and results that require one) has its
+//   gradient buffer from birth (so it survives any later Scope); results
+//   that require none (under NoGrad, or from inputs that need none) get no
+//   buffer, so inference takes half the memory, and get a heap buffer only
+//   if asked (.grad(), backward() from them, set_requires_grad(true)).
+//   "No gradient yet" is a flag, so zero_grad() costs nothing.
 // - Anomaly mode (ag::DetectAnomaly): the first operation whose output (or,
 //   in backward(), whose input gradient) holds NaN or Inf throws
 //   ag::AnomalyError naming the op, the shapes and the first bad element.
