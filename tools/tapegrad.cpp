@@ -77,14 +77,17 @@ struct Failure {
     std::size_t length = 1;
 };
 
+// The --json form of an error, on stdout (columns counted from 1).
+void print_json_error(std::string_view kind, std::string_view message, std::optional<std::size_t> column) {
+    std::string out = fmt::format("{{\"error\": {{\"kind\": {}, \"message\": {}", json_string(kind), json_string(message));
+    if (column) out += fmt::format(", \"column\": {}", *column + 1);
+    fmt::print("{}}}}}\n", out);
+}
+
 int report(const GradArgs& args, const Failure& f) {
     fmt::print(stderr, "tapegrad: error: {}\n", f.message);
     if (f.column) fmt::print(stderr, "  {}\n  {}\n", args.expression, expr::pointer_line(args.expression, *f.column, f.length));
-    if (args.json) {
-        std::string out = fmt::format("{{\"error\": {{\"kind\": {}, \"message\": {}", json_string(f.kind), json_string(f.message));
-        if (f.column) out += fmt::format(", \"column\": {}", *f.column + 1);
-        fmt::print("{}}}}}\n", out);
-    }
+    if (args.json) print_json_error(f.kind, f.message, f.column);
     return f.code;
 }
 
@@ -343,7 +346,7 @@ int main(int argc, char** argv) {
     bool json = false;
     for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) json = json || std::string_view(argv[i]) == "--json";
     auto usage_json = [&](std::string_view message) {
-        if (json) fmt::print("{{\"error\": {{\"kind\": \"usage\", \"message\": {}}}}}\n", json_string(message));
+        if (json) print_json_error("usage", message, std::nullopt);
     };
 
     // CLI11 would only say "A subcommand is required" for a misspelt one.

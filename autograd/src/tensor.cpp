@@ -91,9 +91,7 @@ BasicTensor<T> leaf_handle(TensorStore& s, std::uint32_t rec) {
 // A new leaf; fill(i) gives element i.
 template <class T, class F>
 BasicTensor<T> make_leaf(const Shape& shape, const char* what, F&& fill) {
-    // Counted before the record grows, so a count past int64 throws with
-    // the tape unchanged.
-    const std::int64_t n = shape.numel();
+    const std::int64_t n = shape.numel();  // throws past int64, before anything is recorded
     TensorStore& s = detail::store_of(tape());
     const std::uint32_t rec = detail::new_leaf<T>(s, shape, what);
     T* v = detail::values<T>(s.nodes[rec]);
