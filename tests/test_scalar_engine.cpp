@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,13 +20,13 @@ namespace {
 
 // Every op, with the derivative a student would derive by hand.
 struct UnaryCase {
-    const char* name;
+    std::string name;
     std::function<Value(const Value&)> f;
     std::function<double(double)> df;
     std::vector<double> points;
 };
 struct BinaryCase {
-    const char* name;
+    std::string name;
     std::function<Value(const Value&, const Value&)> f;
     std::function<double(double, double)> dfa, dfb;
     std::vector<std::pair<double, double>> points;
@@ -125,6 +127,39 @@ TEST_CASE("every binary op: both partials equal the hand-derived formulas and ce
             INFO(report.table());
             CHECK(report.ok());
         }
+    }
+}
+
+TEST_CASE("every op in ops.hpp's lists has a row in the op tables above") {
+    // Each row's function is run once and the op it records is noted; an op
+    // added to the lists without a row (and so without a gradient test) fails here.
+    std::vector<ag::Op> covered;
+    for (const auto& c : unary_cases()) {
+        ag::Scope scope;
+        covered.push_back(ag::tape().op(c.f(Value(0.5)).index()));
+    }
+    for (const auto& c : binary_cases()) {
+        ag::Scope scope;
+        covered.push_back(ag::tape().op(c.f(Value(0.5), Value(1.5)).index()));
+    }
+    auto has = [&](ag::Op op) { return std::find(covered.begin(), covered.end(), op) != covered.end(); };
+#define AG_HAS_ROW(Name) CHECK_MESSAGE(has(ag::Op::Name), "no test row records ag::Op::" #Name);
+    AG_UNARY_OPS(AG_HAS_ROW) AG_BINARY_OPS(AG_HAS_ROW) AG_CONST_OPS(AG_HAS_ROW)
+#undef AG_HAS_ROW
+}
+
+TEST_CASE("every op propagates NaN from any operand (IEEE's pow(1, NaN) = pow(NaN, 0) = 1 aside)") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& c : unary_cases()) {
+        CAPTURE(c.name);
+        ag::Scope scope;
+        CHECK(std::isnan(c.f(Value(nan)).data()));
+    }
+    for (const auto& c : binary_cases()) {
+        CAPTURE(c.name);
+        ag::Scope scope;
+        CHECK(std::isnan(c.f(Value(nan), Value(2.0)).data()));
+        CHECK(std::isnan(c.f(Value(2.0), Value(nan)).data()));
     }
 }
 

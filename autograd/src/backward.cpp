@@ -11,11 +11,12 @@ namespace ag {
 
 namespace {
 
-[[noreturn]] void throw_backward_anomaly(const Tape& t, std::uint32_t i, std::uint32_t input, double contribution) {
+[[noreturn]] void throw_backward_anomaly(const Tape& t, const double* adj, std::uint32_t i, std::uint32_t input,
+                                        double contribution) {
     throw AnomalyError(fmt::format(
         "anomaly in backward pass: {} (node #{}, value {}) sends gradient {} to its input node #{} (value {}); "
         "upstream gradient {}",
-        op_name(t.op[i]), i, t.value[i], contribution, input, t.value[input], t.adjoint[i]));
+        op_name(t.op(i)), i, t.value(i), contribution, input, t.value(input), adj[i]));
 }
 
 // Scalar nodes never feed tensor nodes and vice versa, so a sweep from a
@@ -24,19 +25,15 @@ namespace {
 template <bool Checked>
 void sweep_tensors(Tape& t, std::uint32_t root) {
     for (std::uint32_t i = root + 1; i-- > 0;)
-        if (t.op[i] == Op::Tensor) detail::tensor_backward(t, t.operands[i].lhs, Checked);
+        if (t.op(i) == Op::Tensor) detail::tensor_backward(t, t.operands(i).lhs, Checked);
 }
 
 template <bool Checked>
-void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
-    const double* x = t.value;
-    const double* c = t.constants;
-    const Op* op = t.op;
-    const Operands* operands = t.operands;
-
+void sweep_scalars(const Tape& t, const double* x, const double* c, const std::uint64_t* key,
+                   const Operands* operands, std::uint32_t root, double* adj) {
     auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
-            if (!std::isfinite(contribution)) throw_backward_anomaly(t, i, to, contribution);
+            if (!std::isfinite(contribution)) throw_backward_anomaly(t, adj, i, to, contribution);
         adj[to] += contribution;
     };
 
@@ -47,7 +44,7 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
         if (g == 0.0) continue;
         const std::uint32_t a = operands[i].lhs, b = operands[i].rhs;
         const double y = x[i];
-        switch (op[i]) {
+        switch (static_cast<Op>(key[i] & 0xff)) {
 #define AG_UNARY_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], y)); break;
 #define AG_BINARY_CASE(Name)                           \
@@ -73,10 +70,12 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
 
 void Tape::sweep(std::uint32_t root, double* adj) {
     const bool checked = anomaly();
-    if (op[root] == Op::Tensor)
+    if (op(root) == Op::Tensor)
         checked ? sweep_tensors<true>(*this, root) : sweep_tensors<false>(*this, root);
+    else if (checked)
+        sweep_scalars<true>(*this, value_, constants_, key_, operands_, root, adj);
     else
-        checked ? sweep_scalars<true>(*this, root, adj) : sweep_scalars<false>(*this, root, adj);
+        sweep_scalars<false>(*this, value_, constants_, key_, operands_, root, adj);
 }
 
 void Tape::prepare_backward(std::uint32_t root) {
@@ -85,23 +84,23 @@ void Tape::prepare_backward(std::uint32_t root) {
     const std::int64_t hi = std::min<std::int64_t>(dirty_until_, root);
     for (std::int64_t k = 0; k <= hi; ++k) {
         const auto i = static_cast<std::uint32_t>(k);
-        if (op[i] == Op::Leaf) continue;
-        if (op[i] == Op::Tensor) {
-            if (!detail::tensor_is_leaf(*this, operands[i].lhs)) detail::tensor_zero_grad(*this, operands[i].lhs);
+        if (op(i) == Op::Leaf) continue;
+        if (op(i) == Op::Tensor) {
+            if (!detail::tensor_is_leaf(*this, operands_[i].lhs)) detail::tensor_zero_grad(*this, operands_[i].lhs);
         } else {
-            adjoint[i] = 0.0;
+            adjoint_[i] = 0.0;
         }
     }
 }
 
 void Tape::backward(std::uint32_t root) {
     prepare_backward(root);
-    if (op[root] == Op::Tensor)
-        detail::tensor_seed(*this, operands[root].lhs);
+    if (op(root) == Op::Tensor)
+        detail::tensor_seed(*this, operands_[root].lhs);
     else
-        adjoint[root] += 1.0;
+        adjoint_[root] += 1.0;
     dirty_until_ = std::max<std::int64_t>(dirty_until_, root);
-    sweep(root, adjoint);
+    sweep(root, adjoint_);
 }
 
 }  // namespace ag

@@ -66,13 +66,14 @@ std::uint64_t Rng::below(std::uint64_t n) {
 template <class T>
 std::uint32_t BasicTensor<T>::checked_record(const char* what) const {
     Tape& t = tape();
-    t.check(index_, gen_, what);
-    if (t.op[index_] != Op::Tensor || !t.tensors)
-        throw std::logic_error(fmt::format("{}: node #{} is a scalar Value, not a tensor", what, index_));
-    const std::uint32_t rec = t.operands[index_].lhs;
-    if (t.tensors->nodes[rec].dtype != dtype)
-        throw std::logic_error(fmt::format("{}: node #{} holds {}, the handle expects {}", what, index_,
-                                           dtype_name(t.tensors->nodes[rec].dtype), dtype_name(dtype)));
+    t.check(id_, what);
+    detail::TensorStore* store = detail::TapeAccess::tensors(t);
+    if (t.op(id_.index) != Op::Tensor || !store)
+        throw std::logic_error(fmt::format("{}: node #{} is a scalar Value, not a tensor", what, id_.index));
+    const std::uint32_t rec = t.operands(id_.index).lhs;
+    if (store->nodes[rec].dtype != dtype)
+        throw std::logic_error(fmt::format("{}: node #{} holds {}, the handle expects {}", what, id_.index,
+                                           dtype_name(store->nodes[rec].dtype), dtype_name(dtype)));
     return rec;
 }
 
@@ -80,12 +81,12 @@ namespace {
 template <class T>
 TensorNode& node_of(const BasicTensor<T>& t, const char* what) {
     const std::uint32_t rec = t.checked_record(what);
-    return tape().tensors->nodes[rec];
+    return detail::TapeAccess::tensors(tape())->nodes[rec];
 }
 
 template <class T>
 BasicTensor<T> leaf_handle(TensorStore& s, std::uint32_t rec) {
-    return BasicTensor<T>::from_node(s.nodes[rec].stub, tape().generation_now());
+    return BasicTensor<T>::from_node(tape().id(s.nodes[rec].stub));
 }
 
 // A new leaf; fill(i) gives element i.
@@ -239,7 +240,7 @@ void BasicTensor<T>::fill(double value) const {
 template <class T>
 void BasicTensor<T>::backward() const {
     checked_record("backward");
-    tape().backward(index_);
+    detail::TapeAccess::backward(tape(), id_.index);
 }
 
 template <class T>
@@ -381,10 +382,10 @@ template <class T>
 std::string to_string(const BasicTensor<T>& t) {
     Tape& tp = tape();
     const std::uint32_t i = t.index();
-    if (t.generation() == 0 || i >= tp.size() || tp.generation[i] != t.generation() || tp.op[i] != Op::Tensor ||
-        !tp.tensors || tp.tensors->nodes[tp.operands[i].lhs].dtype != dtype_of<T>)
+    const detail::TensorStore* store = detail::TapeAccess::tensors(tp);
+    if (!tp.alive(t.id()) || tp.op(i) != Op::Tensor || !store || store->nodes[tp.operands(i).lhs].dtype != dtype_of<T>)
         return "Tensor(<freed>)";
-    const TensorNode& n = tp.tensors->nodes[tp.operands[i].lhs];
+    const TensorNode& n = store->nodes[tp.operands(i).lhs];
     const T* v = detail::values<T>(n);
     std::string out = fmt::format("Tensor(shape={}, dtype={}, data=", n.shape.str(), dtype_name(dtype_of<T>));
     if (n.shape.rank() == 0) {

@@ -14,9 +14,12 @@ namespace ag::detail {
 void delete_tensor_store(TensorStore* s) noexcept { delete s; }
 
 TensorStore& store_of(Tape& t) {
-    if (!t.tensors) [[unlikely]]
-        t.adopt_tensor_store(new TensorStore);
-    return *t.tensors;
+    TensorStore*& store = TapeAccess::tensors(t);
+    if (!store) [[unlikely]] {
+        TapeAccess::own_memory(t);  // the tape frees the store at thread exit
+        store = new TensorStore;
+    }
+    return *store;
 }
 
 namespace {
@@ -83,7 +86,7 @@ TensorNode& push_node(TensorStore& s, Tape& t, const char* op, const Shape& shap
     try {
         n.value = s.arena.allocate(bytes);
         if (with_grad) n.grad = s.arena.allocate(bytes);
-        n.stub = t.push(Op::Tensor, rec, 0, 0.0);
+        n.stub = TapeAccess::push(t, Op::Tensor, rec, 0, 0.0).index;
     } catch (...) {  // out of memory: leave the record as it was
         const auto mark = n.arena_mark;
         s.nodes.pop_back();
@@ -137,7 +140,7 @@ BasicTensor<T> finish(TensorStore& s, std::uint32_t rec, BackwardFn backward) {
                                            n.op, input_shapes(s, n), values<T>(n)[bad], bad, index_str(n.shape, bad),
                                            n.shape.str()));
     }
-    return BasicTensor<T>::from_node(n.stub, t.generation_now());
+    return BasicTensor<T>::from_node(t.id(n.stub));
 }
 
 template <class T>
@@ -163,7 +166,7 @@ AG_INSTANTIATE(double)
 // --- hooks called by the scalar tape ---
 
 void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly) {
-    TensorStore& s = *t.tensors;
+    TensorStore& s = *TapeAccess::tensors(t);
     TensorNode& n = s.nodes[tensor_index];
     if (!n.has_grad || n.backward == nullptr) return;  // nothing reached it, or a leaf
     n.backward(s, n);
@@ -176,7 +179,7 @@ void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly) {
 }
 
 void tensor_seed(Tape& t, std::uint32_t tensor_index) {
-    TensorNode& n = t.tensors->nodes[tensor_index];
+    TensorNode& n = TapeAccess::tensors(t)->nodes[tensor_index];
     if (n.shape.numel() != 1)
         throw std::invalid_argument(fmt::format(
             "backward: the tensor has shape {} ({} elements); backward() needs a one-element tensor (a loss), as "
@@ -188,10 +191,12 @@ void tensor_seed(Tape& t, std::uint32_t tensor_index) {
         grad_for_add<double>(n)[0] += 1.0;
 }
 
-void tensor_zero_grad(Tape& t, std::uint32_t tensor_index) { t.tensors->nodes[tensor_index].has_grad = false; }
+void tensor_zero_grad(Tape& t, std::uint32_t tensor_index) {
+    TapeAccess::tensors(t)->nodes[tensor_index].has_grad = false;
+}
 
 bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index) {
-    return t.tensors->nodes[tensor_index].backward == nullptr;
+    return TapeAccess::tensors(const_cast<Tape&>(t))->nodes[tensor_index].backward == nullptr;
 }
 
 namespace {
@@ -218,7 +223,7 @@ TensorStore::~TensorStore() {
 }
 
 void tensor_rewind(Tape& t, std::uint32_t nodes_kept) {
-    TensorStore& s = *t.tensors;
+    TensorStore& s = *TapeAccess::tensors(t);
     // Tensor nodes are in creation order, like their stubs: drop a suffix.
     std::size_t keep = s.nodes.size();
     while (keep > 0 && s.nodes[keep - 1].stub >= nodes_kept) --keep;
@@ -229,7 +234,7 @@ void tensor_rewind(Tape& t, std::uint32_t nodes_kept) {
 }
 
 std::size_t tensor_bytes(const Tape& t) {
-    const TensorStore& s = *t.tensors;
+    const TensorStore& s = *TapeAccess::tensors(const_cast<Tape&>(t));
     std::size_t on_heap = 0;  // rare (see give_grad_buffer): counted here rather than kept up to date
     for (const TensorNode& n : s.nodes)
         if (n.grad_on_heap) on_heap += grad_bytes(n);

@@ -171,7 +171,7 @@ void relu_backward(TensorStore& s, TensorNode& n) {
     const T *g = grads<T>(n), *x = values<T>(a);
     // g · relu'(x), as the scalar sweep computes it (a select would load g
     // conditionally, and stop the loop from vectorizing).
-    detail::accumulate<T>(a, [&](std::int64_t i) { return g[i] * static_cast<T>(x[i] > T(0)); });
+    detail::accumulate<T>(a, [&](std::int64_t i) { return g[i] * ops::kink::step(x[i]); });
 }
 
 template <class T>
@@ -181,7 +181,7 @@ BasicTensor<T> relu_impl(const BasicTensor<T>& a) {
     const std::uint32_t rec = begin_node<T>(s, ops::Relu::name, x.shape, {x.rec});
     T* y = values<T>(s.nodes[rec]);
     const std::int64_t n = x.shape.numel();
-    for (std::int64_t i = 0; i < n; ++i) y[i] = x.v[i] > T(0) ? x.v[i] : T(0);
+    for (std::int64_t i = 0; i < n; ++i) y[i] = ops::Relu::f(x.v[i]);
     return finish<T>(s, rec, &relu_backward<T>);
 }
 
@@ -203,7 +203,7 @@ BasicTensor<T> with_constant(const BasicTensor<T>& a, double c) {
     node.darg = c;
     T* y = values<T>(node);
     const std::int64_t n = x.shape.numel();
-    for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(OpT::f(x.v[i], c));
+    for (std::int64_t i = 0; i < n; ++i) y[i] = OpT::f(x.v[i], static_cast<T>(c));
     return finish<T>(s, rec, &constant_backward<OpT, T>);
 }
 
@@ -338,7 +338,7 @@ BasicTensor<T> linear_impl(const char* op, bool allow_rank1, const BasicTensor<T
     const auto w = operand(s, w_, op);
     const std::int64_t m = check_matmul(op, x.shape, w.shape, allow_rank1);
     const std::int64_t k = w.shape[0], n = w.shape[1];
-    const bool has_bias = bias.generation() != 0;
+    const bool has_bias = !bias.empty();
     detail::Operand<T> b{};
     if (has_bias) {
         b = operand(s, bias, op);
@@ -691,7 +691,7 @@ struct BceWithLogits {
     static constexpr const char* name = "binary_cross_entropy_with_logits";
     static constexpr const char* first = "logits";
     static constexpr const char* second = "targets";
-    static double f(double x, double t) { return std::max(x, 0.0) - x * t + std::log1p(std::exp(-std::fabs(x))); }
+    static double f(double x, double t) { return ops::Relu::f(x) - x * t + std::log1p(std::exp(-std::fabs(x))); }
     static double dp(double x, double t) { return ops::Sigmoid::f(x) - t; }
     static double dt(double x, double) { return -x; }
 };
@@ -700,9 +700,10 @@ struct Hinge {
     static constexpr const char* name = "hinge";
     static constexpr const char* first = "scores";
     static constexpr const char* second = "targets";
-    static double f(double s, double t) { return std::max(0.0, 1 - t * s); }
-    static double dp(double s, double t) { return 1 - t * s > 0 ? -t : 0.0; }
-    static double dt(double s, double t) { return 1 - t * s > 0 ? -s : 0.0; }
+    // relu's rule, so NaN propagates: a NaN score gives a NaN loss and gradient.
+    static double f(double s, double t) { return ops::Relu::f(1 - t * s); }
+    static double dp(double s, double t) { return ops::kink::step(1 - t * s) * -t; }
+    static double dt(double s, double t) { return ops::kink::step(1 - t * s) * -s; }
 };
 
 // ------------------------------------------------------ rows and concat ---

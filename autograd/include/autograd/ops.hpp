@@ -1,157 +1,296 @@
 #pragma once
 // The scalar operations: each one's forward formula and its local derivative,
-// side by side. Adding an op means adding one struct here, one line to the
-// matching list at the bottom, a public function in value.hpp, and its
-// gradient test.
+// side by side, one rule per op.
+//
+// `f` is the forward formula on plain numbers (double, and float for float32
+// tensors, which thus compute in float). The derivative (`d` for unary ops, `da`/`db` for binary ones) is a
+// template over the number type, so one rule serves every path:
+//   - double and float: the backward sweep of the tape and the tensor kernels;
+//   - ag::Value: a sweep that records the gradient as new nodes
+//     (derivatives of derivatives);
+//   - ag::Dual: forward mode (the tangent is d · the input's tangent).
+// A rule is written with + - * /, the elementary functions below, and, at
+// non-differentiable points, the kink helpers (step, sign, max_share,
+// zero_where), which branch on the primal values and give constants.
+// Numeric literals go through S (the type's scalar: float for float, double
+// otherwise) so float32 stays float32.
+//
+// Adding an op: one struct here, one entry in the matching list at the bottom
+// of this file, its public function in value.hpp, and a row in the op tests
+// (tests/test_scalar_engine.cpp), which fail when an op in the lists has no row.
 //
 // Conventions at non-differentiable points follow PyTorch:
 //   relu'(0) = 0, abs'(0) = 0, min/max split the gradient evenly on a tie,
 //   d/db a^b = 0 where a == 0 and b >= 0, d/da a^b = 0 where b == 0.
+// NaN propagates, as in PyTorch and NumPy: relu(NaN), max(NaN, x) and
+// max(x, NaN) are NaN, and so are the derivatives of relu, abs, min and max
+// at NaN (a NaN input is never silently turned into a finite gradient).
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 
-namespace ag::ops {
+namespace ag {
 
-// Unary ops: y = f(a); d(a, y) = dy/da.
+// --- what a rule needs from a number type -----------------------------------
+
+// The plain-number type of T's constants: float for float, double otherwise.
+template <class T>
+struct scalar_of {
+    using type = double;
+};
+template <>
+struct scalar_of<float> {
+    using type = float;
+};
+template <class T>
+using scalar_t = typename scalar_of<T>::type;
+
+// The value of a number, without its derivative information.
+inline double primal(double x) noexcept { return x; }
+inline float primal(float x) noexcept { return x; }
+
+namespace ops {
+
+// Elementary functions on plain numbers, so that a rule's unqualified call
+// finds them for double and float (and, by argument-dependent lookup, the
+// recording overloads for ag::Value and ag::Dual).
+#define AG_PLAIN_FUNCTION(fn)                                  \
+    inline double fn(double x) { return std::fn(x); }          \
+    inline float fn(float x) { return std::fn(x); }
+AG_PLAIN_FUNCTION(exp)
+AG_PLAIN_FUNCTION(log)
+AG_PLAIN_FUNCTION(sqrt)
+AG_PLAIN_FUNCTION(tanh)
+AG_PLAIN_FUNCTION(sin)
+AG_PLAIN_FUNCTION(cos)
+#undef AG_PLAIN_FUNCTION
+inline double pow(double a, double b) { return std::pow(a, b); }
+inline float pow(float a, float b) { return std::pow(a, b); }
+
+// --- kink helpers: constants from the primal values --------------------------
+
+namespace kink {
+template <class R>
+constexpr R nan() {
+    return std::numeric_limits<R>::quiet_NaN();
+}
+template <class R>
+constexpr R step(R a) {  // relu': 1 above 0, 0 at or below, NaN at NaN
+    return a > 0 ? R(1) : (a <= 0 ? R(0) : nan<R>());
+}
+template <class R>
+constexpr R sign(R a) {  // abs': -1, 0 or 1, NaN at NaN
+    return a > 0 ? R(1) : (a < 0 ? R(-1) : (a == 0 ? R(0) : nan<R>()));
+}
+template <class R>
+constexpr R max_share(R a, R b) {  // a's share of max(a, b)'s gradient
+    return a > b ? R(1) : (a < b ? R(0) : (a == b ? R(0.5) : nan<R>()));
+}
+}  // namespace kink
+
+// For every scalar number type (double, float, Value, Dual): the helper
+// evaluated on the primal value, as a plain constant.
+template <class T>
+scalar_t<T> step(const T& a) {
+    return kink::step<scalar_t<T>>(static_cast<scalar_t<T>>(primal(a)));
+}
+template <class T>
+scalar_t<T> sign(const T& a) {
+    return kink::sign<scalar_t<T>>(static_cast<scalar_t<T>>(primal(a)));
+}
+template <class A, class B>
+scalar_t<A> max_share(const A& a, const B& b) {
+    using R = scalar_t<A>;
+    return kink::max_share<R>(static_cast<R>(primal(a)), static_cast<R>(primal(b)));
+}
+// x, or a zero of x's type where cond(primal values of args...) holds (a
+// masked_fill with 0, as PyTorch's pow backward does).
+template <class X, class Cond, class... Args>
+X zero_where(const X& x, Cond cond, const Args&... args) {
+    return cond(primal(args)...) ? X(0) : x;
+}
+
+// --- unary ops: y = f(a); d(a, y) = dy/da ------------------------------------
+
 struct Neg {
     static constexpr const char* name = "neg";
-    static double f(double a) { return -a; }
-    static double d(double, double) { return -1.0; }
+    template <class R>
+    static R f(R a) { return -a; }
+    template <class T, class S = scalar_t<T>>
+    static S d(const T&, const T&) { return S(-1); }
 };
 struct Exp {
     static constexpr const char* name = "exp";
-    static double f(double a) { return std::exp(a); }
-    static double d(double, double y) { return y; }
+    template <class R>
+    static R f(R a) { return exp(a); }
+    template <class T>
+    static T d(const T&, const T& y) { return y; }
 };
 struct Log {
     static constexpr const char* name = "log";
-    static double f(double a) { return std::log(a); }
-    static double d(double a, double) { return 1.0 / a; }
+    template <class R>
+    static R f(R a) { return log(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T& a, const T&) { return S(1) / a; }
 };
 struct Sqrt {
     static constexpr const char* name = "sqrt";
-    static double f(double a) { return std::sqrt(a); }
-    static double d(double, double y) { return 0.5 / y; }
+    template <class R>
+    static R f(R a) { return sqrt(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T&, const T& y) { return S(0.5) / y; }
 };
 struct Tanh {
     static constexpr const char* name = "tanh";
-    static double f(double a) { return std::tanh(a); }
-    static double d(double, double y) { return 1.0 - y * y; }
+    template <class R>
+    static R f(R a) { return tanh(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T&, const T& y) { return S(1) - y * y; }
 };
 struct Sigmoid {
     static constexpr const char* name = "sigmoid";
     // Two branches so that exp never overflows for large |a|.
-    static double f(double a) {
-        if (a >= 0) return 1.0 / (1.0 + std::exp(-a));
-        const double e = std::exp(a);
-        return e / (1.0 + e);
+    template <class R>
+    static R f(R a) {
+        if (a >= 0) return R(1) / (R(1) + exp(-a));
+        const R e = exp(a);
+        return e / (R(1) + e);
     }
-    static double d(double, double y) { return y * (1.0 - y); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T&, const T& y) { return y * (S(1) - y); }
 };
 struct Relu {
     static constexpr const char* name = "relu";
-    static double f(double a) { return a > 0 ? a : 0.0; }
-    static double d(double a, double) { return a > 0 ? 1.0 : 0.0; }
+    template <class R>
+    static R f(R a) { return a > 0 || a != a ? a : R(0); }
+    template <class T>
+    static auto d(const T& a, const T&) { return step(a); }
 };
 struct Sin {
     static constexpr const char* name = "sin";
-    static double f(double a) { return std::sin(a); }
-    static double d(double a, double) { return std::cos(a); }
+    template <class R>
+    static R f(R a) { return sin(a); }
+    template <class T>
+    static T d(const T& a, const T&) { return cos(a); }
 };
 struct Cos {
     static constexpr const char* name = "cos";
-    static double f(double a) { return std::cos(a); }
-    static double d(double a, double) { return -std::sin(a); }
+    template <class R>
+    static R f(R a) { return cos(a); }
+    template <class T>
+    static T d(const T& a, const T&) { return -sin(a); }
 };
 struct Abs {
     static constexpr const char* name = "abs";
-    static double f(double a) { return std::fabs(a); }
-    static double d(double a, double) { return a > 0 ? 1.0 : (a < 0 ? -1.0 : 0.0); }
+    template <class R>
+    static R f(R a) { return std::fabs(a); }
+    template <class T>
+    static auto d(const T& a, const T&) { return sign(a); }
 };
 
-// Binary ops between two nodes: y = f(a, b); da, db = partials.
+// --- binary ops: y = f(a, b); da, db = the partials ---------------------------
+// Each argument has its own type, so the same rule serves a constant operand
+// (the *C ops below are defined from these).
+
 struct Add {
     static constexpr const char* name = "+";
-    static double f(double a, double b) { return a + b; }
-    static double da(double, double, double) { return 1.0; }
-    static double db(double, double, double) { return 1.0; }
+    template <class R>
+    static R f(R a, R b) { return a + b; }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static S da(const A&, const B&, const Y&) { return S(1); }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static S db(const A&, const B&, const Y&) { return S(1); }
 };
 struct Sub {
     static constexpr const char* name = "-";
-    static double f(double a, double b) { return a - b; }
-    static double da(double, double, double) { return 1.0; }
-    static double db(double, double, double) { return -1.0; }
+    template <class R>
+    static R f(R a, R b) { return a - b; }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static S da(const A&, const B&, const Y&) { return S(1); }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static S db(const A&, const B&, const Y&) { return S(-1); }
 };
 struct Mul {
     static constexpr const char* name = "*";
-    static double f(double a, double b) { return a * b; }
-    static double da(double, double b, double) { return b; }
-    static double db(double a, double, double) { return a; }
+    template <class R>
+    static R f(R a, R b) { return a * b; }
+    template <class A, class B, class Y>
+    static B da(const A&, const B& b, const Y&) { return b; }
+    template <class A, class B, class Y>
+    static A db(const A& a, const B&, const Y&) { return a; }
 };
 struct Div {
     static constexpr const char* name = "/";
-    static double f(double a, double b) { return a / b; }
-    static double da(double, double b, double) { return 1.0 / b; }
-    static double db(double, double b, double y) { return -y / b; }
+    template <class R>
+    static R f(R a, R b) { return a / b; }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static auto da(const A&, const B& b, const Y&) { return S(1) / b; }
+    template <class A, class B, class Y>
+    static auto db(const A&, const B& b, const Y& y) { return -y / b; }
 };
 struct Pow {
     static constexpr const char* name = "pow";
-    static double f(double a, double b) { return std::pow(a, b); }
-    static double da(double a, double b, double) { return b == 0 ? 0.0 : b * std::pow(a, b - 1.0); }
-    static double db(double a, double b, double y) { return (a == 0 && b >= 0) ? 0.0 : y * std::log(a); }
+    template <class R>
+    static R f(R a, R b) { return pow(a, b); }
+    template <class A, class B, class Y, class S = scalar_t<Y>>
+    static auto da(const A& a, const B& b, const Y&) {
+        return zero_where(b * pow(a, b - S(1)), [](auto, auto e) { return e == 0; }, a, b);
+    }
+    template <class A, class B, class Y>
+    static auto db(const A& a, const B& b, const Y& y) {
+        return zero_where(y * log(a), [](auto x, auto e) { return x == 0 && e >= 0; }, a, b);
+    }
 };
 struct Min {
     static constexpr const char* name = "min";
-    static double f(double a, double b) { return a < b ? a : b; }
-    static double da(double a, double b, double) { return a < b ? 1.0 : (a == b ? 0.5 : 0.0); }
-    static double db(double a, double b, double) { return b < a ? 1.0 : (a == b ? 0.5 : 0.0); }
+    template <class R>
+    static R f(R a, R b) { return a < b || a != a ? a : b; }
+    template <class A, class B, class Y>
+    static auto da(const A& a, const B& b, const Y&) { return max_share(b, a); }
+    template <class A, class B, class Y>
+    static auto db(const A& a, const B& b, const Y&) { return max_share(a, b); }
 };
 struct Max {
     static constexpr const char* name = "max";
-    static double f(double a, double b) { return a > b ? a : b; }
-    static double da(double a, double b, double) { return a > b ? 1.0 : (a == b ? 0.5 : 0.0); }
-    static double db(double a, double b, double) { return b > a ? 1.0 : (a == b ? 0.5 : 0.0); }
+    template <class R>
+    static R f(R a, R b) { return a > b || a != a ? a : b; }
+    template <class A, class B, class Y>
+    static auto da(const A& a, const B& b, const Y&) { return max_share(a, b); }
+    template <class A, class B, class Y>
+    static auto db(const A& a, const B& b, const Y&) { return max_share(b, a); }
 };
 
-// Ops between a node a and a constant c (kept in the tape's constant pool, so
-// `x * 2.0` costs one node, not two): y = f(a, c); d(a, c, y) = dy/da.
-struct AddC {
-    static constexpr const char* name = "+";
-    static double f(double a, double c) { return a + c; }
-    static double d(double, double, double) { return 1.0; }
+// --- ops between a node a and a constant c ------------------------------------
+// Kept in the tape's constant pool, so `x * 2.0` costs one node, not two.
+// Each is its binary op with one operand held constant: the forward formula
+// and the derivative come from the binary rule, never restated.
+template <class Binary>
+struct ConstantRight {  // a op c
+    static constexpr const char* name = Binary::name;
+    template <class R>
+    static R f(R a, R c) { return Binary::f(a, c); }
+    template <class T>
+    static auto d(const T& a, double c, const T& y) { return Binary::da(a, static_cast<scalar_t<T>>(c), y); }
 };
-struct RSubC {  // c - a
-    static constexpr const char* name = "-";
-    static double f(double a, double c) { return c - a; }
-    static double d(double, double, double) { return -1.0; }
+template <class Binary>
+struct ConstantLeft {  // c op a
+    static constexpr const char* name = Binary::name;
+    template <class R>
+    static R f(R a, R c) { return Binary::f(c, a); }
+    template <class T>
+    static auto d(const T& a, double c, const T& y) { return Binary::db(static_cast<scalar_t<T>>(c), a, y); }
 };
-struct MulC {
-    static constexpr const char* name = "*";
-    static double f(double a, double c) { return a * c; }
-    static double d(double, double c, double) { return c; }
-};
-struct DivC {  // a / c
-    static constexpr const char* name = "/";
-    static double f(double a, double c) { return a / c; }
-    static double d(double, double c, double) { return 1.0 / c; }
-};
-struct RDivC {  // c / a
-    static constexpr const char* name = "/";
-    static double f(double a, double c) { return c / a; }
-    static double d(double a, double, double y) { return -y / a; }
-};
-struct PowC {  // a ^ c
-    static constexpr const char* name = "pow";
-    static double f(double a, double c) { return std::pow(a, c); }
-    static double d(double a, double c, double) { return c == 0 ? 0.0 : c * std::pow(a, c - 1.0); }
-};
-struct RPowC {  // c ^ a
-    static constexpr const char* name = "pow";
-    static double f(double a, double c) { return std::pow(c, a); }
-    static double d(double, double c, double y) { return (c == 0) ? 0.0 : y * std::log(c); }
-};
+using AddC = ConstantRight<Add>;   // a + c (and a - c, as a + (-c))
+using RSubC = ConstantLeft<Sub>;   // c - a
+using MulC = ConstantRight<Mul>;   // a * c
+using DivC = ConstantRight<Div>;   // a / c
+using RDivC = ConstantLeft<Div>;   // c / a
+using PowC = ConstantRight<Pow>;   // a ^ c
+using RPowC = ConstantLeft<Pow>;   // c ^ a
 
-}  // namespace ag::ops
+}  // namespace ops
+}  // namespace ag
 
 // The lists that generate the op codes and the cases of the backward sweep.
 #define AG_UNARY_OPS(X) X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs)
@@ -162,7 +301,7 @@ namespace ag {
 
 // What each tape node is. `Leaf` has no operands; `Tensor` marks a node whose
 // operation lives in the tensor record (its lhs is the tensor node's index).
-enum class Op : std::uint16_t {
+enum class Op : std::uint8_t {  // the low byte of a node's key (tape.hpp)
     Leaf,
     Tensor,
 #define AG_ENUM_ENTRY(Name) Name,

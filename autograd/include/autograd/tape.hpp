@@ -2,24 +2,25 @@
 // The tape: every operation appends one node, in creation order, which is a
 // topological order, so backward() is a single reverse sweep.
 //
-// Layout (structure of arrays, one entry per node, 30 bytes a node):
+// Layout (structure of arrays, one entry per node, 32 bytes a node):
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
 //                           a constant, rhs indexes `constants`; for
 //                           Op::Tensor, lhs indexes the tensor record (one
 //                           array, not two: one stream to write and read)
-//   op[i]          uint16   what the node computes (see ops.hpp); 16 bits
-//                           rather than 8 because a byte store may alias
-//                           anything and would make the compiler reload
-//                           every array pointer after each recorded node
-//   generation[i]  uint32   which recording epoch wrote the node, so that a
-//                           handle to a node freed by rewind() is detected
-// The five arrays share one allocation (tape.cpp explains their offsets).
+//   key[i]         uint64   the node's identity: the generation (recording
+//                           epoch) that wrote it, times 256, plus its op
+//                           code (what the node computes, see ops.hpp). A
+//                           handle holds its node's key, so one comparison
+//                           tells a live node from one freed by rewind()
+//                           (see NodeId). One array, not two: one store.
+// The arrays live in one reserved stretch of address space and grow in place
+// (tape.cpp explains their placement).
 //
 // Each thread has its own tape (ag::tape()); graphs on different threads are
-// independent. Handles (Value, Tensor) are {index, generation} pairs: cheap
-// to copy, checked on every use.
+// independent. Handles (Value, Tensor) hold a NodeId: cheap to copy, checked
+// on every use.
 //
 // Why the tape is a trivially destructible `constinit thread_local` object
 // rather than a heap tape behind a thread_local pointer: its fields are then
@@ -27,8 +28,9 @@
 // operation works on the same object, instead of loading the tape's address
 // and then each field through it for every recorded node (that cost about a
 // quarter of the recording time). Trivially destructible so that no access
-// needs an initialization guard: the arrays are plain owning pointers,
-// freed when the thread exits (see tape.cpp).
+// needs an initialization guard: its memory is freed when the thread exits
+// (see tape.cpp). There is exactly one Tape per thread: the type cannot be
+// constructed or copied by users.
 #include <autograd/ops.hpp>
 
 #include <bit>
@@ -47,17 +49,44 @@ struct AnomalyError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-namespace detail {
-struct TensorStore;  // the tensor record, defined by the tensor module
-}
-
 // A node's operand indices (see the layout above).
 struct Operands {
     std::uint32_t lhs, rhs;
 };
 
-// One per thread: ag::tape(). Other Tape objects are not supported (the
-// thread-exit hook frees only the thread's own tape).
+// What a handle knows of its node: the index and the node's key, its
+// generation (the recording epoch that wrote it) and op code. Every rewind
+// starts a new generation, unique in the process, so a handle to a freed
+// node, or to another thread's tape, never matches a live node. Generations
+// have 56 bits: at one rewind a nanosecond a process would need two years to
+// use them up, and the next rewind would then throw instead of reusing one
+// (a stale handle can never pass the check).
+struct NodeId {
+    std::uint32_t index = 0;
+    std::uint64_t key = 0;  // generation << 8 | op code
+    // Generation 0 is never live: a default NodeId is an empty handle.
+    bool empty() const noexcept { return key == 0; }
+    std::uint64_t generation() const noexcept { return key >> 8; }
+};
+
+namespace detail {
+struct TensorStore;  // the tensor record, defined by the tensor module
+struct TapeHolder;
+struct TapeAccess;
+template <int Which>
+class DepthGuard;
+
+// A stretch of address space reserved once and committed as it fills, so an
+// array in it grows in place: no copy, no move (tape.cpp). Trivially
+// destructible: its owner releases it.
+struct Region {
+    std::byte* base = nullptr;
+    std::size_t reserved = 0;   // bytes of address space
+    std::size_t committed = 0;  // bytes usable from base
+};
+}  // namespace detail
+
+// One per thread: ag::tape().
 class Tape {
 public:
     // A position on the tape to come back to: nodes recorded after it are
@@ -67,8 +96,6 @@ public:
         std::uint32_t constants = 0;
     };
 
-    // Constant initialization: memory and a generation come with the first node.
-    constexpr Tape() noexcept = default;
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
 
@@ -80,24 +107,58 @@ public:
     void clear() { rewind(Mark{}); }
     // Sets every adjoint on the tape to zero.
     void zero_grad() noexcept;
-    // Memory the tape holds now, in bytes (capacity, not just size).
+    // Memory the tape holds now, in bytes (committed, not just used).
     std::size_t bytes_reserved() const noexcept;
     // Bytes one recorded node takes (see the layout above).
-    static constexpr std::size_t bytes_per_node =
-        2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint32_t) + sizeof(Op);
-    // Preallocates room for n nodes.
+    static constexpr std::size_t bytes_per_node = 2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint64_t);
+    // Makes room for n nodes now (the tape grows by itself too).
     void reserve(std::uint32_t n);
 
-    // --- recording (used by Value and Tensor; not needed by users) ---
-    // Appends a node and returns its index; under NoGrad, records a leaf.
-    std::uint32_t record(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    // --- reading the graph (pictures, the command-line tool) ---
+    // Index i must be < size() (k < constant_count()): unchecked, like [].
+    double value(std::uint32_t i) const noexcept { return value_[i]; }
+    double adjoint(std::uint32_t i) const noexcept { return adjoint_[i]; }
+    Op op(std::uint32_t i) const noexcept { return static_cast<Op>(key_[i] & 0xff); }
+    Operands operands(std::uint32_t i) const noexcept { return operands_[i]; }
+    double constant(std::uint32_t k) const noexcept { return constants_[k]; }
+    std::uint32_t constant_count() const noexcept { return constant_count_; }
+    // The id of the live node at `index` (< size()).
+    NodeId id(std::uint32_t index) const noexcept { return NodeId{index, key_[index]}; }
+
+    // Whether `h` names a live node of this tape.
+    bool alive(const NodeId& h) const noexcept { return h.index < size_ && key_[h.index] == h.key; }
+    // Throws std::logic_error, naming `what`, unless `h` names a live node.
+    void check(const NodeId& h, const char* what) const {
+        if (!alive(h)) [[unlikely]]
+            throw_stale(h, what);
+    }
+
+    // Names given to Values (for pictures and printing).
+    void set_name(std::uint32_t index, std::string name);
+    const std::string* name(std::uint32_t index) const;
+
+    bool anomaly() const noexcept { return anomaly_depth_ > 0; }
+    bool grad_enabled() const noexcept { return no_grad_depth_ == 0; }
+
+private:
+    friend struct detail::TapeHolder;
+    friend struct detail::TapeAccess;
+    template <int Which>
+    friend class detail::DepthGuard;
+
+    // Constant initialization: memory and a generation come with the first node.
+    constexpr Tape() noexcept = default;
+
+    // --- recording (through detail::TapeAccess) ---
+    // Appends a node and returns its id; under NoGrad, records a leaf.
+    NodeId record(Op o, std::uint32_t a, std::uint32_t b, double y) {
         // One test on the hot path: limit_ is 0 while a guard is active.
         if (size_ >= limit_) [[unlikely]]
             return record_slow(o, a, b, y);
         return append(o, a, b, y);
     }
     // Appends a node whatever the guards (the tensor module's stubs).
-    std::uint32_t push(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    NodeId push(Op o, std::uint32_t a, std::uint32_t b, double y) {
         if (size_ == capacity_) [[unlikely]]
             grow();
         return append(o, a, b, y);
@@ -106,18 +167,11 @@ public:
     // constant (x + 0.5, ...) reuses its slot.
     std::uint32_t add_constant(double c) {
         if (constant_count_ > 0 &&
-            std::bit_cast<std::uint64_t>(constants[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
+            std::bit_cast<std::uint64_t>(constants_[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
             [[likely]]
             return constant_count_ - 1;
         return push_constant(c);
     }
-    std::uint32_t constant_count() const noexcept { return constant_count_; }
-    // Throws std::logic_error unless (index, gen) names a live node.
-    void check(std::uint32_t index, std::uint32_t gen, const char* what) const {
-        if (index >= size_ || generation[index] != gen) [[unlikely]]
-            throw_stale(index, gen, what);
-    }
-    std::uint32_t generation_now() const noexcept { return generation_now_; }
 
     // Reverse sweep from `root` (already seeded) down to node 0, accumulating
     // into `adj`: the tape's adjoints, or a scratch buffer for ag::grad.
@@ -128,67 +182,73 @@ public:
     // Ensures non-leaf adjoints up to `root` are zero before a new sweep.
     void prepare_backward(std::uint32_t root);
 
-    // Names given to Values (for pictures and printing).
-    void set_name(std::uint32_t index, std::string name);
-    const std::string* name(std::uint32_t index) const;
+    void update_flags() noexcept { limit_ = (no_grad_depth_ > 0 || anomaly_depth_ > 0) ? 0 : capacity_; }
 
-    // Guards (see NoGrad, DetectAnomaly) flip these; depth counters so they nest.
-    int no_grad_depth = 0;
-    int anomaly_depth = 0;
-    void update_flags() noexcept {
-        flags_ = (no_grad_depth > 0 ? 1u : 0u) | (anomaly_depth > 0 ? 2u : 0u);
-        limit_ = flags_ != 0 ? 0 : capacity_;
-    }
-    bool anomaly() const noexcept { return anomaly_depth > 0; }
-    bool grad_enabled() const noexcept { return no_grad_depth == 0; }
-
-    // The arrays (see the layout above), owned by the tape. Valid for
-    // indices < size() (constants: < constant_count()).
-    double* value = nullptr;
-    double* adjoint = nullptr;
-    Operands* operands = nullptr;
-    Op* op = nullptr;
-    std::uint32_t* generation = nullptr;
-    double* constants = nullptr;
-    // The tensor record, owned by the tape; created on first use by the
-    // tensor module (which calls adopt_tensor_store).
-    detail::TensorStore* tensors = nullptr;
-    void adopt_tensor_store(detail::TensorStore* s);
-
-private:
-    std::uint32_t append(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    NodeId append(Op o, std::uint32_t a, std::uint32_t b, double y) {
         const std::uint32_t i = size_++;
-        value[i] = y;
-        adjoint[i] = 0.0;
-        operands[i] = Operands{a, b};
-        generation[i] = generation_now_;
-        op[i] = o;
-        return i;
+        const std::uint64_t key = generation_key_ | static_cast<std::uint64_t>(o);
+        value_[i] = y;
+        adjoint_[i] = 0.0;
+        operands_[i] = Operands{a, b};
+        key_[i] = key;
+        return NodeId{i, key};
     }
-    std::uint32_t record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
+    NodeId record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
     std::uint32_t push_constant(double c);
     void grow();
+    void new_generation();
+    [[noreturn]] void throw_stale(const NodeId& h, const char* what) const;
     // Called before the tape first allocates: frees its memory at thread exit.
     void own_memory();
     friend struct TapeRelease;
     void release() noexcept;
-    [[noreturn]] void throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const;
+
+    // The arrays (see the layout above). Valid for indices < size()
+    // (constants: < constant_count()).
+    double* value_ = nullptr;
+    double* adjoint_ = nullptr;
+    Operands* operands_ = nullptr;
+    std::uint64_t* key_ = nullptr;
+    double* constants_ = nullptr;
 
     std::uint32_t size_ = 0, capacity_ = 0;
     std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
     std::uint32_t constant_count_ = 0, constant_capacity_ = 0;
-    std::uint32_t generation_now_ = 0;  // 0 (never live) until the first node
-    std::uint32_t flags_ = 0;  // bit 0: no grad, bit 1: anomaly mode
+    std::uint64_t generation_key_ = 0;  // the current generation << 8 (0: none yet)
+    int no_grad_depth_ = 0;  // guards (NoGrad, DetectAnomaly) nest
+    int anomaly_depth_ = 0;
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
+    detail::Region nodes_;  // the node arrays' address space (tape.cpp)
+    std::uint32_t reserved_nodes_ = 0;  // nodes the region has room for
     std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
-    void* nodes_block_ = nullptr;  // the one allocation the node arrays live in (tape.cpp)
-    std::size_t nodes_block_bytes_ = 0;
+    // The tensor record, owned by the tape; created on first use by the
+    // tensor module.
+    detail::TensorStore* tensors_ = nullptr;
 };
 
 namespace detail {
-inline constinit thread_local Tape thread_tape;
+struct TapeHolder {
+    static inline constinit thread_local Tape tape{};
+};
+
+// The engine's access to the tape's internals (value.hpp, the tensor module,
+// the sweep). Not for users: the public Tape API keeps its invariants.
+struct TapeAccess {
+    static NodeId record(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.record(o, a, b, y); }
+    static NodeId push(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.push(o, a, b, y); }
+    static std::uint32_t add_constant(Tape& t, double c) { return t.add_constant(c); }
+    static double* value(Tape& t) noexcept { return t.value_; }
+    static double* adjoint(Tape& t) noexcept { return t.adjoint_; }
+    static void sweep(Tape& t, std::uint32_t root, double* adj) { t.sweep(root, adj); }
+    static void backward(Tape& t, std::uint32_t root) { t.backward(root); }
+    static TensorStore*& tensors(Tape& t) noexcept { return t.tensors_; }
+    static void own_memory(Tape& t) { t.own_memory(); }
+    // Moves the process's generation counter (tests of the 2^32 wrap).
+    static void set_next_generation(std::uint64_t g);
+};
+
 // Hooks the tensor module fills in (called from the tape's sweep and rewind).
 void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly);
 void tensor_seed(Tape& t, std::uint32_t tensor_index);  // grad of the root tensor += 1
@@ -200,9 +260,11 @@ void delete_tensor_store(TensorStore* s) noexcept;
 }  // namespace detail
 
 static_assert(std::is_trivially_destructible_v<Tape>, "a thread_local Tape must need no initialization guard");
+static_assert(!std::is_default_constructible_v<Tape> && !std::is_copy_constructible_v<Tape>,
+              "the only Tape of a thread is ag::tape()");
 
 // The current thread's tape.
-inline Tape& tape() { return detail::thread_tape; }
+inline Tape& tape() { return detail::TapeHolder::tape; }
 
 // Frees, when it ends, every node recorded while it lived (RAII form of
 // mark/rewind). Use one per training step so a loop runs in flat memory:
@@ -221,26 +283,34 @@ private:
 
 namespace detail {
 // Raises one of the tape's guard counters while alive (guards nest).
-template <int Tape::*Depth>
+// Which: 0 for NoGrad, 1 for DetectAnomaly.
+template <int Which>
 class DepthGuard {
 public:
-    DepthGuard() : tape_(&tape()) { ++(tape_->*Depth); tape_->update_flags(); }
-    ~DepthGuard() { --(tape_->*Depth); tape_->update_flags(); }
+    DepthGuard() : tape_(&tape()) {
+        ++depth();
+        tape_->update_flags();
+    }
+    ~DepthGuard() {
+        --depth();
+        tape_->update_flags();
+    }
     DepthGuard(const DepthGuard&) = delete;
     DepthGuard& operator=(const DepthGuard&) = delete;
 
 private:
+    int& depth() { return Which == 0 ? tape_->no_grad_depth_ : tape_->anomaly_depth_; }
     Tape* tape_;
 };
 }  // namespace detail
 
 // While alive, operations compute values but record no history: results are
 // new leaves and backward() does not reach their inputs (torch.no_grad()).
-class NoGrad : detail::DepthGuard<&Tape::no_grad_depth> {};
+class NoGrad : detail::DepthGuard<0> {};
 
 // While alive, the first operation whose result is NaN or Inf, in the forward
 // pass or in a backward sweep, throws ag::AnomalyError naming the operation
 // and its inputs (torch.autograd.detect_anomaly()). Slower; for debugging.
-class DetectAnomaly : detail::DepthGuard<&Tape::anomaly_depth> {};
+class DetectAnomaly : detail::DepthGuard<1> {};
 
 }  // namespace ag

@@ -14,7 +14,7 @@
 //   are passed as double and rounded to T.
 // - Layout: row-major, contiguous, rank 0..4 (`Shape::max_rank`). Every
 //   operation makes a new contiguous tensor; there are no views.
-// - Handles: like ag::Value, a Tensor is {node index, generation}; copying
+// - Handles: like ag::Value, a Tensor is a NodeId (index, generation); copying
 //   one never copies data. A Scope/rewind frees the tensors recorded inside
 //   it; using such a handle afterwards throws std::logic_error. Create
 //   parameters before the Scope of a training step.
@@ -226,21 +226,19 @@ public:
     BasicTensor<U> to() const;
 
     // For the engine and tools that read the graph.
-    std::uint32_t index() const noexcept { return index_; }
-    std::uint32_t generation() const noexcept { return gen_; }
-    static BasicTensor from_node(std::uint32_t index, std::uint32_t gen) noexcept {
-        return BasicTensor(NodeTag{}, index, gen);
-    }
+    std::uint32_t index() const noexcept { return id_.index; }
+    const NodeId& id() const noexcept { return id_; }
+    bool empty() const noexcept { return id_.empty(); }
+    static BasicTensor from_node(const NodeId& id) noexcept { return BasicTensor(NodeTag{}, id); }
     // Checks the handle (live, a tensor node of this dtype); returns the
     // tensor record's index. Throws std::logic_error naming `what`.
     std::uint32_t checked_record(const char* what) const;
 
 private:
-    // Tagged, so that Tensor({1}, {2}) cannot mean (index, generation).
+    // Tagged, so that a braced list cannot mean a NodeId.
     struct NodeTag {};
-    BasicTensor(NodeTag, std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
-    std::uint32_t index_ = 0;
-    std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
+    BasicTensor(NodeTag, const NodeId& id) noexcept : id_(id) {}
+    NodeId id_;  // empty: a default-constructed handle
 };
 
 using Tensor = BasicTensor<double>;

@@ -5,7 +5,7 @@
 //     ag::Value f = (x + y) * z;
 //     f.backward();             // x.grad() == -4, y.grad() == -4, z.grad() == 3
 //
-// A Value is a handle {node index, generation}: copying it is free and never
+// A Value is a handle (a NodeId: node index and generation): copying it is free and never
 // copies the graph. Using a handle whose node was freed by Tape::rewind or a
 // Scope throws std::logic_error.
 #include <autograd/tape.hpp>
@@ -25,41 +25,44 @@ public:
     // An empty handle; using it throws. Exists so Values fit in containers.
     Value() noexcept = default;
     // A new leaf holding `data` (implicit, like micrograd's auto-wrapping).
-    Value(double data) : index_(tape().record(Op::Leaf, 0, 0, data)), gen_(tape().generation_now()) {}  // NOLINT
+    Value(double data) {  // NOLINT
+        Tape& t = tape();
+        id_ = detail::TapeAccess::record(t, Op::Leaf, 0, 0, data);
+    }
     Value(double data, std::string name) : Value(data) { set_name(std::move(name)); }
 
-    double data() const { return tape_checked().value[index_]; }
+    double data() const { return detail::TapeAccess::value(tape_checked())[id_.index]; }
     // Overwrites a leaf's value in place (optimizer updates); nodes already
     // computed from it are not recomputed.
-    void set_data(double d) const { tape_checked().value[index_] = d; }
-    double grad() const { return tape_checked().adjoint[index_]; }
-    void set_grad(double g) const { tape_checked().adjoint[index_] = g; }
+    void set_data(double d) const { detail::TapeAccess::value(tape_checked())[id_.index] = d; }
+    double grad() const { return detail::TapeAccess::adjoint(tape_checked())[id_.index]; }
+    void set_grad(double g) const { detail::TapeAccess::adjoint(tape_checked())[id_.index] = g; }
     void zero_grad() const { set_grad(0.0); }
     // Reverse sweep from this node with seed 1; gradients accumulate.
     void backward() const;
     // A new leaf with the same value: gradients stop here.
     Value detach() const { return Value(data()); }
-    bool is_leaf() const { return tape_checked().op[index_] == Op::Leaf; }
+    bool is_leaf() const { return tape_checked().op(id_.index) == Op::Leaf; }
 
     void set_name(std::string name) const;
     std::string name() const;  // "" when unnamed
 
     // For the engine and tools that read the graph (to_dot, the CLI).
-    std::uint32_t index() const noexcept { return index_; }
-    std::uint32_t generation() const noexcept { return gen_; }
+    std::uint32_t index() const noexcept { return id_.index; }
+    const NodeId& id() const noexcept { return id_; }
     // Checks the handle and returns the node index.
     std::uint32_t checked_index(const char* what = "Value") const {
-        tape().check(index_, gen_, what);
-        return index_;
+        tape().check(id_, what);
+        return id_.index;
     }
     // A handle to node `index` of tape `t`, e.g. for a tool walking the graph.
     static Value from_index(std::uint32_t index, const Tape& t) {
         if (index >= t.size())
             throw std::out_of_range(fmt::format("Value::from_index: node #{} does not exist (the tape has {} nodes)",
                                                 index, t.size()));
-        return Value(index, t.generation[index]);
+        return Value(t.id(index));
     }
-    static Value from_node(std::uint32_t index, std::uint32_t gen) noexcept { return Value(index, gen); }
+    static Value from_node(const NodeId& id) noexcept { return Value(id); }
 
     Value& operator+=(const Value& o);
     Value& operator-=(const Value& o);
@@ -67,14 +70,13 @@ public:
     Value& operator/=(const Value& o);
 
 private:
-    Value(std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
+    explicit Value(const NodeId& id) noexcept : id_(id) {}
     Tape& tape_checked() const {
         Tape& t = tape();
-        t.check(index_, gen_, "Value");
+        t.check(id_, "Value");
         return t;
     }
-    std::uint32_t index_ = 0;
-    std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
+    NodeId id_;  // empty: a default-constructed handle
 };
 
 namespace detail {
@@ -83,30 +85,31 @@ namespace detail {
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
     const std::uint32_t ia = a.index();
-    t.check(ia, a.generation(), OpT::name);
-    const double y = OpT::f(t.value[ia]);
-    return Value::from_node(t.record(op_code<OpT>, ia, 0, y), t.generation_now());
+    const double y = OpT::f(TapeAccess::value(t)[ia]);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, 0, y));
 }
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, const Value& b) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
+    t.check(b.id(), OpT::name);
     const std::uint32_t ia = a.index(), ib = b.index();
-    t.check(ia, a.generation(), OpT::name);
-    t.check(ib, b.generation(), OpT::name);
-    const double y = OpT::f(t.value[ia], t.value[ib]);
-    return Value::from_node(t.record(op_code<OpT>, ia, ib, y), t.generation_now());
+    const double* x = TapeAccess::value(t);
+    const double y = OpT::f(x[ia], x[ib]);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, ib, y));
 }
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, double c) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
     const std::uint32_t ia = a.index();
-    t.check(ia, a.generation(), OpT::name);
     // The constant first: its rare slow path is a call, and y would have to
     // be spilled around it.
-    const std::uint32_t ic = t.add_constant(c);
-    const double y = OpT::f(t.value[ia], c);
-    return Value::from_node(t.record(op_code<OpT>, ia, ic, y), t.generation_now());
+    const std::uint32_t ic = TapeAccess::add_constant(t, c);
+    const double y = OpT::f(TapeAccess::value(t)[ia], c);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, ic, y));
 }
 }  // namespace detail
 
@@ -148,7 +151,7 @@ inline Value& Value::operator-=(const Value& o) { return *this = *this - o; }
 inline Value& Value::operator*=(const Value& o) { return *this = *this * o; }
 inline Value& Value::operator/=(const Value& o) { return *this = *this / o; }
 
-inline void Value::backward() const { tape().backward(checked_index("backward")); }
+inline void Value::backward() const { detail::TapeAccess::backward(tape(), checked_index("backward")); }
 
 // d f / d wrt[k], for each k, without touching any .grad()
 // (torch.autograd.grad). Inputs that f does not depend on get 0.

@@ -70,10 +70,13 @@ public:
     // or float*). The pointers are valid only during the call.
     template <class F>
     void for_each_block(F&& f) const {
-        Tape& t = tape();
         for (const Value& v : scalars_) {
-            const std::uint32_t i = v.checked_index("optimizer parameter");
-            f(&t.value[i], static_cast<const double*>(&t.adjoint[i]), std::size_t{1});
+            // A block of one, copied: an optimizer's update of it is stored back.
+            v.checked_index("optimizer parameter");
+            double data = v.data();
+            const double grad = v.grad();
+            f(&data, static_cast<const double*>(&grad), std::size_t{1});
+            v.set_data(data);
         }
         for (const Tensor& p : tensors64_) call_tensor(p, f);
         for (const Tensor32& p : tensors32_) call_tensor(p, f);
