@@ -299,11 +299,14 @@ using RPowC = ConstantLeft<Pow>;   // c ^ a
 
 namespace ag {
 
-// What each tape node is. `Leaf` has no operands; `Tensor` marks a node whose
-// operation lives in the tensor record (its lhs is the tensor node's index).
+// What each tape node is. `Leaf` has no operands. `Custom` is a node of an
+// extension (the tensor module): an op with its own backward, whose operands
+// are {record, extension} (tape.hpp); `CustomLeaf` is one with nothing to
+// propagate (a tensor leaf).
 enum class Op : std::uint8_t {  // the low byte of a node's key (tape.hpp)
     Leaf,
-    Tensor,
+    Custom,
+    CustomLeaf,
 #define AG_ENUM_ENTRY(Name) Name,
     AG_UNARY_OPS(AG_ENUM_ENTRY) AG_BINARY_OPS(AG_ENUM_ENTRY) AG_CONST_OPS(AG_ENUM_ENTRY)
 #undef AG_ENUM_ENTRY
@@ -319,7 +322,7 @@ AG_UNARY_OPS(AG_CODE_ENTRY) AG_BINARY_OPS(AG_CODE_ENTRY) AG_CONST_OPS(AG_CODE_EN
 // Readable name of an op code ("tanh", "*", ...), for errors and pictures.
 const char* op_name(Op op) noexcept;
 // How an op uses its operand slots.
-enum class Arity : std::uint8_t { Leaf, Tensor, Unary, Binary, WithConstant };
+enum class Arity : std::uint8_t { Leaf, Custom, Unary, Binary, WithConstant };
 Arity op_arity(Op op) noexcept;
 
 }  // namespace ag

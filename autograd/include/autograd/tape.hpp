@@ -6,8 +6,9 @@
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
-//                           a constant, rhs indexes `constants`; for
-//                           Op::Tensor, lhs indexes the tensor record (one
+//                           a constant, rhs indexes `constants`; for an
+//                           extension's node (Op::Custom), lhs is its record
+//                           in the extension and rhs the extension (one
 //                           array, not two: one stream to write and read)
 //   key[i]         uint64   the node's identity: the generation (recording
 //                           epoch) that wrote it, times 256, plus its op
@@ -15,8 +16,8 @@
 //                           handle holds its node's key, so one comparison
 //                           tells a live node from one freed by rewind()
 //                           (see NodeId). One array, not two: one store.
-// The arrays live in one reserved stretch of address space and grow in place
-// (tape.cpp explains their placement).
+// Each array lives in address space reserved once and grows in place
+// (detail/region.hpp; tape.cpp explains their placement).
 //
 // Each thread has its own tape (ag::tape()); graphs on different threads are
 // independent. Handles (Value, Tensor) hold a NodeId: cheap to copy, checked
@@ -31,6 +32,7 @@
 // needs an initialization guard: its memory is freed when the thread exits
 // (see tape.cpp). There is exactly one Tape per thread: the type cannot be
 // constructed or copied by users.
+#include <autograd/detail/region.hpp>
 #include <autograd/ops.hpp>
 
 #include <bit>
@@ -69,20 +71,42 @@ struct NodeId {
     std::uint64_t generation() const noexcept { return key >> 8; }
 };
 
+class Tape;
+
 namespace detail {
-struct TensorStore;  // the tensor record, defined by the tensor module
+class Extension;
 struct TapeHolder;
 struct TapeAccess;
 template <int Which>
 class DepthGuard;
 
-// A stretch of address space reserved once and committed as it fills, so an
-// array in it grows in place: no copy, no move (tape.cpp). Trivially
-// destructible: its owner releases it.
-struct Region {
-    std::byte* base = nullptr;
-    std::size_t reserved = 0;   // bytes of address space
-    std::size_t committed = 0;  // bytes usable from base
+// Where a backward sweep puts gradients: the tape's own adjoints (backward())
+// or scratch ones (ag::grad, which touches no .grad()).
+struct Sweep {
+    double* adjoint;     // scalar adjoints, one per node; an extension's node
+                         // uses its entry as "has a gradient" (nonzero)
+    bool scratch;        // gradients go to scratch storage, not to .grad()
+    bool check_anomaly;  // DetectAnomaly is on
+};
+
+// A kind of node with its own backward, recorded as Op::Custom (or
+// Op::CustomLeaf for one with nothing to propagate) whose operands are
+// {record, extension}. The tensor module is one. The tape owns its
+// extensions and calls them back; it knows nothing else of them.
+class Extension {
+public:
+    virtual ~Extension() = default;
+    // Node `node` (record `record` of this extension) received a gradient:
+    // propagate it to its inputs.
+    virtual void backward(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
+    // A sweep starts at this node: give it the seed gradient (one).
+    virtual void seed(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
+    // A sweep into scratch storage starts; earlier scratch may be dropped.
+    virtual void begin_scratch() {}
+    // Nodes from `nodes_kept` on are freed: drop their records.
+    virtual void rewind(Tape& t, std::uint32_t nodes_kept) = 0;
+    // Memory held, in bytes.
+    virtual std::size_t bytes() const = 0;
 };
 }  // namespace detail
 
@@ -173,13 +197,17 @@ private:
         return push_constant(c);
     }
 
-    // Reverse sweep from `root` (already seeded) down to node 0, accumulating
-    // into `adj`: the tape's adjoints, or a scratch buffer for ag::grad.
-    void sweep(std::uint32_t root, double* adj);
-    // backward(): clears stale intermediate adjoints, then sweeps into the
-    // tape's own adjoints, so leaf gradients accumulate as in PyTorch.
+    // Reverse sweep from `root` (already seeded) down to node 0.
+    void sweep(std::uint32_t root, const detail::Sweep& s);
+    // The sweep backward() runs: into the tape's own adjoints.
+    detail::Sweep own_sweep() noexcept { return {adjoint_, false, anomaly()}; }
+    // Seeds `root` with one: its adjoint, or through its extension.
+    void seed(std::uint32_t root, const detail::Sweep& s);
+    // backward(): clears stale intermediate adjoints, seeds, then sweeps into
+    // the tape's own adjoints, so leaf gradients accumulate as in PyTorch.
     void backward(std::uint32_t root);
-    // Ensures non-leaf adjoints up to `root` are zero before a new sweep.
+    // Ensures non-leaf adjoints up to `root` are zero before a new sweep, and
+    // notes that a sweep will write up to `root`.
     void prepare_backward(std::uint32_t root);
 
     void update_flags() noexcept { limit_ = (no_grad_depth_ > 0 || anomaly_depth_ > 0) ? 0 : capacity_; }
@@ -220,12 +248,12 @@ private:
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
-    detail::Region nodes_;  // the node arrays' address space (tape.cpp)
-    std::uint32_t reserved_nodes_ = 0;  // nodes the region has room for
+    detail::GrowableRegion regions_[4];  // where value_, adjoint_, operands_, key_ live (tape.cpp)
     std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
-    // The tensor record, owned by the tape; created on first use by the
-    // tensor module.
-    detail::TensorStore* tensors_ = nullptr;
+    // Kinds of nodes with their own backward (the tensor module), owned by
+    // the tape; each registers itself on first use.
+    static constexpr std::uint32_t max_extensions = 4;
+    detail::Extension* extensions_[max_extensions] = {};
 };
 
 namespace detail {
@@ -241,22 +269,33 @@ struct TapeAccess {
     static std::uint32_t add_constant(Tape& t, double c) { return t.add_constant(c); }
     static double* value(Tape& t) noexcept { return t.value_; }
     static double* adjoint(Tape& t) noexcept { return t.adjoint_; }
-    static void sweep(Tape& t, std::uint32_t root, double* adj) { t.sweep(root, adj); }
+    static void sweep(Tape& t, std::uint32_t root, const Sweep& s) { t.sweep(root, s); }
+    static void seed(Tape& t, std::uint32_t root, const Sweep& s) { t.seed(root, s); }
+    static Sweep own_sweep(Tape& t) noexcept { return t.own_sweep(); }
     static void backward(Tape& t, std::uint32_t root) { t.backward(root); }
-    static TensorStore*& tensors(Tape& t) noexcept { return t.tensors_; }
-    static void own_memory(Tape& t) { t.own_memory(); }
+    static void prepare_backward(Tape& t, std::uint32_t root) { t.prepare_backward(root); }
+    // A sweep into scratch adjoints (`adjoint`, root + 1 zeros): nothing on
+    // the tape or in any .grad() changes.
+    static Sweep scratch_sweep(Tape& t, double* adjoint) {
+        for (Extension* e : t.extensions_)
+            if (e) e->begin_scratch();
+        return {adjoint, true, t.anomaly()};
+    }
+    // The extension in `slot`, made by make() and given to the tape on first use.
+    template <class E>
+    static E& extension(Tape& t, std::uint32_t slot) {
+        if (!t.extensions_[slot]) [[unlikely]] {
+            t.own_memory();  // the tape deletes it at thread exit
+            t.extensions_[slot] = new E;
+        }
+        return static_cast<E&>(*t.extensions_[slot]);
+    }
     // Moves the process's generation counter (tests of the 2^32 wrap).
     static void set_next_generation(std::uint64_t g);
 };
 
-// Hooks the tensor module fills in (called from the tape's sweep and rewind).
-void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly);
-void tensor_seed(Tape& t, std::uint32_t tensor_index);  // grad of the root tensor += 1
-void tensor_zero_grad(Tape& t, std::uint32_t tensor_index);
-bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index);
-void tensor_rewind(Tape& t, std::uint32_t nodes_kept);
-std::size_t tensor_bytes(const Tape& t);
-void delete_tensor_store(TensorStore* s) noexcept;
+// Extension slots (one per kind of extension node).
+inline constexpr std::uint32_t tensor_extension = 0;
 }  // namespace detail
 
 static_assert(std::is_trivially_destructible_v<Tape>, "a thread_local Tape must need no initialization guard");

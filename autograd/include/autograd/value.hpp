@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <initializer_list>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -168,3 +169,8 @@ template <>
 struct fmt::formatter<ag::Value> : fmt::formatter<std::string_view> {
     format_context::iterator format(const ag::Value& v, format_context& ctx) const;
 };
+
+namespace ag {
+// Prints as fmt does: Value(data=-12, grad=1).
+std::ostream& operator<<(std::ostream& os, const Value& v);
+}  // namespace ag

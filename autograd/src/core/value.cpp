@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <ostream>
 #include <stdexcept>
 
 namespace ag {
@@ -9,13 +10,12 @@ namespace ag {
 std::vector<double> grad(const Value& f, const std::vector<Value>& wrt) {
     Tape& t = tape();
     const std::uint32_t root = f.checked_index("ag::grad");
-    if (t.op(root) == Op::Tensor)
-        throw std::invalid_argument("ag::grad: f is a tensor node; ag::grad takes a scalar Value");
     for (const Value& v : wrt) v.checked_index("ag::grad");
-    // A scratch adjoint buffer, so no .grad() on the tape changes.
+    // Scratch adjoints, so no .grad() on the tape changes.
     std::vector<double> adj(std::size_t{root} + 1, 0.0);
-    adj[root] = 1.0;
-    detail::TapeAccess::sweep(t, root, adj.data());
+    const detail::Sweep s = detail::TapeAccess::scratch_sweep(t, adj.data());
+    detail::TapeAccess::seed(t, root, s);
+    detail::TapeAccess::sweep(t, root, s);
     std::vector<double> out;
     out.reserve(wrt.size());
     for (const Value& v : wrt) out.push_back(v.index() <= root ? adj[v.index()] : 0.0);
@@ -32,6 +32,8 @@ std::string Value::name() const {
     const std::string* n = tape_checked().name(id_.index);
     return n ? *n : std::string();
 }
+
+std::ostream& operator<<(std::ostream& os, const Value& v) { return os << fmt::format("{}", v); }
 
 }  // namespace ag
 

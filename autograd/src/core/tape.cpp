@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,17 +27,15 @@ constexpr std::uint64_t kGenerations = std::uint64_t{1} << 56;
 
 // ---------------------------------------------------------------- memory ---
 //
-// The node arrays live in one reservation of address space sized for the
-// largest tape (2^32 nodes, 128 GiB of addresses, no memory), each
-// array at its own 2 MiB-aligned slot. Growing commits more of each slot in
-// place: nothing is copied, unlike doubling into a new block, which copied
-// the whole tape at every growth. Committed memory is asked for in huge
-// pages where the system allows (MADV_HUGEPAGE) and populated in one call
-// (MADV_POPULATE_WRITE), so a first big graph does not pay a page fault for
-// every 4 KiB it touches: cold recording was about 30x slower than warm.
-// If the address space cannot be had (a ulimit -v), a smaller reservation
-// is taken, and a tape that outgrows it moves to a larger one (a copy, the
-// only case that copies).
+// Each node array has its own reservation of address space sized for the
+// largest tape (2^32 nodes: 32 GiB of addresses each, no memory), committed
+// as the tape grows: nothing is copied, unlike doubling into a new block,
+// which copied the whole tape at every growth, and committed memory comes
+// in huge pages where the system allows (detail/region.hpp). Together that
+// made a first big graph about 30x slower to record than the same graph
+// again. If the address space cannot be had (a ulimit -v), a smaller
+// reservation is taken, and a tape that outgrows it moves to a larger one
+// (a copy: the only case that copies).
 //
 // Each array starts at a different offset within a 4 KiB page. With equal
 // offsets, adjoint[a], value[i] and operands[i] of nearby nodes agree in
@@ -46,60 +43,15 @@ constexpr std::uint64_t kGenerations = std::uint64_t{1} << 56;
 // load pass an earlier store ("4K aliasing"): loads wait for unrelated
 // stores, and recording and the sweep ran about 8% slower (measured on the
 // scalar benchmark).
-constexpr std::size_t kPage = 4096, kHuge = std::size_t{2} << 20, kStagger = 11 * 64;
+constexpr std::size_t kStagger = 11 * 64;
 constexpr int kArrays = 4;  // value, adjoint, operands, key
 constexpr std::size_t kElemSize[kArrays] = {sizeof(double), sizeof(double), sizeof(Operands), sizeof(std::uint64_t)};
 constexpr std::uint32_t kMaxNodes = std::numeric_limits<std::uint32_t>::max();
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-
-// Bytes of one array's slot in a reservation for n nodes (room for the
-// stagger, whole huge pages).
-std::size_t slot_bytes(std::uint32_t n, int k) { return round_up(kStagger * k + kElemSize[k] * n, kHuge); }
-std::size_t region_bytes(std::uint32_t n) {
-    std::size_t total = 0;
-    for (int k = 0; k < kArrays; ++k) total += slot_bytes(n, k);
-    return total;
-}
-std::size_t slot_offset(std::uint32_t n, int k) {
-    std::size_t at = 0;
-    for (int j = 0; j < k; ++j) at += slot_bytes(n, j);
-    return at + kStagger * k;
-}
-
-// Reserves address space (no memory) for a region for n nodes, aligned to a
-// huge page; nullptr if the system refuses.
-std::byte* reserve_region(std::size_t bytes) {
-    void* p = ::mmap(nullptr, bytes + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
-    auto* raw = static_cast<std::byte*>(p);
-    auto* base = reinterpret_cast<std::byte*>(round_up(reinterpret_cast<std::uintptr_t>(raw), kHuge));
-    // Give back the unaligned ends.
-    if (base > raw) ::munmap(raw, static_cast<std::size_t>(base - raw));
-    const std::size_t tail = static_cast<std::size_t>((raw + bytes + kHuge) - (base + bytes));
-    if (tail > 0) ::munmap(base + bytes, tail);
-    return base;
-}
-
-// Makes [from, to) of a slot usable; throws std::bad_alloc if the system has
-// no memory for it.
-void commit(std::byte* slot, std::size_t from, std::size_t to) {
-    if (to <= from) return;
-    if (::mprotect(slot + from, to - from, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    ::madvise(slot + from, to - from, MADV_HUGEPAGE);  // advice: fine if refused
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and fault pages in as usual
-#endif
-    ::madvise(slot + from, to - from, MADV_POPULATE_WRITE);
-}
-
-// Committed bytes of a slot holding n nodes of array k: whole pages while
-// small, whole huge pages past one.
-std::size_t committed_bytes(std::uint32_t n, int k) {
-    const std::size_t need = kStagger * k + kElemSize[k] * std::size_t{n};
-    return need <= kHuge ? round_up(need, kPage) : round_up(need, kHuge);
+std::size_t array_bytes(int k, std::uint64_t nodes) { return kStagger * k + kElemSize[k] * nodes; }
+// Nodes that region k has address space for.
+std::uint64_t room(const detail::GrowableRegion& r, int k) {
+    return r.reserved() < kStagger * k ? 0 : (r.reserved() - kStagger * k) / kElemSize[k];
 }
 
 template <class T>
@@ -115,7 +67,8 @@ void grow_array(T*& a, std::uint32_t used, std::uint32_t cap) {
 const char* op_name(Op op) noexcept {
     switch (op) {
         case Op::Leaf: return "leaf";
-        case Op::Tensor: return "tensor";
+        case Op::Custom: return "custom";
+        case Op::CustomLeaf: return "custom leaf";
 #define AG_NAME_CASE(Name) \
     case Op::Name: return ops::Name::name;
             AG_UNARY_OPS(AG_NAME_CASE) AG_BINARY_OPS(AG_NAME_CASE) AG_CONST_OPS(AG_NAME_CASE)
@@ -127,7 +80,8 @@ const char* op_name(Op op) noexcept {
 Arity op_arity(Op op) noexcept {
     switch (op) {
         case Op::Leaf: return Arity::Leaf;
-        case Op::Tensor: return Arity::Tensor;
+        case Op::Custom:
+        case Op::CustomLeaf: return Arity::Custom;
 #define AG_ARITY_CASE(Name, A) \
     case Op::Name: return Arity::A;
 #define AG_U(Name) AG_ARITY_CASE(Name, Unary)
@@ -170,9 +124,9 @@ void Tape::new_generation() {
 }
 
 void Tape::release() noexcept {
-    if (nodes_.base) ::munmap(nodes_.base, nodes_.reserved);
+    for (detail::GrowableRegion& r : regions_) r.release();
     delete[] constants_;
-    detail::delete_tensor_store(tensors_);
+    for (detail::Extension* e : extensions_) delete e;
     delete names_;
     // Back to the constant-initialized state: a late use allocates afresh.
     std::destroy_at(this);
@@ -182,45 +136,29 @@ void Tape::release() noexcept {
 void Tape::reserve(std::uint32_t n) {
     if (n <= capacity_) return;
     own_memory();
-    if (n > reserved_nodes_) {
-        // A new reservation: the first, or a move when a small one is full.
-        std::uint32_t room = kMaxNodes;
-        std::byte* base = nullptr;
-        while (!(base = reserve_region(region_bytes(room)))) {
-            if (room / 2 < std::max<std::uint32_t>(n, 1u << 16)) throw std::bad_alloc();
-            room /= 2;
-        }
-        detail::Region fresh{base, region_bytes(room), 0};
-        void* arrays[kArrays] = {value_, adjoint_, operands_, key_};
-        std::byte* moved[kArrays];
-        try {
-            for (int k = 0; k < kArrays; ++k) {
-                moved[k] = base + slot_offset(room, k);
-                std::byte* slot = moved[k] - kStagger * k;
-                commit(slot, 0, committed_bytes(n, k));
-                if (size_ > 0) std::memcpy(moved[k], arrays[k], kElemSize[k] * size_);
+    std::byte** arrays[kArrays] = {reinterpret_cast<std::byte**>(&value_), reinterpret_cast<std::byte**>(&adjoint_),
+                                   reinterpret_cast<std::byte**>(&operands_), reinterpret_cast<std::byte**>(&key_)};
+    for (int k = 0; k < kArrays; ++k) {
+        detail::GrowableRegion& r = regions_[k];
+        if (room(r, k) < n) {
+            // The first reservation, or a move when a small one is full.
+            detail::GrowableRegion bigger;
+            if (!bigger.reserve(array_bytes(k, kMaxNodes), array_bytes(k, std::max<std::uint64_t>(n, 2 * room(r, k)))))
+                throw std::bad_alloc();
+            try {
+                bigger.commit(array_bytes(k, n));
+            } catch (...) {
+                bigger.release();
+                throw;
             }
-        } catch (...) {
-            ::munmap(base, fresh.reserved);
-            throw;
-        }
-        if (nodes_.base) ::munmap(nodes_.base, nodes_.reserved);
-        nodes_ = fresh;
-        reserved_nodes_ = room;
-        value_ = reinterpret_cast<double*>(moved[0]);
-        adjoint_ = reinterpret_cast<double*>(moved[1]);
-        operands_ = reinterpret_cast<Operands*>(moved[2]);
-        key_ = reinterpret_cast<std::uint64_t*>(moved[3]);
-    } else {
-        void* arrays[kArrays] = {value_, adjoint_, operands_, key_};
-        for (int k = 0; k < kArrays; ++k) {
-            std::byte* slot = static_cast<std::byte*>(arrays[k]) - kStagger * k;
-            commit(slot, committed_bytes(capacity_, k), committed_bytes(n, k));
+            if (size_ > 0) std::memcpy(bigger.data() + kStagger * k, *arrays[k], kElemSize[k] * size_);
+            r.release();
+            r = bigger;
+            *arrays[k] = r.data() + kStagger * k;
+        } else {
+            r.commit(array_bytes(k, n));
         }
     }
-    std::size_t committed = 0;
-    for (int k = 0; k < kArrays; ++k) committed += committed_bytes(n, k);
-    nodes_.committed = committed;
     capacity_ = n;
     update_flags();
 }
@@ -276,7 +214,8 @@ void Tape::rewind(Mark m) {
     // New nodes get a new generation, so handles to the freed ones fail.
     // Taken first: if none is left, nothing is freed.
     new_generation();
-    if (tensors_) detail::tensor_rewind(*this, m.nodes);
+    for (detail::Extension* e : extensions_)
+        if (e) e->rewind(*this, m.nodes);
     size_ = m.nodes;
     constant_count_ = m.constants;
     dirty_until_ = std::min<std::int64_t>(dirty_until_, std::int64_t{size_} - 1);
@@ -284,16 +223,17 @@ void Tape::rewind(Mark m) {
 }
 
 void Tape::zero_grad() noexcept {
+    // Extension nodes keep "has a gradient" in their adjoint: zeroed too.
     std::fill_n(adjoint_, size_, 0.0);
-    if (tensors_)
-        for (std::uint32_t i = 0; i < size_; ++i)
-            if (op(i) == Op::Tensor) detail::tensor_zero_grad(*this, operands_[i].lhs);
     dirty_until_ = -1;
 }
 
 std::size_t Tape::bytes_reserved() const noexcept {
-    return nodes_.committed + std::size_t{constant_capacity_} * sizeof(double) +
-           (tensors_ ? detail::tensor_bytes(*this) : 0);
+    std::size_t bytes = std::size_t{constant_capacity_} * sizeof(double);
+    for (const detail::GrowableRegion& r : regions_) bytes += r.committed();
+    for (const detail::Extension* e : extensions_)
+        if (e) bytes += e->bytes();
+    return bytes;
 }
 
 const std::string* Tape::name(std::uint32_t index) const {

@@ -1,6 +1,6 @@
 #include <autograd/dot.hpp>
 
-#include "tensor_internal.hpp"
+#include "../tensor/node.hpp"
 
 #include <fmt/format.h>
 
@@ -101,7 +101,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
     check_precision(options);
     const std::uint32_t root = root_tensor.checked_record("to_dot");
     const Tape& t = tape();
-    const detail::TensorStore& s = detail::store_of(tape());
+    const detail::TensorStore& s = detail::store();
     // Records are in creation order too: one backward pass marks the inputs.
     std::vector<bool> reachable(std::size_t{root} + 1, false);
     reachable[root] = true;
@@ -123,7 +123,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
             const T* v = static_cast<const T*>(n.value);
             const T* g = static_cast<const T*>(n.grad);
             label += fmt::format("\nvalue {}", number(static_cast<double>(v[0]), p));
-            if (options.show_grad) label += fmt::format("\ngrad {}", number(n.has_grad ? static_cast<double>(g[0]) : 0.0, p));
+            if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint(n.stub) != 0 ? static_cast<double>(g[0]) : 0.0, p));
         }
         std::string style;
         if (n.n_in == 0)
@@ -152,7 +152,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
 std::string to_dot(const Value& root_value, const DotOptions& options) {
     const Tape& t = tape();
     const std::uint32_t root = root_value.checked_index("to_dot");
-    if (t.op(root) == Op::Tensor)
+    if (t.op(root) == Op::Custom || t.op(root) == Op::CustomLeaf)
         throw std::invalid_argument(fmt::format("to_dot: node #{} is a tensor node; pass the Tensor itself", root));
     check_precision(options);
 
@@ -167,7 +167,7 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
             case Arity::WithConstant: reachable[t.operands(i).lhs] = true; break;
             case Arity::Binary: reachable[t.operands(i).lhs] = reachable[t.operands(i).rhs] = true; break;
             case Arity::Leaf:
-            case Arity::Tensor: break;
+            case Arity::Custom: break;
         }
     }
 
@@ -204,7 +204,7 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
                 }
                 break;
             case Arity::Leaf:
-            case Arity::Tensor: break;
+            case Arity::Custom: break;
         }
     }
     out += "}\n";
