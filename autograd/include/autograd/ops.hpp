@@ -163,7 +163,7 @@ struct Sigmoid {
 struct Relu {
     static constexpr const char* name = "relu";
     template <class R>
-    static R f(R a) { return a > 0 || a != a ? a : R(0); }
+    static R f(R a) { return a < 0 ? R(0) : a; }  // NaN (and -0) pass through
     template <class T>
     static auto d(const T& a, const T&) { return step(a); }
 };

@@ -107,6 +107,8 @@ public:
     virtual void rewind(Tape& t, std::uint32_t nodes_kept) = 0;
     // Memory held, in bytes.
     virtual std::size_t bytes() const = 0;
+    // The op that made node `record` ("matmul", ...).
+    virtual const char* name(std::uint32_t record) const = 0;
 };
 }  // namespace detail
 
@@ -148,6 +150,9 @@ public:
     std::uint32_t constant_count() const noexcept { return constant_count_; }
     // The id of the live node at `index` (< size()).
     NodeId id(std::uint32_t index) const noexcept { return NodeId{index, key_[index]}; }
+
+    // What node i computes: the op's name ("tanh", "+", "matmul", "leaf").
+    const char* op_name(std::uint32_t i) const noexcept;
 
     // Whether `h` names a live node of this tape.
     bool alive(const NodeId& h) const noexcept { return h.index < size_ && key_[h.index] == h.key; }

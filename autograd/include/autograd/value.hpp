@@ -44,6 +44,8 @@ public:
     // A new leaf with the same value: gradients stop here.
     Value detach() const { return Value(data()); }
     bool is_leaf() const { return tape_checked().op(id_.index) == Op::Leaf; }
+    // The op that made this Value ("tanh", "+", "to_value", ...; "leaf").
+    const char* op_name() const { return tape_checked().op_name(id_.index); }
 
     void set_name(std::string name) const;
     std::string name() const;  // "" when unnamed

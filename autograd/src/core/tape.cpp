@@ -183,6 +183,12 @@ std::uint32_t Tape::push_constant(double c) {
     return constant_count_++;
 }
 
+const char* Tape::op_name(std::uint32_t i) const noexcept {
+    const Op o = op(i);
+    if (o == Op::Custom || o == Op::CustomLeaf) return extensions_[operands_[i].rhs]->name(operands_[i].lhs);
+    return ag::op_name(o);
+}
+
 NodeId Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
     if (size_ == capacity_) grow();
     if (anomaly() && !std::isfinite(y) && o != Op::Leaf) {
@@ -191,7 +197,7 @@ NodeId Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
         if (ar == Arity::Unary) inputs = fmt::format("input {}", value_[a]);
         if (ar == Arity::Binary) inputs = fmt::format("inputs {} and {}", value_[a], value_[b]);
         if (ar == Arity::WithConstant) inputs = fmt::format("input {} and constant {}", value_[a], constants_[b]);
-        throw AnomalyError(fmt::format("anomaly in forward pass: {} produced {} from {} (node #{})", op_name(o), y,
+        throw AnomalyError(fmt::format("anomaly in forward pass: {} produced {} from {} (node #{})", ag::op_name(o), y,
                                        inputs, size_));
     }
     if (!grad_enabled()) return append(Op::Leaf, 0, 0, y);

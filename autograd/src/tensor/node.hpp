@@ -157,6 +157,7 @@ public:
     void begin_scratch() override;
     void rewind(Tape& t, std::uint32_t nodes_kept) override;
     std::size_t bytes() const override;
+    const char* name(std::uint32_t record) const override { return nodes[record].op; }
 
     // The gradient buffer of record `rec` in this sweep: its own, or scratch
     // storage in a scratch sweep (ag::grad). Whether it holds anything is
