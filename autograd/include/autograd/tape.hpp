@@ -75,6 +75,7 @@ class Tape;
 
 namespace detail {
 class Extension;
+struct GraphSweep;  // value.hpp
 struct TapeHolder;
 struct TapeAccess;
 template <int Which>
@@ -101,6 +102,11 @@ public:
     virtual void backward(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
     // A sweep starts at this node: give it the seed gradient (one).
     virtual void seed(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
+    // The same two for a sweep that records its gradients as new nodes
+    // (derivatives of derivatives): the gradient of node `node` and of its
+    // inputs are Values / tensors on the tape.
+    virtual void backward_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
+    virtual void seed_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
     // A sweep into scratch storage starts; earlier scratch may be dropped.
     virtual void begin_scratch() {}
     // Nodes from `nodes_kept` on are freed: drop their records.
@@ -279,6 +285,7 @@ struct TapeAccess {
     static Sweep own_sweep(Tape& t) noexcept { return t.own_sweep(); }
     static void backward(Tape& t, std::uint32_t root) { t.backward(root); }
     static void prepare_backward(Tape& t, std::uint32_t root) { t.prepare_backward(root); }
+    static Extension* extension_at(Tape& t, std::uint32_t slot) noexcept { return t.extensions_[slot]; }
     // A sweep into scratch adjoints (`adjoint`, root + 1 zeros): nothing on
     // the tape or in any .grad() changes.
     static Sweep scratch_sweep(Tape& t, double* adjoint) {

@@ -147,6 +147,9 @@ inline Value abs(const Value& a) { return detail::apply<ops::Abs>(a); }
 inline Value min(const Value& a, const Value& b) { return detail::apply<ops::Min>(a, b); }
 inline Value max(const Value& a, const Value& b) { return detail::apply<ops::Max>(a, b); }
 
+// The value, for rules that branch at kinks (ops.hpp).
+inline double primal(const Value& v) { return v.data(); }
+
 // Compound assignment records a new node and rebinds the handle to it, as
 // `a = a + b` would; the old node stays on the tape.
 inline Value& Value::operator+=(const Value& o) { return *this = *this + o; }
@@ -159,6 +162,29 @@ inline void Value::backward() const { detail::TapeAccess::backward(tape(), check
 // d f / d wrt[k], for each k, without touching any .grad()
 // (torch.autograd.grad). Inputs that f does not depend on get 0.
 std::vector<double> grad(const Value& f, const std::vector<Value>& wrt);
+
+// The same, as Values on the tape: differentiable again (derivatives of
+// derivatives), like torch.autograd.grad(f, xs, create_graph=True):
+//     auto g = ag::grad(f, {x, y}, ag::create_graph);   // g[0] = df/dx, a Value
+//     auto h = ag::grad(g[0], {x, y});                  // d2f/dx2, d2f/dxdy
+// The gradient is recorded after f, so the tape stays in creation order
+// and the next sweep is the same single sweep. Inputs f does not depend on
+// get a constant 0. At the kinks the first-order conventions hold (ops.hpp).
+struct CreateGraph {};
+inline constexpr CreateGraph create_graph{};
+std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph);
+
+namespace detail {
+// The state of a sweep that records its gradients: one adjoint per node up
+// to the root, a Value (empty: nothing reached the node yet). Extensions
+// (tensors) keep their own adjoints and mark the nodes they reach.
+struct GraphSweep {
+    std::vector<Value> adjoint;
+    std::vector<char> reached;  // an extension's node got a gradient
+    // adjoint[node] += contribution, recorded.
+    void add(std::uint32_t node, const Value& contribution);
+};
+}  // namespace detail
 
 // Sets .grad() of each Value to zero.
 void zero_grad(const std::vector<Value>& values);

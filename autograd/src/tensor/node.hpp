@@ -158,6 +158,8 @@ public:
     void rewind(Tape& t, std::uint32_t nodes_kept) override;
     std::size_t bytes() const override;
     const char* name(std::uint32_t record) const override { return nodes[record].op; }
+    void backward_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) override;
+    void seed_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) override;
 
     // The gradient buffer of record `rec` in this sweep: its own, or scratch
     // storage in a scratch sweep (ag::grad). Whether it holds anything is

@@ -251,6 +251,14 @@ void TensorStore::rewind(Tape&, std::uint32_t nodes_kept) {
     if (scratch_grads_.size() > nodes.size()) scratch_grads_.resize(nodes.size());
 }
 
+void TensorStore::backward_graph(Tape&, std::uint32_t, std::uint32_t record, GraphSweep&) {
+    throw std::logic_error(fmt::format("ag::grad(..., ag::create_graph) through {}: not yet", nodes[record].op));
+}
+
+void TensorStore::seed_graph(Tape&, std::uint32_t, std::uint32_t record, GraphSweep&) {
+    throw std::logic_error(fmt::format("ag::grad(..., ag::create_graph) from {}: not yet", nodes[record].op));
+}
+
 std::size_t TensorStore::bytes() const {
     std::size_t on_heap = 0;  // rare (see give_grad_buffer): counted here rather than kept up to date
     for (const TensorNode& n : nodes)

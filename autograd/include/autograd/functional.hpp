@@ -1,0 +1,44 @@
+#pragma once
+// Derivatives of whole functions, beside ag::grad and ag::check_gradients
+// (as torch.autograd.functional): Hessians, Hessian-vector products,
+// Jacobians, Jacobian- and vector-Jacobian products. Each evaluates the
+// function on fresh leaves at `point` and frees what it recorded before it
+// returns (the function must build its result only from its arguments).
+//
+//     auto f = [](const std::vector<ag::Value>& v) { return v[0] * v[0] * v[1] + ag::sin(v[0] * v[1]); };
+//     auto H = ag::hessian(f, {1.0, 2.0});           // H[i][j] = d2f / dx_i dx_j
+//
+// How each is computed, all with the one derivative rule per op:
+//   hessian  the gradient recorded as Values (ag::create_graph), then one
+//            reverse sweep per input over it;
+//   hvp      the gradient recorded, then one sweep from g · v: about the
+//            cost of a few gradients, whatever the size;
+//   jacobian reverse: one sweep per output; forward: one tangent pass over
+//            the recorded tape per input; Auto picks the one with fewer
+//            passes (reverse on a tie);
+//   jvp      one forward tangent pass; vjp one reverse sweep.
+// Forward passes go through scalar ops only: a tensor op in F is refused
+// with a message (use JacobianMode::Reverse).
+#include <autograd/value.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace ag {
+
+using ScalarFunction = std::function<Value(const std::vector<Value>&)>;
+using VectorFunction = std::function<std::vector<Value>(const std::vector<Value>&)>;
+using Matrix = std::vector<std::vector<double>>;
+
+Matrix hessian(const ScalarFunction& f, const std::vector<double>& point);
+// H v, without forming H.
+std::vector<double> hvp(const ScalarFunction& f, const std::vector<double>& point, const std::vector<double>& v);
+
+enum class JacobianMode { Auto, Reverse, Forward };
+// J[i][j] = d F_i / d x_j.
+Matrix jacobian(const VectorFunction& F, const std::vector<double>& point, JacobianMode mode = JacobianMode::Auto);
+// J v (forward mode) and uᵀ J (reverse mode).
+std::vector<double> jvp(const VectorFunction& F, const std::vector<double>& point, const std::vector<double>& v);
+std::vector<double> vjp(const VectorFunction& F, const std::vector<double>& point, const std::vector<double>& u);
+
+}  // namespace ag
