@@ -90,6 +90,12 @@ std::vector<Row> rows() {
         // Values read out of tensors (to_value), multiplied as Values, made a tensor again.
         ROW("to_tensor", (S{{2, 3}}), tensor_like(x[0], ag::to_value(x[0], {1, 2}) * ag::to_value(ag::sum(x[0])))),
         ROW("* Value (broadcast)", (S{{2, 3}}), x[0] * ag::to_value(x[0], {0, 1})),
+        ROW("where", (S{{2, 3}, {2, 3}, {3}}), ag::where(ag::step(x[0]), x[1], x[2])),
+        ROW("broadcast_to", (S{{3}}), ag::broadcast_to(x[0], {2, 3})),
+        ROW("sum_to", (S{{2, 3}}), ag::sum_to(x[0], {1, 3})),
+        ROW("slice", (S{{2, 4}}), ag::slice(x[0], 1, 1, 3)),
+        ROW("pad", (S{{2, 3}}), ag::pad(x[0], 0, 1, 2)),
+        ROW("scatter_rows", (S{{4, 2}}), ag::scatter_rows(x[0], std::span<const std::int64_t>(kRows), 3)),
     };
 }
 
@@ -132,6 +138,45 @@ TEST_CASE("every tensor op: float32 computes what float64 computes, to float pre
         for (std::size_t i = 0; i < x64.size(); ++i)
             for (std::size_t k = 0; k < x64[i].grad().size(); ++k)
                 CHECK(x32[i].grad()[k] == doctest::Approx(x64[i].grad()[k]).epsilon(1e-4).scale(1e-3));
+    }
+}
+
+TEST_CASE("every tensor op: the recorded gradient has the first-order values") {
+    for (const Row& row : rows()) {
+        CAPTURE(row.name);
+        ag::Scope scope;
+        const std::vector<Tensor> xs = draw<double>(row, 5);
+        const Tensor y = row.f64(xs);
+        const Tensor loss = ag::sum(y * ag::Tensor::rand(y.shape(), 13, 0.5, 1.5).set_requires_grad(false));
+        const std::vector<Tensor> g1 = ag::grad(loss, xs);
+        const std::vector<Tensor> g2 = ag::grad(loss, xs, ag::create_graph);
+        for (std::size_t i = 0; i < xs.size(); ++i)
+            for (std::size_t k = 0; k < g1[i].data().size(); ++k)
+                CHECK(g2[i].data()[k] == doctest::Approx(g1[i].data()[k]).epsilon(1e-13).scale(1e-13));
+    }
+}
+
+TEST_CASE("every tensor op: second derivatives against central differences of the gradient (gradgradcheck)") {
+    // F(x) = sum_i sum(grad_i(x) * v_i), the gradient recorded: checking F's
+    // gradient against differences of F checks the recorded backward.
+    for (const Row& row : rows()) {
+        CAPTURE(row.name);
+        ag::Scope scope;
+        const std::vector<Tensor> xs = draw<double>(row, 17);
+        std::vector<std::vector<double>> v;
+        for (const Tensor& x : xs) v.push_back(Tensor::rand(x.shape(), 19, -1, 1).to_vector());
+        auto F = [&](const std::vector<Tensor>& x) {
+            const Tensor y = row.f64(x);
+            const Tensor loss = ag::sum(ag::tanh(y));  // a nonlinear reduction, so H is not just the op's
+            const std::vector<Tensor> g = ag::grad(loss, x, ag::create_graph);
+            Tensor total = Tensor::zeros({}).set_requires_grad(false);
+            for (std::size_t i = 0; i < x.size(); ++i)
+                total = total + ag::sum(g[i] * Tensor(x[i].shape(), std::span<const double>(v[i])).set_requires_grad(false));
+            return total;
+        };
+        const auto report = ag::check_gradients(F, xs, {.step = 1e-5, .atol = 1e-5, .rtol = 1e-4});
+        INFO(report.table());
+        CHECK(report.ok());
     }
 }
 

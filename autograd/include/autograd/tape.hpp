@@ -107,6 +107,8 @@ public:
     // inputs are Values / tensors on the tape.
     virtual void backward_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
     virtual void seed_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
+    // A recording sweep from `root` starts: forget the gradients of the last.
+    virtual void begin_graph(std::uint32_t root) = 0;
     // A sweep into scratch storage starts; earlier scratch may be dropped.
     virtual void begin_scratch() {}
     // Nodes from `nodes_kept` on are freed: drop their records.
@@ -286,6 +288,7 @@ struct TapeAccess {
     static void backward(Tape& t, std::uint32_t root) { t.backward(root); }
     static void prepare_backward(Tape& t, std::uint32_t root) { t.prepare_backward(root); }
     static Extension* extension_at(Tape& t, std::uint32_t slot) noexcept { return t.extensions_[slot]; }
+    static constexpr std::uint32_t max_extensions = Tape::max_extensions;
     // A sweep into scratch adjoints (`adjoint`, root + 1 zeros): nothing on
     // the tape or in any .grad() changes.
     static Sweep scratch_sweep(Tape& t, double* adjoint) {

@@ -213,6 +213,53 @@ template <class T> BasicTensor<T> abs(const BasicTensor<T>& a);   // abs'(0) = 0
 template <class T> BasicTensor<T> sin(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> cos(const BasicTensor<T>& a);
 
+// Elementwise choice: a where cond is nonzero, b elsewhere (all three
+// broadcast together). Differentiable in a and b; cond is a constant.
+template <class T> BasicTensor<T> where(const BasicTensor<T>& cond, const BasicTensor<T>& a, const BasicTensor<T>& b);
+
+// Broadcasting and its adjoint: t stretched to `shape` (broadcast rules),
+// and t summed down to `shape` (the axes broadcasting would stretch).
+template <class T> BasicTensor<T> broadcast_to(const BasicTensor<T>& t, const Shape& shape);
+template <class T> BasicTensor<T> sum_to(const BasicTensor<T>& t, const Shape& shape);
+// The elements [start, stop) along `axis`, and its adjoint: t with `before`
+// and `after` zeros added along `axis`.
+template <class T> BasicTensor<T> slice(const BasicTensor<T>& t, int axis, std::int64_t start, std::int64_t stop);
+template <class T> BasicTensor<T> pad(const BasicTensor<T>& t, int axis, std::int64_t before, std::int64_t after);
+// The adjoint of select_rows: an [n, ...] tensor of zeros with row r of src
+// added at row rows[r] (repeats add up).
+template <class T> BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::span<const std::int64_t> rows, std::int64_t n);
+
+// The kinks of the derivative rules (ops.hpp), on tensors: constants (no
+// gradient) computed elementwise from the values, so that a rule evaluated
+// on tensors records the derivative of a tensor op (derivatives of
+// derivatives). zero_where(x, cond, args...) is x with zeros where
+// cond(elements of args...) holds, differentiable in x.
+template <class T> BasicTensor<T> step(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> sign(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b);
+namespace detail {
+// Element k of x broadcast to `shape` (x's own element index).
+std::int64_t broadcast_source(const Shape& from, const Shape& to, std::int64_t k);
+template <class T>
+double element_at(const BasicTensor<T>& x, const Shape& to, std::int64_t k) {
+    return x.data()[static_cast<std::size_t>(broadcast_source(x.shape(), to, k))];
+}
+inline double element_at(double x, const Shape&, std::int64_t) { return x; }
+}  // namespace detail
+template <class T, class Cond, class... Args>
+BasicTensor<T> zero_where(const BasicTensor<T>& x, Cond cond, const Args&... args) {
+    const Shape shape = x.shape();
+    const std::int64_t n = shape.numel();
+    std::vector<T> mask(static_cast<std::size_t>(n));
+    for (std::int64_t k = 0; k < n; ++k) mask[static_cast<std::size_t>(k)] = cond(detail::element_at(args, shape, k)...) ? T(1) : T(0);
+    const BasicTensor<T> m = BasicTensor<T>(shape, std::span<const T>(mask)).set_requires_grad(false);
+    return where(m, BasicTensor<T>::zeros(Shape{}).set_requires_grad(false), x);
+}
+template <class T>
+struct scalar_of<BasicTensor<T>> {
+    using type = double;  // tensor ops take double constants
+};
+
 // ------------------------------------------- scalars and tensors meet ---
 // A one-element tensor as a Value, and a Value as a 0-d tensor, on the same
 // graph: gradients flow across in both directions.
@@ -285,6 +332,11 @@ template <class T> BasicTensor<T> concat(std::initializer_list<BasicTensor<T>> p
 // Tensor or a Value); inputs f does not depend on get zeros.
 template <class T> std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt);
 template <class T> std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt);
+// The same as tensors on the tape, differentiable again (derivatives of
+// derivatives), like torch.autograd.grad(f, xs, create_graph=True).
+template <class T>
+std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph);
+template <class T> std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph);
 
 // Every op name a tensor node can carry ("matmul", "+", ...).
 std::span<const char* const> tensor_op_names();

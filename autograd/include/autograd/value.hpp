@@ -184,6 +184,8 @@ struct GraphSweep {
     // adjoint[node] += contribution, recorded.
     void add(std::uint32_t node, const Value& contribution);
 };
+// Seeds `root` with one and sweeps down to node 0, recording.
+void run_graph_sweep(std::uint32_t root, GraphSweep& sweep);
 }  // namespace detail
 
 // Sets .grad() of each Value to zero.

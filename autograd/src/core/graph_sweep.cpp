@@ -43,19 +43,17 @@ Value node_value(const Tape& t, std::uint32_t i) { return Value::from_node(t.id(
 
 }  // namespace
 
-std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph) {
+void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
     Tape& t = tape();
-    const std::uint32_t root = f.checked_index("ag::grad");
-    for (const Value& v : wrt) v.checked_index("ag::grad");
-    detail::GraphSweep sweep;
-    sweep.adjoint.resize(std::size_t{root} + 1);
+    sweep.adjoint.assign(std::size_t{root} + 1, Value());
     sweep.reached.assign(std::size_t{root} + 1, 0);
+    for (std::uint32_t slot = 0; slot < detail::TapeAccess::max_extensions; ++slot)
+        if (detail::Extension* e = detail::TapeAccess::extension_at(t, slot)) e->begin_graph(root);
     const Op root_op = t.op(root);
     if (root_op == Op::Custom || root_op == Op::CustomLeaf)
         detail::TapeAccess::extension_at(t, t.operands(root).rhs)->seed_graph(t, root, t.operands(root).lhs, sweep);
     else
         sweep.adjoint[root] = Value(1.0);
-
     for (std::uint32_t i = root + 1; i-- > 0;) {
         const Op o = t.op(i);
         if (o == Op::Leaf || o == Op::CustomLeaf) continue;
@@ -92,7 +90,13 @@ std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGra
             case Op::CustomLeaf: break;
         }
     }
+}
 
+std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph) {
+    const std::uint32_t root = f.checked_index("ag::grad");
+    for (const Value& v : wrt) v.checked_index("ag::grad");
+    detail::GraphSweep sweep;
+    detail::run_graph_sweep(root, sweep);
     std::vector<Value> out;
     out.reserve(wrt.size());
     for (const Value& v : wrt) {

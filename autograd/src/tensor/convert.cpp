@@ -11,6 +11,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::store;
 using detail::TapeAccess;
 using detail::TensorStore;
@@ -29,6 +30,15 @@ struct ToValue {
         const double g = b.sweep.adjoint[b.node.stub];
         if (auto sink = b.sink(0); sink.wanted()) sink.accumulator()[s.index] += static_cast<T>(g);
     }
+    // The Value's gradient placed at the element, zeros elsewhere.
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const Value g = b.sweep.adjoint[b.store.nodes[b.rec].stub];
+        const Shape in = b.input_shape(0);
+        std::vector<T> e(static_cast<std::size_t>(in.numel()), T(0));
+        e[static_cast<std::size_t>(s.index)] = T(1);
+        b.add(0, BasicTensor<T>(in, std::span<const T>(e)).set_requires_grad(false) * to_tensor<T>(g));
+    }
 };
 
 // A 0-d tensor holding a Value: its gradient goes to the Value's adjoint.
@@ -44,6 +54,10 @@ struct ToTensor {
             throw AnomalyError(fmt::format("anomaly in backward pass: to_tensor sends gradient {} to its Value (node #{})",
                                            g, s.value_node));
         b.sweep.adjoint[s.value_node] += g;
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        b.sweep.add(s.value_node, to_value(b.grad));
     }
 };
 
@@ -89,6 +103,23 @@ std::vector<BasicTensor<T>> grad_from(std::uint32_t root, const std::vector<Basi
             std::copy_n(from, n, g.begin());
         }
         out.push_back(BasicTensor<T>(shape, std::span<const T>(g)).set_requires_grad(false));
+    }
+    return out;
+}
+
+// The same as grad_from, recording: gradients as tensors on the tape.
+template <class T>
+std::vector<BasicTensor<T>> graph_grad_from(std::uint32_t root, const std::vector<BasicTensor<T>>& wrt) {
+    TensorStore& s = store();
+    std::vector<std::uint32_t> recs;
+    for (const auto& w : wrt) recs.push_back(w.checked_record("ag::grad"));
+    detail::GraphSweep sweep;
+    detail::run_graph_sweep(root, sweep);
+    std::vector<BasicTensor<T>> out;
+    for (std::uint32_t rec : recs) {
+        const NodeId g = s.nodes[rec].stub <= root ? s.graph_grad(rec) : NodeId{};
+        out.push_back(g.empty() ? BasicTensor<T>::zeros(s.nodes[rec].shape).set_requires_grad(false)
+                                : BasicTensor<T>::from_node(g));
     }
     return out;
 }
@@ -144,12 +175,25 @@ std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T
     return grad_from(f.checked_index("ag::grad"), wrt);
 }
 
+template <class T>
+std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph) {
+    f.checked_record("ag::grad");
+    return graph_grad_from(f.index(), wrt);
+}
+
+template <class T>
+std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph) {
+    return graph_grad_from(f.checked_index("ag::grad"), wrt);
+}
+
 #define AG_INSTANTIATE(T)                                                                                       \
     template Value to_value(const BasicTensor<T>&);                                                            \
     template Value to_value(const BasicTensor<T>&, std::initializer_list<std::int64_t>);                       \
     template BasicTensor<T> to_tensor<T>(const Value&);                                                        \
     template std::vector<BasicTensor<T>> grad(const BasicTensor<T>&, const std::vector<BasicTensor<T>>&);      \
-    template std::vector<BasicTensor<T>> grad(const Value&, const std::vector<BasicTensor<T>>&);
+    template std::vector<BasicTensor<T>> grad(const Value&, const std::vector<BasicTensor<T>>&);               \
+    template std::vector<BasicTensor<T>> grad(const BasicTensor<T>&, const std::vector<BasicTensor<T>>&, CreateGraph); \
+    template std::vector<BasicTensor<T>> grad(const Value&, const std::vector<BasicTensor<T>>&, CreateGraph);
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE

@@ -16,6 +16,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
@@ -31,6 +32,22 @@ template <class T>
 inline T chain(T g, T local) {
     const T product = g * local;
     return g == T(0) ? T(0) : product;
+}
+
+// The same on tensors on the tape, for the recording backward: G times a
+// local derivative that is a plain number or a tensor; where G is 0 and the
+// local derivative infinite, 0 (as chain() sends), not NaN.
+template <class T>
+BasicTensor<T> chain_graph(const BasicTensor<T>& g, double local) {
+    if (local == 1.0) return g;
+    if (!std::isfinite(local)) return zero_where(g * local, [](double gk) { return gk == 0; }, g);
+    return g * local;
+}
+template <class T>
+BasicTensor<T> chain_graph(const BasicTensor<T>& g, const BasicTensor<T>& local) {
+    for (const T v : local.data())
+        if (!std::isfinite(v)) return zero_where(g * local, [](double gk) { return gk == 0; }, g);
+    return g * local;
 }
 
 // ------------------------------------------------------------ broadcast ---
@@ -89,6 +106,10 @@ struct Unary {
         const T *g = b.grad, *y = b.value(), *x = b.input_value(0);
         sink.fill([&](std::int64_t i) { return chain<T>(g[i], Rule::d(x[i], y[i])); });
     }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        b.add(0, chain_graph(b.grad, Rule::d(b.input(0), b.output())));
+    }
 };
 
 template <class Rule, class T>
@@ -116,6 +137,10 @@ struct WithConstant {
         auto sink = b.sink(0);
         const T *g = b.grad, *y = b.value(), *x = b.input_value(0);
         sink.fill([&](std::int64_t i) { return chain<T>(g[i], Rule::d(x[i], s.c, y[i])); });
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        b.add(0, chain_graph(b.grad, Rule::d(b.input(0), s.c, b.output())));
     }
 };
 
@@ -162,6 +187,13 @@ struct Binary {
             });
         }
     }
+    // Each input's share, summed back over the axes broadcasting stretched.
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        const BasicTensor<T> a = b.input(0), c = b.input(1), y = b.output();
+        if (b.wanted(0)) b.add(0, sum_to(chain_graph(b.grad, Rule::da(a, c, y)), b.input_shape(0)));
+        if (b.wanted(1)) b.add(1, sum_to(chain_graph(b.grad, Rule::db(a, c, y)), b.input_shape(1)));
+    }
 };
 
 template <class Rule, class T>
@@ -182,7 +214,86 @@ BasicTensor<T> binary(const BasicTensor<T>& lhs, const BasicTensor<T>& rhs) {
     return detail::finish<T>(s, rec);
 }
 
+// ----------------------------------------------------------------- where ---
+
+// out = cond ? a : b, all three broadcast to one shape. The gradient goes to
+// a where cond holds and to b elsewhere (a choice, so a NaN in the branch
+// not taken does not leak into the other's gradient).
+struct Where {
+    static constexpr const char* name = "where";
+    struct State {};
+    template <class T>
+    static void backward(const Backward<T>& b, const State&) {
+        const T *g = b.grad, *c = b.input_value(0);
+        const Shape &out = b.shape();
+        for (std::uint32_t j = 1; j <= 2; ++j) {
+            auto sink = b.sink(j);
+            if (!sink.wanted()) continue;
+            T* acc = sink.accumulator();
+            const Shape &sc = b.input_shape(0), &sj = b.input_shape(j);
+            const std::int64_t n = out.numel();
+            for (std::int64_t k = 0; k < n; ++k) {
+                const bool chosen = (c[detail::broadcast_source(sc, out, k)] != T(0)) == (j == 1);
+                if (chosen) acc[detail::broadcast_source(sj, out, k)] += g[k];
+            }
+        }
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        const BasicTensor<T> cond = b.input(0), zero = BasicTensor<T>::zeros(Shape{}).set_requires_grad(false);
+        if (b.wanted(1)) b.add(1, sum_to(where(cond, b.grad, zero), b.input_shape(1)));
+        if (b.wanted(2)) b.add(2, sum_to(where(cond, zero, b.grad), b.input_shape(2)));
+    }
+};
+
+// A constant tensor of `shape` whose element k is f(k) (a kink helper).
+template <class T, class F>
+BasicTensor<T> constant(const Shape& shape, F&& f) {
+    std::vector<T> v(static_cast<std::size_t>(shape.numel()));
+    for (std::size_t k = 0; k < v.size(); ++k) v[k] = f(static_cast<std::int64_t>(k));
+    return BasicTensor<T>(shape, std::span<const T>(v)).set_requires_grad(false);
+}
+
 }  // namespace
+
+template <class T>
+BasicTensor<T> where(const BasicTensor<T>& cond, const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    TensorStore& s = store();
+    const auto c = operand(s, cond, Where::name);
+    const auto x = operand(s, a, Where::name);
+    const auto y = operand(s, b, Where::name);
+    const Shape out = broadcast_shape(broadcast_shape(c.shape, x.shape, Where::name), y.shape, Where::name);
+    // cond is a constant: it takes no part in whether the node needs a gradient.
+    const std::uint32_t inputs[] = {c.rec, x.rec, y.rec};
+    const bool rg = detail::inputs_require_grad(s, std::span<const std::uint32_t>(inputs + 1, 2));
+    const std::uint32_t rec = record<Where, T>(s, out, inputs, {}, Where::name, rg);
+    T* v = values<T>(s.nodes[rec]);
+    const std::int64_t n = out.numel();
+    for (std::int64_t k = 0; k < n; ++k)
+        v[k] = c.v[detail::broadcast_source(c.shape, out, k)] != T(0) ? x.v[detail::broadcast_source(x.shape, out, k)]
+                                                                      : y.v[detail::broadcast_source(y.shape, out, k)];
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> step(const BasicTensor<T>& a) {
+    const auto x = a.data();
+    return constant<T>(a.shape(), [&](std::int64_t k) { return ops::kink::step<T>(x[static_cast<std::size_t>(k)]); });
+}
+template <class T>
+BasicTensor<T> sign(const BasicTensor<T>& a) {
+    const auto x = a.data();
+    return constant<T>(a.shape(), [&](std::int64_t k) { return ops::kink::sign<T>(x[static_cast<std::size_t>(k)]); });
+}
+template <class T>
+BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    const Shape sa = a.shape(), sb = b.shape(), out = broadcast_shape(sa, sb, "max_share");
+    const auto x = a.data(), y = b.data();
+    return constant<T>(out, [&](std::int64_t k) {
+        return ops::kink::max_share<T>(x[static_cast<std::size_t>(detail::broadcast_source(sa, out, k))],
+                                       y[static_cast<std::size_t>(detail::broadcast_source(sb, out, k))]);
+    });
+}
 
 // clang-format off
 template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<ops::Add>(a, b); }
@@ -234,7 +345,11 @@ template <class T> BasicTensor<T> cos(const BasicTensor<T>& a) { return unary<op
     template BasicTensor<T> relu(const BasicTensor<T>&);                                   \
     template BasicTensor<T> abs(const BasicTensor<T>&);                                    \
     template BasicTensor<T> sin(const BasicTensor<T>&);                                    \
-    template BasicTensor<T> cos(const BasicTensor<T>&);
+    template BasicTensor<T> cos(const BasicTensor<T>&);                                    \
+    template BasicTensor<T> where(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&); \
+    template BasicTensor<T> step(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> sign(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> max_share(const BasicTensor<T>&, const BasicTensor<T>&);
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE

@@ -10,6 +10,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
@@ -100,6 +101,16 @@ struct Linear {
             }
         }
     }
+    // The same products with tensor ops, x seen as a matrix of m rows.
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const Shape ws = b.input_shape(1);
+        const BasicTensor<T> g = reshape(b.grad, Shape{s.rows, ws[1]});
+        const BasicTensor<T> w = b.input(1);
+        if (b.wanted(0)) b.add(0, reshape(matmul(g, transpose(w)), b.input_shape(0)));
+        if (b.wanted(1)) b.add(1, matmul(transpose(reshape(b.input(0), Shape{s.rows, ws[0]})), g));
+        if (b.inputs() == 3 && b.wanted(2)) b.add(2, sum(g, 0));
+    }
 };
 
 // x_ @ w_ (+ bias, unless it is an empty handle), recorded as `op`.
@@ -165,6 +176,10 @@ struct Transpose {
         auto sink = b.sink(0);
         const auto w = sink.writer();
         swap_axes(b.grad, b.shape(), s.axis0, s.axis1, [&](std::int64_t k, T v) { w.put(k, v); });
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        b.add(0, transpose(b.grad, s.axis0, s.axis1));
     }
 };
 

@@ -11,6 +11,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
@@ -46,6 +47,14 @@ struct CrossEntropy {
                 w.put(r * c + j, static_cast<T>(g * (p - (j == s.labels[r] ? 1.0 : 0.0))));
             }
         }
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        std::vector<T> onehot(static_cast<std::size_t>(s.rows * s.classes), T(0));
+        for (std::int64_t r = 0; r < s.rows; ++r) onehot[static_cast<std::size_t>(r * s.classes + s.labels[r])] = T(1);
+        const BasicTensor<T> target =
+            BasicTensor<T>(Shape{s.rows, s.classes}, std::span<const T>(onehot)).set_requires_grad(false);
+        b.add(0, (softmax(b.input(0), 1) - target) * (b.grad / static_cast<double>(s.rows)));
     }
 };
 
@@ -114,6 +123,13 @@ struct Pointwise {
         if (auto sp = b.sink(0); sp.wanted()) sp.fill([&](std::int64_t i) { return g * Term::dp(p[i], t[i]); });
         if (auto st = b.sink(1); st.wanted()) st.fill([&](std::int64_t i) { return g * Term::dt(p[i], t[i]); });
     }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        const BasicTensor<T> p = b.input(0), t = b.input(1);
+        const BasicTensor<T> g = b.grad / static_cast<double>(b.input_shape(0).numel());
+        if (b.wanted(0)) b.add(0, Term::dp_graph(p, t) * g);
+        if (b.wanted(1)) b.add(1, Term::dt_graph(p, t) * g);
+    }
 };
 
 template <class Term, class T>
@@ -140,6 +156,10 @@ struct Mse {
     static double f(double p, double t) { return (p - t) * (p - t); }
     static double dp(double p, double t) { return 2 * (p - t); }
     static double dt(double p, double t) { return -2 * (p - t); }
+    template <class X>
+    static X dp_graph(const X& p, const X& t) { return 2.0 * (p - t); }
+    template <class X>
+    static X dt_graph(const X& p, const X& t) { return -2.0 * (p - t); }
 };
 // max(x, 0) - x t + log(1 + exp(-|x|)) == -[t log σ(x) + (1 - t) log(1 - σ(x))],
 // without overflow for any x.
@@ -150,6 +170,10 @@ struct BceWithLogits {
     static double f(double x, double t) { return ops::Relu::f(x) - x * t + std::log1p(std::exp(-std::fabs(x))); }
     static double dp(double x, double t) { return ops::Sigmoid::f(x) - t; }
     static double dt(double x, double) { return -x; }
+    template <class X>
+    static X dp_graph(const X& x, const X& t) { return sigmoid(x) - t; }
+    template <class X>
+    static X dt_graph(const X& x, const X&) { return -x; }
 };
 // max(0, 1 - t s) with relu's rule, so NaN propagates and the derivative at
 // the kink (t s == 1) is 0, as relu'(0).
@@ -160,6 +184,10 @@ struct Hinge {
     static double f(double s, double t) { return ops::Relu::f(1 - t * s); }
     static double dp(double s, double t) { return ops::kink::step(1 - t * s) * -t; }
     static double dt(double s, double t) { return ops::kink::step(1 - t * s) * -s; }
+    template <class X>
+    static X dp_graph(const X& s, const X& t) { return step(1.0 - t * s) * -t; }
+    template <class X>
+    static X dt_graph(const X& s, const X& t) { return step(1.0 - t * s) * -s; }
 };
 
 }  // namespace

@@ -21,8 +21,12 @@
 //      right beside the forward function, which checks its inputs, computes
 //      the value and records the node with `record<Op, T>(...)` and
 //      `finish(...)`. A backward writes input gradients only through
-//      `b.sink(j)` (GradSink). An elementwise op is just a rule in ops.hpp
-//      plus one line in elementwise.cpp.
+//      `b.sink(j)` (GradSink). Beside it, the same derivative written with
+//      differentiable tensor ops, for derivatives of derivatives:
+//          template <class T> static void backward_graph(const GraphBackward<T>& b, const State& s);
+//      which passes each input's gradient, a tensor on the tape, to `b.add(j, ...)`.
+//      An elementwise op is just a rule in ops.hpp plus one line in
+//      elementwise.cpp (its rule serves both backwards).
 //   2. Its public declaration in autograd/include/autograd/tensor.hpp, its
 //      name in AG_TENSOR_OP_NAMES below, and its explicit instantiation at
 //      the bottom of the family file.
@@ -31,6 +35,7 @@
 //      no row records.
 #include <autograd/detail/region.hpp>
 #include <autograd/tensor.hpp>
+#include <autograd/value.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -49,7 +54,8 @@
     X("neg") X("exp") X("log") X("sqrt") X("tanh") X("sigmoid") X("relu") X("sin") X("cos") X("abs") X("+") X("-") \
     X("*") X("/") X("pow") X("matmul") X("linear") X("transpose") X("reshape") X("sum") X("mean") X("max")         \
     X("softmax") X("log_softmax") X("mse_loss") X("cross_entropy")                        \
-    X("binary_cross_entropy_with_logits") X("hinge") X("select_rows") X("concat") X("to_tensor") X("to_value")
+    X("binary_cross_entropy_with_logits") X("hinge") X("select_rows") X("concat") X("to_tensor") X("to_value") \
+    X("where") X("broadcast_to") X("sum_to") X("slice") X("pad") X("scatter_rows")
 
 namespace ag::detail {
 
@@ -109,8 +115,10 @@ private:
 
 class TensorStore;
 struct TensorNode;
-// Runs an op's backward for node `n` (see Backward below).
+// Runs an op's backward for node `n` (see Backward below), and its recording
+// form for record `rec` (see GraphBackward).
 using BackwardFn = void (*)(TensorStore&, TensorNode&, const Sweep&);
+using BackwardGraphFn = void (*)(TensorStore&, std::uint32_t rec, GraphSweep&);
 
 struct TensorNode {
     void* value = nullptr;  // T[numel], T per dtype
@@ -118,6 +126,7 @@ struct TensorNode {
     // takes half the memory), on demand for the others (give_grad_buffer).
     void* grad = nullptr;
     BackwardFn backward = nullptr;  // null: a leaf (nothing to propagate)
+    BackwardGraphFn backward_graph = nullptr;
     const void* state = nullptr;    // the op's saved State, in the arena
     const char* op = "leaf";
     Shape shape;
@@ -160,6 +169,13 @@ public:
     const char* name(std::uint32_t record) const override { return nodes[record].op; }
     void backward_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) override;
     void seed_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) override;
+    void begin_graph(std::uint32_t root) override;
+
+    // In a recording sweep: the gradient of record `rec` so far (empty: none).
+    const NodeId& graph_grad(std::uint32_t rec) const { return graph_grads_[rec]; }
+    // graph_grad(rec) += g, recorded; marks the record's node as reached.
+    template <class T>
+    void add_graph_grad(std::uint32_t rec, const BasicTensor<T>& g, GraphSweep& sweep);
 
     // The gradient buffer of record `rec` in this sweep: its own, or scratch
     // storage in a scratch sweep (ag::grad). Whether it holds anything is
@@ -179,6 +195,7 @@ private:
     std::vector<std::byte> temp_;       // grows only
     std::vector<void*> scratch_grads_;  // per record, in a scratch sweep
     Arena scratch_arena_;
+    std::vector<NodeId> graph_grads_;  // per record, in a recording sweep
 };
 
 // The current thread's store (made on first use; the tape owns it).
@@ -277,12 +294,45 @@ struct Backward {
     }
 };
 
+// What an op's recording backward sees: tensors on the tape (its gradient,
+// its output, its inputs), and where input gradients go.
+template <class T>
+struct GraphBackward {
+    using Tensor = BasicTensor<T>;
+    TensorStore& store;
+    std::uint32_t rec;
+    GraphSweep& sweep;
+    Tensor grad;  // d root / d this node's value, a tensor on the tape
+
+    Tensor output() const { return Tensor::from_node(tape().id(store.nodes[rec].stub)); }
+    std::uint32_t inputs() const { return store.nodes[rec].n_in; }
+    Tensor input(std::uint32_t j) const {
+        return Tensor::from_node(tape().id(store.nodes[store.nodes[rec].input(j)].stub));
+    }
+    Shape input_shape(std::uint32_t j) const { return store.nodes[store.nodes[rec].input(j)].shape; }
+    Shape shape() const { return store.nodes[rec].shape; }
+    bool wanted(std::uint32_t j) const { return store.nodes[store.nodes[rec].input(j)].requires_grad; }
+    // Input j's gradient += g (g has input j's shape).
+    void add(std::uint32_t j, const Tensor& g) const {
+        store.add_graph_grad(store.nodes[rec].input(j), g, sweep);
+    }
+};
+
 // Calls Op::backward<T> with the node's State.
 template <class Op, class T>
 void run_backward(TensorStore& s, TensorNode& n, const Sweep& sweep) {
     const auto rec = static_cast<std::uint32_t>(&n - s.nodes.data());
     const T* g = n.is_value ? nullptr : static_cast<const T*>(s.grad_buffer(rec, sweep));
     Op::backward(Backward<T>{s, n, sweep, g}, *static_cast<const typename Op::State*>(n.state));
+}
+// And Op::backward_graph<T>, with a copy of the State (recording appends
+// records, which may move them).
+template <class Op, class T>
+void run_backward_graph(TensorStore& s, std::uint32_t rec, GraphSweep& sweep) {
+    const typename Op::State state = *static_cast<const typename Op::State*>(s.nodes[rec].state);
+    const NodeId g = s.graph_grad(rec);
+    Op::backward_graph(GraphBackward<T>{s, rec, sweep, g.empty() ? BasicTensor<T>() : BasicTensor<T>::from_node(g)},
+                       state);
 }
 
 // ------------------------------------------------------------ recording ---
@@ -324,6 +374,7 @@ std::uint32_t record(TensorStore& s, const Shape& shape, std::span<const std::ui
     if (requires_grad) {
         n.state = ::new (s.arena.allocate(sizeof(typename Op::State))) typename Op::State(state);
         n.backward = &run_backward<Op, T>;
+        n.backward_graph = &run_backward_graph<Op, T>;
     }
     return rec;
 }
@@ -355,5 +406,14 @@ template <class T>
 std::uint32_t new_leaf(TensorStore& s, const Shape& shape, const char* what);
 
 [[noreturn]] void throw_shape(const char* op, const std::string& detail);
+
+template <class T>
+void TensorStore::add_graph_grad(std::uint32_t rec, const BasicTensor<T>& g, GraphSweep& sweep) {
+    if (!nodes[rec].requires_grad) return;
+    const std::uint32_t stub = nodes[rec].stub;
+    const NodeId old = graph_grads_[rec];
+    graph_grads_[rec] = old.empty() ? g.id() : (BasicTensor<T>::from_node(old) + g).id();
+    sweep.reached[stub] = 1;
+}
 
 }  // namespace ag::detail

@@ -11,6 +11,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
@@ -39,6 +40,14 @@ struct Sum {
         for (std::int64_t o = 0; o < v.outer; ++o)
             for (std::int64_t j = 0; j < v.n; ++j)
                 for (std::int64_t i = 0; i < v.inner; ++i) w.put((o * v.n + j) * v.inner + i, g[o * v.inner + i] * scale);
+    }
+    // G stretched back over the reduced axis, times the scale.
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const AxisView v = s.view;
+        const BasicTensor<T> g = reshape(b.grad, Shape{v.outer, 1, v.inner});
+        const BasicTensor<T> spread = reshape(broadcast_to(g, Shape{v.outer, v.n, v.inner}), b.input_shape(0));
+        b.add(0, s.scale == 1.0 ? spread : spread * s.scale);
     }
 };
 
@@ -110,6 +119,30 @@ struct Max {
                     if (x[k] == y[out]) ga[k] += share;
                 }
             }
+    }
+    // G stretched back, times the constant share of each input (1/ties where
+    // it equals the maximum, NaN where the maximum is NaN and it is NaN).
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const AxisView v = s.view;
+        const Shape in = b.input_shape(0);
+        const auto x = b.input(0).data();
+        const auto y = b.output().data();
+        std::vector<T> share(x.size(), T(0));
+        for (std::int64_t o = 0; o < v.outer; ++o)
+            for (std::int64_t i = 0; i < v.inner; ++i) {
+                const T m = y[static_cast<std::size_t>(o * v.inner + i)];
+                std::int64_t ties = 0;
+                for (std::int64_t j = 0; j < v.n; ++j) ties += x[static_cast<std::size_t>((o * v.n + j) * v.inner + i)] == m;
+                for (std::int64_t j = 0; j < v.n; ++j) {
+                    const auto k = static_cast<std::size_t>((o * v.n + j) * v.inner + i);
+                    share[k] = ties == 0 ? (std::isnan(x[k]) ? std::numeric_limits<T>::quiet_NaN() : T(0))
+                                         : (x[k] == m ? T(1) / static_cast<T>(ties) : T(0));
+                }
+            }
+        const BasicTensor<T> w = BasicTensor<T>(in, std::span<const T>(share)).set_requires_grad(false);
+        const BasicTensor<T> g = reshape(b.grad, Shape{v.outer, 1, v.inner});
+        b.add(0, reshape(broadcast_to(g, Shape{v.outer, v.n, v.inner}), in) * w);
     }
 };
 
@@ -188,6 +221,14 @@ struct Softmax {
                     w.put(k, static_cast<T>(s.log ? g[k] - std::exp(y[k]) * dot : y[k] * (g[k] - dot)));
                 }
             }
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const AxisView v = s.view;
+        const Shape three{v.outer, v.n, v.inner};
+        const BasicTensor<T> g = reshape(b.grad, three), y = reshape(b.output(), three);
+        const BasicTensor<T> dx = s.log ? g - exp(y) * sum(g, 1, true) : y * (g - sum(g * y, 1, true));
+        b.add(0, reshape(dx, b.input_shape(0)));
     }
 };
 

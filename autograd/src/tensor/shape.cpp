@@ -1,5 +1,5 @@
 // Shape and the rules tensor operations share for shapes (shape.hpp).
-#include <autograd/shape.hpp>
+#include <autograd/tensor.hpp>
 
 #include <fmt/format.h>
 
@@ -63,6 +63,21 @@ Shape reduced_shape(const Shape& shape, int axis, bool keepdim) {
             dims[r++] = 1;
     }
     return Shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(r)));
+}
+
+std::int64_t detail::broadcast_source(const Shape& from, const Shape& to, std::int64_t k) {
+    // Digits of k in `to`'s axes, read back in `from`'s (axes aligned at the
+    // end; a stretched axis of size 1 contributes 0).
+    std::int64_t index = 0, stride = 1;
+    for (int a = to.rank() - 1, f = from.rank() - 1; a >= 0; --a, --f) {
+        const std::int64_t digit = k % to[a];
+        k /= to[a];
+        if (f >= 0) {
+            if (from[f] != 1) index += digit * stride;
+            stride *= from[f];
+        }
+    }
+    return index;
 }
 
 }  // namespace ag

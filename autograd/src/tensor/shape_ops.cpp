@@ -9,6 +9,7 @@
 namespace ag {
 
 using detail::Backward;
+using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
@@ -28,6 +29,10 @@ struct Reshape {
         const T* g = b.grad;
         sink.fill([&](std::int64_t i) { return g[i]; });
     }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        b.add(0, reshape(b.grad, b.input_shape(0)));
+    }
 };
 
 // Rows of the input (axis 0) in the listed order, repeats allowed; the
@@ -46,6 +51,12 @@ struct SelectRows {
         T* ga = sink.accumulator();
         for (std::int64_t r = 0; r < count; ++r)
             for (std::int64_t j = 0; j < s.width; ++j) ga[s.rows[r] * s.width + j] += g[r * s.width + j];
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const Shape in = b.input_shape(0);
+        b.add(0, scatter_rows(b.grad, std::span<const std::int64_t>(s.rows, static_cast<std::size_t>(b.shape()[0])),
+                              in[0]));
     }
 };
 
@@ -100,9 +111,220 @@ struct Concat {
             offset += width;
         }
     }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        std::int64_t offset = 0;
+        for (std::uint32_t p = 0; p < b.inputs(); ++p) {
+            const std::int64_t len = b.input_shape(p)[s.axis];
+            if (b.wanted(p)) b.add(p, slice(b.grad, s.axis, offset, offset + len));
+            offset += len;
+        }
+    }
+};
+
+// ------------------------------------------ broadcasting and its adjoint ---
+
+struct BroadcastTo {
+    static constexpr const char* name = "broadcast_to";
+    struct State {};
+    template <class T>
+    static void backward(const Backward<T>& b, const State&) {
+        auto sink = b.sink(0);
+        T* acc = sink.accumulator();
+        const Shape &in = b.input_shape(0), &out = b.shape();
+        const std::int64_t n = out.numel();
+        for (std::int64_t k = 0; k < n; ++k) acc[detail::broadcast_source(in, out, k)] += b.grad[k];
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        b.add(0, sum_to(b.grad, b.input_shape(0)));
+    }
+};
+
+struct SumTo {
+    static constexpr const char* name = "sum_to";
+    struct State {};
+    template <class T>
+    static void backward(const Backward<T>& b, const State&) {
+        auto sink = b.sink(0);
+        const Shape &in = b.input_shape(0), &out = b.shape();
+        const T* g = b.grad;
+        sink.fill([&](std::int64_t k) { return g[detail::broadcast_source(out, in, k)]; });
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State&) {
+        b.add(0, broadcast_to(b.grad, b.input_shape(0)));
+    }
+};
+
+// ------------------------------------------------------- slice and pad ---
+
+// [start, stop) along an axis of the [outer, n, inner] view.
+struct Slice {
+    static constexpr const char* name = "slice";
+    struct State {
+        int axis;
+        std::int64_t start;
+    };
+    template <class T>
+    static void backward(const Backward<T>& b, const State& s) {
+        const AxisView in = axis_view(b.input_shape(0), s.axis), out = axis_view(b.shape(), s.axis);
+        auto sink = b.sink(0);
+        T* acc = sink.accumulator();  // the elements outside the slice get nothing
+        for (std::int64_t o = 0; o < out.outer; ++o)
+            for (std::int64_t j = 0; j < out.n * out.inner; ++j)
+                acc[(o * in.n + s.start) * in.inner + j] += b.grad[o * out.n * out.inner + j];
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const std::int64_t n = b.input_shape(0)[s.axis], len = b.shape()[s.axis];
+        b.add(0, pad(b.grad, s.axis, s.start, n - s.start - len));
+    }
+};
+
+struct Pad {
+    static constexpr const char* name = "pad";
+    struct State {
+        int axis;
+        std::int64_t before;
+    };
+    template <class T>
+    static void backward(const Backward<T>& b, const State& s) {
+        const AxisView in = axis_view(b.input_shape(0), s.axis), out = axis_view(b.shape(), s.axis);
+        auto sink = b.sink(0);
+        const auto w = sink.writer();
+        for (std::int64_t o = 0; o < in.outer; ++o)
+            for (std::int64_t j = 0; j < in.n * in.inner; ++j)
+                w.put(o * in.n * in.inner + j, b.grad[(o * out.n + s.before) * out.inner + j]);
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const std::int64_t n = b.input_shape(0)[s.axis];
+        b.add(0, slice(b.grad, s.axis, s.before, s.before + n));
+    }
+};
+
+// Rows of src added at rows[r] of [n, ...] zeros: the adjoint of select_rows.
+struct ScatterRows {
+    static constexpr const char* name = "scatter_rows";
+    struct State {
+        std::int64_t width;
+        const std::int64_t* rows;  // src's row count of them, in the arena
+    };
+    template <class T>
+    static void backward(const Backward<T>& b, const State& s) {
+        const std::int64_t count = b.input_shape(0)[0];
+        auto sink = b.sink(0);
+        const auto w = sink.writer();
+        for (std::int64_t r = 0; r < count; ++r)
+            for (std::int64_t j = 0; j < s.width; ++j) w.put(r * s.width + j, b.grad[s.rows[r] * s.width + j]);
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        b.add(0, select_rows(b.grad, std::span<const std::int64_t>(s.rows, static_cast<std::size_t>(b.input_shape(0)[0]))));
+    }
 };
 
 }  // namespace
+
+template <class T>
+BasicTensor<T> broadcast_to(const BasicTensor<T>& t, const Shape& shape) {
+    const char* op = BroadcastTo::name;
+    TensorStore& s = store();
+    const auto x = operand(s, t, op);
+    if (x.shape == shape) return t;
+    if (!(broadcast_shape(x.shape, shape, op) == shape))
+        throw_shape(op, fmt::format("{} cannot be stretched to {} (it would make {})", x.shape.str(), shape.str(),
+                                    broadcast_shape(x.shape, shape, op).str()));
+    const std::uint32_t rec = record<BroadcastTo, T>(s, shape, {x.rec});
+    T* y = values<T>(s.nodes[rec]);
+    const std::int64_t n = shape.numel();
+    for (std::int64_t k = 0; k < n; ++k) y[k] = x.v[detail::broadcast_source(x.shape, shape, k)];
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> sum_to(const BasicTensor<T>& t, const Shape& shape) {
+    const char* op = SumTo::name;
+    TensorStore& s = store();
+    const auto x = operand(s, t, op);
+    if (x.shape == shape) return t;
+    if (!(broadcast_shape(shape, x.shape, op) == x.shape))
+        throw_shape(op, fmt::format("{} cannot be summed down to {}: {} does not stretch to {}", x.shape.str(),
+                                    shape.str(), shape.str(), x.shape.str()));
+    const std::uint32_t rec = record<SumTo, T>(s, shape, {x.rec});
+    T* y = values<T>(s.nodes[rec]);
+    std::fill_n(y, shape.numel(), T(0));
+    const std::int64_t n = x.shape.numel();
+    for (std::int64_t k = 0; k < n; ++k) y[detail::broadcast_source(shape, x.shape, k)] += x.v[k];
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> slice(const BasicTensor<T>& t, int axis, std::int64_t start, std::int64_t stop) {
+    const char* op = Slice::name;
+    TensorStore& s = store();
+    const auto x = operand(s, t, op);
+    axis = normalize_axis(axis, x.shape.rank(), op, x.shape);
+    const std::int64_t n = x.shape[axis];
+    if (start < 0 || stop < start || stop > n)
+        throw_shape(op, fmt::format("[{}, {}) along axis {} of {}: need 0 <= start <= stop <= {}", start, stop, axis,
+                                    x.shape.str(), n));
+    Shape out = x.shape;
+    out[axis] = stop - start;
+    const std::uint32_t rec = record<Slice, T>(s, out, {x.rec}, {axis, start});
+    const AxisView in = axis_view(x.shape, axis), o = axis_view(out, axis);
+    T* y = values<T>(s.nodes[rec]);
+    for (std::int64_t r = 0; r < o.outer; ++r)
+        std::copy_n(x.v + (r * in.n + start) * in.inner, o.n * o.inner, y + r * o.n * o.inner);
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> pad(const BasicTensor<T>& t, int axis, std::int64_t before, std::int64_t after) {
+    const char* op = Pad::name;
+    TensorStore& s = store();
+    const auto x = operand(s, t, op);
+    axis = normalize_axis(axis, x.shape.rank(), op, x.shape);
+    if (before < 0 || after < 0)
+        throw_shape(op, fmt::format("{} before and {} after along axis {} of {}: need counts >= 0", before, after, axis,
+                                    x.shape.str()));
+    Shape out = x.shape;
+    out[axis] = x.shape[axis] + before + after;
+    const std::uint32_t rec = record<Pad, T>(s, out, {x.rec}, {axis, before});
+    const AxisView in = axis_view(x.shape, axis), o = axis_view(out, axis);
+    T* y = values<T>(s.nodes[rec]);
+    std::fill_n(y, out.numel(), T(0));
+    for (std::int64_t r = 0; r < in.outer; ++r)
+        std::copy_n(x.v + r * in.n * in.inner, in.n * in.inner, y + (r * o.n + before) * o.inner);
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::span<const std::int64_t> rows, std::int64_t n) {
+    const char* op = ScatterRows::name;
+    TensorStore& s = store();
+    const auto x = operand(s, src, op);
+    if (x.shape.rank() < 1 || static_cast<std::int64_t>(rows.size()) != x.shape[0])
+        throw_shape(op, fmt::format("{} row indices for src {}: one per row of src", rows.size(), x.shape.str()));
+    for (std::size_t r = 0; r < rows.size(); ++r)
+        if (rows[r] < 0 || rows[r] >= n)
+            throw_shape(op, fmt::format("row {} (position {} in the list) is out of range for {} rows", rows[r], r, n));
+    Shape out = x.shape;
+    out[0] = n;
+    const std::int64_t width = x.shape[0] == 0 ? 0 : x.shape.numel() / x.shape[0];
+    const std::uint32_t rec = record<ScatterRows, T>(s, out, {x.rec}, {width, nullptr});
+    if (auto* state = detail::state<ScatterRows>(s.nodes[rec])) {
+        auto* saved = s.arena.allocate_array<std::int64_t>(rows.size());
+        std::copy(rows.begin(), rows.end(), saved);
+        state->rows = saved;
+    }
+    T* y = values<T>(s.nodes[rec]);
+    std::fill_n(y, out.numel(), T(0));
+    for (std::size_t r = 0; r < rows.size(); ++r)
+        for (std::int64_t j = 0; j < width; ++j) y[rows[r] * width + j] += x.v[static_cast<std::int64_t>(r) * width + j];
+    return detail::finish<T>(s, rec);
+}
 
 template <class T>
 BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape) {
@@ -185,7 +407,12 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
     template BasicTensor<T> reshape(const BasicTensor<T>&, const Shape&);                   \
     template BasicTensor<T> select_rows(const BasicTensor<T>&, std::span<const std::int64_t>); \
     template BasicTensor<T> select_rows(const BasicTensor<T>&, std::span<const int>);        \
-    template BasicTensor<T> concat(std::span<const BasicTensor<T>>, int);
+    template BasicTensor<T> concat(std::span<const BasicTensor<T>>, int);                     \
+    template BasicTensor<T> broadcast_to(const BasicTensor<T>&, const Shape&);               \
+    template BasicTensor<T> sum_to(const BasicTensor<T>&, const Shape&);                     \
+    template BasicTensor<T> slice(const BasicTensor<T>&, int, std::int64_t, std::int64_t);   \
+    template BasicTensor<T> pad(const BasicTensor<T>&, int, std::int64_t, std::int64_t);     \
+    template BasicTensor<T> scatter_rows(const BasicTensor<T>&, std::span<const std::int64_t>, std::int64_t);
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE

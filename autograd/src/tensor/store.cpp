@@ -251,12 +251,28 @@ void TensorStore::rewind(Tape&, std::uint32_t nodes_kept) {
     if (scratch_grads_.size() > nodes.size()) scratch_grads_.resize(nodes.size());
 }
 
-void TensorStore::backward_graph(Tape&, std::uint32_t, std::uint32_t record, GraphSweep&) {
-    throw std::logic_error(fmt::format("ag::grad(..., ag::create_graph) through {}: not yet", nodes[record].op));
+void TensorStore::begin_graph(std::uint32_t) { graph_grads_.assign(nodes.size(), NodeId{}); }
+
+void TensorStore::seed_graph(Tape&, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) {
+    TensorNode& n = nodes[record];
+    if (n.is_value) {  // a Value: its gradient is the sweep's adjoint
+        sweep.adjoint[node] = Value(1.0);
+        return;
+    }
+    if (n.numel() != 1)
+        throw std::invalid_argument(fmt::format("ag::grad: the tensor has shape {} ({} elements); the gradient can "
+                                                "be taken of a one-element tensor (a loss) only; reduce it first",
+                                                n.shape.str(), n.numel()));
+    const Shape shape = n.shape;
+    if (n.dtype == DType::float32)
+        add_graph_grad(record, BasicTensor<float>::ones(shape).set_requires_grad(false), sweep);
+    else
+        add_graph_grad(record, BasicTensor<double>::ones(shape).set_requires_grad(false), sweep);
 }
 
-void TensorStore::seed_graph(Tape&, std::uint32_t, std::uint32_t record, GraphSweep&) {
-    throw std::logic_error(fmt::format("ag::grad(..., ag::create_graph) from {}: not yet", nodes[record].op));
+void TensorStore::backward_graph(Tape&, std::uint32_t, std::uint32_t record, GraphSweep& sweep) {
+    if (nodes[record].backward_graph == nullptr) return;
+    nodes[record].backward_graph(*this, record, sweep);
 }
 
 std::size_t TensorStore::bytes() const {
