@@ -228,8 +228,7 @@ void TensorStore::seed(Tape&, std::uint32_t node, std::uint32_t record, const Sw
     if (n.numel() != 1)
         throw std::invalid_argument(fmt::format(
             "backward: the tensor has shape {} ({} elements); backward() needs a one-element tensor (a loss), as "
-            "the gradient can be implicitly created only for scalar outputs; reduce it first, e.g. with ag::sum, "
-            "or pass the gradient of the output: t.backward(grad_output)",
+            "the gradient can be implicitly created only for scalar outputs; reduce it first, e.g. with ag::sum",
             n.shape.str(), n.numel()));
     void* g = grad_buffer(record, sweep);
     double& has = sweep.adjoint[node];
