@@ -350,3 +350,87 @@ TEST_CASE("a gradient penalty |dL/dx|^2 trains: its gradient matches differences
     }
     CHECK(after < before);
 }
+
+TEST_CASE("the Hessian of an MLP loss in its parameters (tensor path) against differences of its gradient") {
+    // 3-4-2 tanh MLP, MSE loss on a batch of 5; parameters W1 [3, 4], b1 [4], W2 [4, 2], b2 [2].
+    ag::Rng rng(7);
+    const ag::Tensor X = ag::Tensor::randn({5, 3}, rng).set_requires_grad(false);
+    const ag::Tensor Y = ag::Tensor::randn({5, 2}, rng).set_requires_grad(false);
+    const std::vector<ag::Tensor> params = {ag::Tensor::randn({3, 4}, rng, 0, 0.7), ag::Tensor::randn({4}, rng, 0, 0.3),
+                                            ag::Tensor::randn({4, 2}, rng, 0, 0.7), ag::Tensor::randn({2}, rng, 0, 0.3)};
+    auto loss = [&](const std::vector<ag::Tensor>& p) {
+        const ag::Tensor h = ag::tanh(ag::linear(X, p[0], p[1]));
+        return ag::mse_loss(ag::linear(h, p[2], p[3]), Y);
+    };
+    const ag::Matrix H = ag::hessian(loss, params);
+    REQUIRE(H.size() == 12 + 4 + 8 + 2);
+    // The gradient at params moved along coordinate j, by first-order sweeps.
+    auto gradient = [&](std::size_t j, double by) {
+        ag::Scope s;
+        std::vector<ag::Tensor> p;
+        std::size_t offset = 0;
+        for (const auto& t : params) {
+            std::vector<double> d = t.to_vector();
+            if (j >= offset && j < offset + d.size()) d[j - offset] += by;
+            offset += d.size();
+            p.push_back(ag::Tensor(t.shape(), std::span<const double>(d)));
+        }
+        std::vector<double> g;
+        for (const auto& gi : ag::grad(loss(p), p)) g.insert(g.end(), gi.data().begin(), gi.data().end());
+        return g;
+    };
+    for (std::size_t j = 0; j < H.size(); ++j) {
+        const std::vector<double> up = gradient(j, 1e-5), down = gradient(j, -1e-5);
+        for (std::size_t i = 0; i < H.size(); ++i) {
+            CAPTURE(i);
+            CAPTURE(j);
+            CHECK(H[i][j] == doctest::Approx((up[i] - down[i]) / 2e-5).epsilon(1e-5).scale(1e-6));
+        }
+    }
+    // hvp is H v, without forming H.
+    std::vector<ag::Tensor> v;
+    for (const auto& t : params) v.push_back(ag::Tensor::rand(t.shape(), rng, -1, 1).set_requires_grad(false));
+    const std::vector<ag::Tensor> hv = ag::hvp(loss, params, v);
+    std::vector<double> vf, hvf;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+        vf.insert(vf.end(), v[k].data().begin(), v[k].data().end());
+        hvf.insert(hvf.end(), hv[k].data().begin(), hv[k].data().end());
+    }
+    for (std::size_t i = 0; i < H.size(); ++i) {
+        double e = 0;
+        for (std::size_t j = 0; j < H.size(); ++j) e += H[i][j] * vf[j];
+        CHECK(hvf[i] == doctest::Approx(e).epsilon(1e-12).scale(1e-12));
+    }
+}
+
+TEST_CASE("tensor Jacobians: jacobian, jvp and vjp agree with each other and with the hand formula") {
+    // F(a, b) = a * b + sin(a) (elementwise, a [2, 2], b [2]): J is diagonal in a, and in b sums over rows.
+    auto F = [](const std::vector<ag::Tensor>& x) { return x[0] * x[1] + ag::sin(x[0]); };
+    const ag::Tensor a({2, 2}, {0.3, -0.5, 1.2, 0.8}), b({2}, {2.0, -1.0});
+    const ag::Matrix J = ag::jacobian(F, {a, b});
+    REQUIRE(J.size() == 4);
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 6; ++j) {
+            double want = 0;
+            if (j < 4 && j == i) want = b.data()[i % 2] + std::cos(a.data()[i]);
+            if (j >= 4 && j - 4 == i % 2) want = a.data()[i];
+            CHECK(J[i][j] == doctest::Approx(want).epsilon(1e-14));
+        }
+    const std::vector<ag::Tensor> v = {ag::Tensor({2, 2}, {1, 2, 3, 4}), ag::Tensor({2}, {-1, 0.5})};
+    const ag::Tensor jv = ag::jvp(F, {a, b}, v);
+    const std::vector<double> vf = {1, 2, 3, 4, -1, 0.5};
+    for (int i = 0; i < 4; ++i) {
+        double e = 0;
+        for (int j = 0; j < 6; ++j) e += J[i][j] * vf[j];
+        CHECK(jv.data()[i] == doctest::Approx(e).epsilon(1e-14));
+    }
+    const ag::Tensor u({2, 2}, {0.5, -1, 2, 1});
+    const std::vector<ag::Tensor> uj = ag::vjp(F, {a, b}, u);
+    for (int j = 0; j < 6; ++j) {
+        double e = 0;
+        for (int i = 0; i < 4; ++i) e += u.data()[i] * J[i][j];
+        CHECK((j < 4 ? uj[0].data()[j] : uj[1].data()[j - 4]) == doctest::Approx(e).epsilon(1e-14));
+    }
+    CHECK_THROWS_WITH_AS(ag::vjp(F, {a, b}, ag::Tensor({2}, {1, 2})), doctest::Contains("u has shape [2]"),
+                         std::invalid_argument);
+}

@@ -19,6 +19,7 @@
 //   jvp      one forward tangent pass; vjp one reverse sweep.
 // Forward passes go through scalar ops only: a tensor op in F is refused
 // with a message (use JacobianMode::Reverse).
+#include <autograd/tensor.hpp>
 #include <autograd/value.hpp>
 
 #include <functional>
@@ -40,5 +41,19 @@ Matrix jacobian(const VectorFunction& F, const std::vector<double>& point, Jacob
 // J v (forward mode) and uᵀ J (reverse mode).
 std::vector<double> jvp(const VectorFunction& F, const std::vector<double>& point, const std::vector<double>& v);
 std::vector<double> vjp(const VectorFunction& F, const std::vector<double>& point, const std::vector<double>& u);
+
+// Tensor forms, for f of float64 tensors; inputs are taken as one vector,
+// their elements in order (inputs[0] row-major, then inputs[1], ...). The
+// Hessian and Jacobian go by reverse sweeps; jvp by two (the vjp recorded,
+// then differentiated in its seed).
+using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+// f must give one element.
+Matrix hessian(const TensorFunction& f, const std::vector<Tensor>& inputs);
+std::vector<Tensor> hvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v);
+// J[i][j] = d F_i / d x_j, F's elements row-major.
+Matrix jacobian(const TensorFunction& F, const std::vector<Tensor>& inputs);
+// J v (v shaped like the inputs; the result like F) and uᵀ J (u shaped like F).
+Tensor jvp(const TensorFunction& F, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v);
+std::vector<Tensor> vjp(const TensorFunction& F, const std::vector<Tensor>& inputs, const Tensor& u);
 
 }  // namespace ag
