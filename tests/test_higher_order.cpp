@@ -434,3 +434,21 @@ TEST_CASE("tensor Jacobians: jacobian, jvp and vjp agree with each other and wit
     CHECK_THROWS_WITH_AS(ag::vjp(F, {a, b}, ag::Tensor({2}, {1, 2})), doctest::Contains("u has shape [2]"),
                          std::invalid_argument);
 }
+
+TEST_CASE("check_gradients' second-order check: passes on correct Hessians, names a wrong entry") {
+    auto f = [](const std::vector<Value>& v) { return v[0] * v[0] * v[1] + ag::sin(v[0] * v[1]); };
+    const auto report = ag::check_gradients(f, {1.0, 2.0}, {.second_order = true});
+    INFO(report.table());
+    CHECK(report.ok());
+    REQUIRE(report.hessian.size() == 4);
+    // d2f/dxdy = 2x + cos(xy) - xy sin(xy) at (1, 2)
+    CHECK(report.hessian[1].check.analytic == doctest::Approx(2 + std::cos(2.0) - 2 * std::sin(2.0)).epsilon(1e-13));
+    // relu(x)^2: at 0 the engine says f'' = 0 by the kink convention (relu'(0) = 0), the differences say 1.
+    auto kink = [](const std::vector<Value>& v) { return ag::relu(v[0]) * ag::relu(v[0]) + v[1]; };
+    const auto bad = ag::check_gradients(kink, {0.0, 1.0}, {.second_order = true});
+    CHECK_FALSE(bad.ok());
+    CHECK(bad.inputs[0].ok);  // first order agrees (0)
+    CHECK_FALSE(bad.hessian[0].check.ok);
+    CHECK(bad.hessian[0].check.numeric == doctest::Approx(1.0));
+    CHECK(bad.table().find("second derivatives") != std::string::npos);
+}
