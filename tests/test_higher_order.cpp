@@ -452,3 +452,20 @@ TEST_CASE("check_gradients' second-order check: passes on correct Hessians, name
     CHECK(bad.hessian[0].check.numeric == doctest::Approx(1.0));
     CHECK(bad.table().find("second derivatives") != std::string::npos);
 }
+
+TEST_CASE("hvp (forward over reverse on the tape) equals the recorded Hessian times v, through every scalar op") {
+    auto f = [](const std::vector<Value>& v) {
+        const Value a = v[0], b = v[1], c = v[2];
+        return ag::exp(a * b) + ag::log(c * c + 1.0) * ag::sqrt(b * b + 2.0) + ag::tanh(a - c) * ag::sigmoid(b) +
+               ag::relu(a + b) * c + ag::sin(a) * ag::cos(c) + ag::abs(b - 0.3) * a + ag::pow(c * c + 1.0, a) +
+               ag::min(a, b) * ag::max(b, c) + 2.0 / (1.5 + a * a) - 3.0 * c + ag::pow(2.0, b) + (a - 1.0) / 4.0 -
+               (-b);
+    };
+    for (const auto& p : std::vector<std::vector<double>>{{0.3, -0.7, 1.1}, {1.2, 0.4, -0.5}}) {
+        const ag::Matrix H = ag::hessian(f, p);
+        const std::vector<double> v = {0.5, -1.25, 2.0};
+        const std::vector<double> hv = ag::hvp(f, p, v);
+        for (int i = 0; i < 3; ++i)
+            CHECK(hv[i] == doctest::Approx(H[i][0] * v[0] + H[i][1] * v[1] + H[i][2] * v[2]).epsilon(1e-13));
+    }
+}

@@ -11,8 +11,11 @@
 // How each is computed, all with the one derivative rule per op:
 //   hessian  the gradient recorded as Values (ag::create_graph), then one
 //            reverse sweep per input over it;
-//   hvp      the gradient recorded, then one sweep from g · v: about the
-//            cost of a few gradients, whatever the size;
+//   hvp      forward over reverse on the tape: a tangent pass along v, then
+//            one reverse sweep of (adjoint, its tangent) pairs, each local
+//            derivative the op's rule evaluated on ag::Dual numbers; nothing
+//            is recorded, about the cost of a few gradients whatever the size
+//            (through tensor ops: the gradient recorded, then one sweep);
 //   jacobian reverse: one sweep per output; forward: one tangent pass over
 //            the recorded tape per input; Auto picks the one with fewer
 //            passes (reverse on a tie);
