@@ -283,7 +283,32 @@ AG_DUAL_FUNCTION(relu, Relu)
 AG_DUAL_FUNCTION(sin, Sin)
 AG_DUAL_FUNCTION(cos, Cos)
 AG_DUAL_FUNCTION(abs, Abs)
+AG_DUAL_FUNCTION(tan, Tan)
+AG_DUAL_FUNCTION(atan, Atan)
+AG_DUAL_FUNCTION(sinh, Sinh)
+AG_DUAL_FUNCTION(cosh, Cosh)
+AG_DUAL_FUNCTION(log1p, Log1p)
+AG_DUAL_FUNCTION(expm1, Expm1)
+AG_DUAL_FUNCTION(erf, Erf)
+AG_DUAL_FUNCTION(softplus, Softplus)
+AG_DUAL_FUNCTION(gelu, Gelu)
 #undef AG_DUAL_FUNCTION
+template <class V>
+Dual<V> leaky_relu(const Dual<V>& a, double slope = 0.01) {
+    return detail::call_c<ops::LeakyReluC>(a, slope);
+}
+template <class V>
+Dual<V> clamp_min(const Dual<V>& a, double lo) {
+    return detail::call_c<ops::ClampMinC>(a, lo);
+}
+template <class V>
+Dual<V> clamp_max(const Dual<V>& a, double hi) {
+    return detail::call_c<ops::ClampMaxC>(a, hi);
+}
+template <class V>
+Dual<V> clamp(const Dual<V>& a, double lo, double hi) {
+    return clamp_max(clamp_min(a, lo), hi);
+}
 
 template <class A, class B>
     requires detail::dual_operands<A, B>

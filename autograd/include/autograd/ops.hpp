@@ -64,6 +64,14 @@ AG_PLAIN_FUNCTION(sqrt)
 AG_PLAIN_FUNCTION(tanh)
 AG_PLAIN_FUNCTION(sin)
 AG_PLAIN_FUNCTION(cos)
+AG_PLAIN_FUNCTION(tan)
+AG_PLAIN_FUNCTION(atan)
+AG_PLAIN_FUNCTION(sinh)
+AG_PLAIN_FUNCTION(cosh)
+AG_PLAIN_FUNCTION(log1p)
+AG_PLAIN_FUNCTION(expm1)
+AG_PLAIN_FUNCTION(erf)
+AG_PLAIN_FUNCTION(fabs)
 #undef AG_PLAIN_FUNCTION
 inline double pow(double a, double b) { return std::pow(a, b); }
 inline float pow(float a, float b) { return std::pow(a, b); }
@@ -87,6 +95,14 @@ template <class R>
 constexpr R max_share(R a, R b) {  // a's share of max(a, b)'s gradient
     return a > b ? R(1) : (a < b ? R(0) : (a == b ? R(0.5) : nan<R>()));
 }
+template <class R>
+constexpr R at_least(R a, R c) {  // clamp_min's derivative: 1 from c up (c included), as PyTorch
+    return a >= c ? R(1) : (a < c ? R(0) : nan<R>());
+}
+template <class R>
+constexpr R at_most(R a, R c) {  // clamp_max's derivative: 1 up to c (c included)
+    return a <= c ? R(1) : (a > c ? R(0) : nan<R>());
+}
 }  // namespace kink
 
 // For every scalar number type (double, float, Value, Dual): the helper
@@ -103,6 +119,14 @@ template <class A, class B>
 scalar_t<A> max_share(const A& a, const B& b) {
     using R = scalar_t<A>;
     return kink::max_share<R>(static_cast<R>(primal(a)), static_cast<R>(primal(b)));
+}
+template <class T>
+scalar_t<T> at_least(const T& a, double c) {
+    return kink::at_least<scalar_t<T>>(static_cast<scalar_t<T>>(primal(a)), static_cast<scalar_t<T>>(c));
+}
+template <class T>
+scalar_t<T> at_most(const T& a, double c) {
+    return kink::at_most<scalar_t<T>>(static_cast<scalar_t<T>>(primal(a)), static_cast<scalar_t<T>>(c));
 }
 // x, or a zero of x's type where cond(primal values of args...) holds (a
 // masked_fill with 0, as PyTorch's pow backward does).
@@ -160,6 +184,10 @@ struct Sigmoid {
     template <class T, class S = scalar_t<T>>
     static T d(const T&, const T& y) { return y * (S(1) - y); }
 };
+// sigmoid as a plain function too (Softplus's rule uses it).
+inline double sigmoid(double x) { return Sigmoid::f(x); }
+inline float sigmoid(float x) { return Sigmoid::f(x); }
+
 struct Relu {
     static constexpr const char* name = "relu";
     template <class R>
@@ -187,6 +215,72 @@ struct Abs {
     static R f(R a) { return std::fabs(a); }
     template <class T>
     static auto d(const T& a, const T&) { return sign(a); }
+};
+
+struct Tan {
+    static constexpr const char* name = "tan";
+    template <class R>
+    static R f(R a) { return tan(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T&, const T& y) { return S(1) + y * y; }
+};
+struct Atan {
+    static constexpr const char* name = "atan";
+    template <class R>
+    static R f(R a) { return atan(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T& a, const T&) { return S(1) / (S(1) + a * a); }
+};
+struct Sinh {
+    static constexpr const char* name = "sinh";
+    template <class R>
+    static R f(R a) { return sinh(a); }
+    template <class T>
+    static T d(const T& a, const T&) { return cosh(a); }
+};
+struct Cosh {
+    static constexpr const char* name = "cosh";
+    template <class R>
+    static R f(R a) { return cosh(a); }
+    template <class T>
+    static T d(const T& a, const T&) { return sinh(a); }
+};
+struct Log1p {  // log(1 + a), accurate for small a
+    static constexpr const char* name = "log1p";
+    template <class R>
+    static R f(R a) { return log1p(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T& a, const T&) { return S(1) / (S(1) + a); }
+};
+struct Expm1 {  // exp(a) - 1, accurate for small a
+    static constexpr const char* name = "expm1";
+    template <class R>
+    static R f(R a) { return expm1(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T&, const T& y) { return y + S(1); }
+};
+struct Erf {
+    static constexpr const char* name = "erf";
+    template <class R>
+    static R f(R a) { return erf(a); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T& a, const T&) { return S(1.1283791670955126) * exp(-(a * a)); }  // 2/sqrt(pi) e^(-a^2)
+};
+struct Softplus {  // log(1 + e^a), computed without overflow
+    static constexpr const char* name = "softplus";
+    template <class R>
+    static R f(R a) { return log1p(exp(-fabs(a))) + (a < 0 ? R(0) : a); }
+    template <class T>
+    static T d(const T& a, const T&) { return sigmoid(a); }
+};
+struct Gelu {  // a Φ(a), Φ the standard normal CDF (PyTorch's default, erf form)
+    static constexpr const char* name = "gelu";
+    template <class R>
+    static R f(R a) { return R(0.5) * a * (R(1) + erf(a * R(0.7071067811865476))); }
+    template <class T, class S = scalar_t<T>>
+    static T d(const T& a, const T&) {  // Φ(a) + a φ(a)
+        return S(0.5) * (S(1) + erf(a * S(0.7071067811865476))) + a * S(0.3989422804014327) * exp(S(-0.5) * (a * a));
+    }
 };
 
 // --- binary ops: y = f(a, b); da, db = the partials ---------------------------
@@ -289,13 +383,42 @@ using RDivC = ConstantLeft<Div>;   // c / a
 using PowC = ConstantRight<Pow>;   // a ^ c
 using RPowC = ConstantLeft<Pow>;   // c ^ a
 
+// Ops with a parameter c that are not a binary op held constant.
+struct LeakyReluC {  // a for a >= 0, c a below; the derivative at 0 is c, as PyTorch's
+    static constexpr const char* name = "leaky_relu";
+    template <class R>
+    static R f(R a, R c) { return a < 0 ? c * a : a; }  // NaN passes through
+    template <class T>
+    static auto d(const T& a, double c, const T&) {
+        const auto up = step(a);  // 1 above 0, 0 at or below, NaN at NaN
+        return up + (scalar_t<T>(1) - up) * static_cast<scalar_t<T>>(c);
+    }
+};
+struct ClampMinC {  // max(a, c) with the derivative 1 at a == c (clamp's, PyTorch's)
+    static constexpr const char* name = "clamp_min";
+    template <class R>
+    static R f(R a, R c) { return a < c ? c : a; }  // NaN passes through
+    template <class T>
+    static auto d(const T& a, double c, const T&) { return at_least(a, c); }
+};
+struct ClampMaxC {  // min(a, c) with the derivative 1 at a == c
+    static constexpr const char* name = "clamp_max";
+    template <class R>
+    static R f(R a, R c) { return a > c ? c : a; }
+    template <class T>
+    static auto d(const T& a, double c, const T&) { return at_most(a, c); }
+};
+
 }  // namespace ops
 }  // namespace ag
 
 // The lists that generate the op codes and the cases of the backward sweep.
-#define AG_UNARY_OPS(X) X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs)
+#define AG_UNARY_OPS(X)                                                                                            \
+    X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs) X(Tan) X(Atan) X(Sinh) X(Cosh) \
+    X(Log1p) X(Expm1) X(Erf) X(Softplus) X(Gelu)
 #define AG_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Min) X(Max)
-#define AG_CONST_OPS(X) X(AddC) X(RSubC) X(MulC) X(DivC) X(RDivC) X(PowC) X(RPowC)
+#define AG_CONST_OPS(X) \
+    X(AddC) X(RSubC) X(MulC) X(DivC) X(RDivC) X(PowC) X(RPowC) X(LeakyReluC) X(ClampMinC) X(ClampMaxC)
 
 namespace ag {
 

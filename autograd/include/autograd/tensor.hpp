@@ -212,6 +212,21 @@ template <class T> BasicTensor<T> relu(const BasicTensor<T>& a);  // relu'(0) = 
 template <class T> BasicTensor<T> abs(const BasicTensor<T>& a);   // abs'(0) = 0
 template <class T> BasicTensor<T> sin(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> cos(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> tan(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> atan(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> sinh(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> cosh(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> log1p(const BasicTensor<T>& a);  // log(1 + a)
+template <class T> BasicTensor<T> expm1(const BasicTensor<T>& a);  // exp(a) - 1
+template <class T> BasicTensor<T> erf(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> softplus(const BasicTensor<T>& a);  // log(1 + exp(a)), without overflow
+template <class T> BasicTensor<T> gelu(const BasicTensor<T>& a);      // a Φ(a), erf form (PyTorch's default)
+// a for a >= 0, slope * a below (leaky_relu'(0) = slope, as PyTorch).
+template <class T> BasicTensor<T> leaky_relu(const BasicTensor<T>& a, double slope = 0.01);
+// max(a, lo), min(a, hi), both: derivative 1 at the bounds, as PyTorch's clamp.
+template <class T> BasicTensor<T> clamp_min(const BasicTensor<T>& a, double lo);
+template <class T> BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi);
+template <class T> BasicTensor<T> clamp(const BasicTensor<T>& a, double lo, double hi) { return clamp_max(clamp_min(a, lo), hi); }
 
 // Elementwise choice: a where cond is nonzero, b elsewhere (all three
 // broadcast together). Differentiable in a and b; cond is a constant.
@@ -237,6 +252,8 @@ template <class T> BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::s
 template <class T> BasicTensor<T> step(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> sign(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T> BasicTensor<T> at_least(const BasicTensor<T>& a, double c);
+template <class T> BasicTensor<T> at_most(const BasicTensor<T>& a, double c);
 namespace detail {
 // Element k of x broadcast to `shape` (x's own element index).
 std::int64_t broadcast_source(const Shape& from, const Shape& to, std::int64_t k);

@@ -144,6 +144,21 @@ inline Value relu(const Value& a) { return detail::apply<ops::Relu>(a); }
 inline Value sin(const Value& a) { return detail::apply<ops::Sin>(a); }
 inline Value cos(const Value& a) { return detail::apply<ops::Cos>(a); }
 inline Value abs(const Value& a) { return detail::apply<ops::Abs>(a); }
+inline Value tan(const Value& a) { return detail::apply<ops::Tan>(a); }
+inline Value atan(const Value& a) { return detail::apply<ops::Atan>(a); }
+inline Value sinh(const Value& a) { return detail::apply<ops::Sinh>(a); }
+inline Value cosh(const Value& a) { return detail::apply<ops::Cosh>(a); }
+inline Value log1p(const Value& a) { return detail::apply<ops::Log1p>(a); }  // log(1 + a)
+inline Value expm1(const Value& a) { return detail::apply<ops::Expm1>(a); }  // exp(a) - 1
+inline Value erf(const Value& a) { return detail::apply<ops::Erf>(a); }
+inline Value softplus(const Value& a) { return detail::apply<ops::Softplus>(a); }  // log(1 + exp(a))
+inline Value gelu(const Value& a) { return detail::apply<ops::Gelu>(a); }          // a Φ(a), erf form
+// a for a >= 0, slope * a below (leaky_relu'(0) = slope, as PyTorch).
+inline Value leaky_relu(const Value& a, double slope = 0.01) { return detail::apply<ops::LeakyReluC>(a, slope); }
+// max(a, lo) / min(a, hi) / both, with derivative 1 at the bounds (as PyTorch's clamp).
+inline Value clamp_min(const Value& a, double lo) { return detail::apply<ops::ClampMinC>(a, lo); }
+inline Value clamp_max(const Value& a, double hi) { return detail::apply<ops::ClampMaxC>(a, hi); }
+inline Value clamp(const Value& a, double lo, double hi) { return clamp_max(clamp_min(a, lo), hi); }
 inline Value min(const Value& a, const Value& b) { return detail::apply<ops::Min>(a, b); }
 inline Value max(const Value& a, const Value& b) { return detail::apply<ops::Max>(a, b); }
 

@@ -295,6 +295,21 @@ BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     });
 }
 
+template <class T>
+BasicTensor<T> at_least(const BasicTensor<T>& a, double c) {
+    const auto x = a.data();
+    return constant<T>(a.shape(), [&](std::int64_t k) {
+        return ops::kink::at_least<T>(x[static_cast<std::size_t>(k)], static_cast<T>(c));
+    });
+}
+template <class T>
+BasicTensor<T> at_most(const BasicTensor<T>& a, double c) {
+    const auto x = a.data();
+    return constant<T>(a.shape(), [&](std::int64_t k) {
+        return ops::kink::at_most<T>(x[static_cast<std::size_t>(k)], static_cast<T>(c));
+    });
+}
+
 // clang-format off
 template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<ops::Add>(a, b); }
 template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<ops::Sub>(a, b); }
@@ -320,6 +335,18 @@ template <class T> BasicTensor<T> relu(const BasicTensor<T>& a) { return unary<o
 template <class T> BasicTensor<T> abs(const BasicTensor<T>& a) { return unary<ops::Abs>(a); }
 template <class T> BasicTensor<T> sin(const BasicTensor<T>& a) { return unary<ops::Sin>(a); }
 template <class T> BasicTensor<T> cos(const BasicTensor<T>& a) { return unary<ops::Cos>(a); }
+template <class T> BasicTensor<T> tan(const BasicTensor<T>& a) { return unary<ops::Tan>(a); }
+template <class T> BasicTensor<T> atan(const BasicTensor<T>& a) { return unary<ops::Atan>(a); }
+template <class T> BasicTensor<T> sinh(const BasicTensor<T>& a) { return unary<ops::Sinh>(a); }
+template <class T> BasicTensor<T> cosh(const BasicTensor<T>& a) { return unary<ops::Cosh>(a); }
+template <class T> BasicTensor<T> log1p(const BasicTensor<T>& a) { return unary<ops::Log1p>(a); }
+template <class T> BasicTensor<T> expm1(const BasicTensor<T>& a) { return unary<ops::Expm1>(a); }
+template <class T> BasicTensor<T> erf(const BasicTensor<T>& a) { return unary<ops::Erf>(a); }
+template <class T> BasicTensor<T> softplus(const BasicTensor<T>& a) { return unary<ops::Softplus>(a); }
+template <class T> BasicTensor<T> gelu(const BasicTensor<T>& a) { return unary<ops::Gelu>(a); }
+template <class T> BasicTensor<T> leaky_relu(const BasicTensor<T>& a, double slope) { return with_constant<ops::LeakyReluC>(a, slope); }
+template <class T> BasicTensor<T> clamp_min(const BasicTensor<T>& a, double lo) { return with_constant<ops::ClampMinC>(a, lo); }
+template <class T> BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi) { return with_constant<ops::ClampMaxC>(a, hi); }
 
 #define AG_INSTANTIATE(T)                                                                   \
     template BasicTensor<T> operator+(const BasicTensor<T>&, const BasicTensor<T>&);       \
@@ -346,6 +373,20 @@ template <class T> BasicTensor<T> cos(const BasicTensor<T>& a) { return unary<op
     template BasicTensor<T> abs(const BasicTensor<T>&);                                    \
     template BasicTensor<T> sin(const BasicTensor<T>&);                                    \
     template BasicTensor<T> cos(const BasicTensor<T>&);                                    \
+    template BasicTensor<T> tan(const BasicTensor<T>&);                                    \
+    template BasicTensor<T> atan(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> sinh(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> cosh(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> log1p(const BasicTensor<T>&);                                  \
+    template BasicTensor<T> expm1(const BasicTensor<T>&);                                  \
+    template BasicTensor<T> erf(const BasicTensor<T>&);                                    \
+    template BasicTensor<T> softplus(const BasicTensor<T>&);                               \
+    template BasicTensor<T> gelu(const BasicTensor<T>&);                                   \
+    template BasicTensor<T> leaky_relu(const BasicTensor<T>&, double);                     \
+    template BasicTensor<T> clamp_min(const BasicTensor<T>&, double);                      \
+    template BasicTensor<T> clamp_max(const BasicTensor<T>&, double);                      \
+    template BasicTensor<T> at_least(const BasicTensor<T>&, double);                       \
+    template BasicTensor<T> at_most(const BasicTensor<T>&, double);                        \
     template BasicTensor<T> where(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&); \
     template BasicTensor<T> step(const BasicTensor<T>&);                                   \
     template BasicTensor<T> sign(const BasicTensor<T>&);                                   \

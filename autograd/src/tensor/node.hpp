@@ -55,7 +55,8 @@
     X("*") X("/") X("pow") X("matmul") X("linear") X("transpose") X("reshape") X("sum") X("mean") X("max")         \
     X("softmax") X("log_softmax") X("mse_loss") X("cross_entropy")                        \
     X("binary_cross_entropy_with_logits") X("hinge") X("select_rows") X("concat") X("to_tensor") X("to_value") \
-    X("where") X("broadcast_to") X("sum_to") X("slice") X("pad") X("scatter_rows")
+    X("where") X("broadcast_to") X("sum_to") X("slice") X("pad") X("scatter_rows") X("tan") X("atan") X("sinh")     \
+    X("cosh") X("log1p") X("expm1") X("erf") X("softplus") X("gelu") X("leaky_relu") X("clamp_min") X("clamp_max")
 
 namespace ag::detail {
 
