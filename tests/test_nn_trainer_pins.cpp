@@ -8,6 +8,7 @@
 #include <nn/nn.hpp>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
@@ -245,8 +246,8 @@ void check_against_reference(const std::vector<double>& got, const std::vector<d
     REQUIRE(got.size() == reference.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
         CAPTURE(i);
-        CAPTURE(got[i]);
-        CAPTURE(reference[i]);
+        const std::string figures = fmt::format("trainer {} reference {}", got[i], reference[i]);
+        CAPTURE(figures);
         if (std::isnan(reference[i]))
             CHECK(std::isnan(got[i]));
         else if (i % 2 == 1)  // an accuracy

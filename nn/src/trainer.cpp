@@ -176,9 +176,11 @@ std::string clock_time(double seconds) {
 }
 
 std::string progress_line(const BatchProgress& p, std::size_t columns) {
-    const std::size_t percent = p.total == 0 ? 100 : 100 * p.done / p.total;
-    const double remaining = p.done == 0 ? -1.0
-                                         : p.seconds * static_cast<double>(p.total - p.done) / static_cast<double>(p.done);
+    const std::size_t done = std::min(p.done, p.total);
+    const std::size_t percent = p.total == 0 ? 100 : 100 * done / p.total;
+    // The rest of the epoch at the speed so far; unknown ("?") before the first batch.
+    const double remaining =
+        done == 0 ? -1.0 : p.seconds * static_cast<double>(p.total - done) / static_cast<double>(done);
     const std::string head = fmt::format("epoch {}/{} ", p.epoch, p.epochs);
     const std::string tail = fmt::format(" {:3}% loss {:.4f} {}<{}", percent, p.loss, clock_time(p.seconds),
                                          clock_time(remaining));
@@ -192,7 +194,7 @@ std::string progress_line(const BatchProgress& p, std::size_t columns) {
     if (room() < bar_before_speed) speed.clear();
     std::string line = head;
     if (const std::size_t cells = std::min(room(), widest_bar); cells >= narrowest_bar) {
-        const std::size_t filled = p.total == 0 ? cells : cells * std::min(p.done, p.total) / p.total;
+        const std::size_t filled = p.total == 0 ? cells : cells * done / p.total;
         line += fmt::format("[{}{}]", std::string(filled, '#'), std::string(cells - filled, '.'));
     } else {
         line.pop_back();  // the space before the bar

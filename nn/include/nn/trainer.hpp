@@ -25,7 +25,10 @@
 //     each taken before that batch's update, weighted by batch size;
 //     validation figures are computed after the epoch, without gradients;
 //   - the validation split is held out once, before the first epoch, and
-//     stratified by label for the classification losses;
+//     stratified by label for the classification losses when the targets
+//     are whole numbers (class indices, 0/1, ±1; soft targets and MSE: one
+//     random split); a fraction that leaves either part empty is an error,
+//     as are X and y without rows (a mean over no rows would be NaN);
 //   - a schedule (if given) is stepped after each epoch;
 //   - each step runs inside an ag::Scope, so memory stays flat; X and y
 //     should need no gradient (features_tensor/labels_tensor make them so).
@@ -107,7 +110,8 @@ Targets<T> make_targets(const char* who, const Shape& x, const BasicTensor<T>& y
 // 0, 1, ..., n−1.
 std::vector<std::int64_t> all_rows(std::int64_t n);
 // Splits row indices 0..n−1 into training and validation rows (seeded,
-// stratified by label for classification losses).
+// stratified by whole-number label for classification losses); throws if
+// either part would be empty.
 void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
                 std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation);
 // The loss of the predictions for `rows` against those rows' targets.
