@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <limits>
 #include <stdexcept>
 
 namespace ag::nn {
@@ -20,6 +21,13 @@ std::vector<std::size_t> tensor_shape(const BasicTensor<T>& t) {
 
 NamedParameter::NamedParameter(std::string name, std::vector<std::size_t> shape, std::vector<Value> values)
     : name_(std::move(name)), shape_(std::move(shape)), storage_(std::move(values)) {
+    // The element count must not wrap: {2^32, 2^32} would count 0 and pass
+    // for an empty list of values. Nonzero sizes only, as Shape::numel.
+    std::size_t n = 1;
+    for (std::size_t d : shape_)
+        if (d != 0 && __builtin_mul_overflow(n, d, &n))
+            throw std::length_error(fmt::format("NamedParameter '{}': the sizes of shape {} multiply past {}", name_,
+                                                shape_string(shape_), std::numeric_limits<std::size_t>::max()));
     if (size() != std::get<0>(storage_).size())
         throw std::invalid_argument(fmt::format("NamedParameter '{}': shape {} holds {} values, got {}", name_,
                                                 shape_string(shape_), size(), std::get<0>(storage_).size()));

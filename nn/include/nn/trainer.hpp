@@ -2,7 +2,8 @@
 // A training loop for tensor models: mini-batches from a seeded shuffle,
 // epochs, a held-out validation split, loss and accuracy per epoch, a
 // callback per epoch (log, stop early), the history as CSV, and progress
-// output: a live bar on a terminal, one line per epoch otherwise (CI, pipes).
+// output: a live bar on a terminal (fitted to its width, with elapsed time
+// and ETA), one line per epoch otherwise (CI, pipes).
 //
 //     ag::nn::TensorMLP32 model(64, {128, 10}, {.init = ag::nn::Init::He, .seed = 1});
 //     ag::nn::Adam opt(model.parameters(), {.lr = 1e-3});
@@ -24,7 +25,10 @@
 //     each taken before that batch's update, weighted by batch size;
 //     validation figures are computed after the epoch, without gradients;
 //   - the validation split is held out once, before the first epoch, and
-//     stratified by label for the classification losses;
+//     stratified by label for the classification losses when the targets
+//     are whole numbers (class indices, 0/1, ±1; soft targets and MSE: one
+//     random split); a fraction that leaves either part empty is an error,
+//     as are X and y without rows (a mean over no rows would be NaN);
 //   - a schedule (if given) is stepped after each epoch;
 //   - each step runs inside an ag::Scope, so memory stays flat; X and y
 //     should need no gradient (features_tensor/labels_tensor make them so).
@@ -106,7 +110,8 @@ Targets<T> make_targets(const char* who, const Shape& x, const BasicTensor<T>& y
 // 0, 1, ..., n−1.
 std::vector<std::int64_t> all_rows(std::int64_t n);
 // Splits row indices 0..n−1 into training and validation rows (seeded,
-// stratified by label for classification losses).
+// stratified by whole-number label for classification losses); throws if
+// either part would be empty.
 void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
                 std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation);
 // The loss of the predictions for `rows` against those rows' targets.
@@ -121,6 +126,26 @@ std::size_t count_correct(Loss loss, const BasicTensor<T>& pred, std::span<const
                           std::span<const double> y);
 // Mean loss and accuracy (none for MSE) from their sums over `rows` rows.
 Evaluation mean_figures(Loss loss, double loss_sum, std::size_t correct, std::size_t rows);
+
+// Where an epoch is, for the progress bar.
+struct BatchProgress {
+    std::size_t epoch = 1, epochs = 1;  // epoch is 1-based
+    std::size_t done = 0, total = 0;    // training rows done in this epoch, of total
+    double loss = 0;                    // mean loss so far in this epoch
+    double seconds = 0;                 // time since the epoch started
+};
+// The bar's text for a terminal `columns` wide, at most columns − 1
+// characters (writing the last column makes some terminals wrap), e.g. at 80:
+//   epoch 3/20 [###########...........]  50% loss 0.1234 00:04<00:04 2500 samples/s
+// elapsed<remaining for this epoch, as tqdm prints them. When the line does
+// not fit, the speed goes first, then the bar narrows (down to 5 cells) and
+// goes, and what is left is cut at the width.
+std::string progress_line(const BatchProgress& p, std::size_t columns);
+// "00:07", "12:34", "1:02:03"; "?" for a negative or non-finite time.
+std::string clock_time(double seconds);
+// The width of the terminal `out` writes to (ioctl TIOCGWINSZ), else the
+// COLUMNS environment variable, else 80.
+std::size_t terminal_columns(std::FILE* out);
 
 class ProgressPrinter {
 public:
