@@ -7,6 +7,7 @@
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -25,6 +26,7 @@ struct Unary {
     std::function<Value(const Value&)> f;
     std::function<double(double)> d1, d2;
     std::vector<double> points;
+    std::vector<double> kinks = {};  // points where f' jumps: no differences there
 };
 
 std::vector<Unary> unary() {
@@ -45,9 +47,9 @@ std::vector<Unary> unary() {
          [](double x) { return sig(x) * (1 - sig(x)) * (1 - 2 * sig(x)); }, any},
         // relu and abs: piecewise linear, second derivative 0 everywhere (their kink at 0 included).
         {"relu", [](const Value& a) { return ag::relu(a); }, [](double x) { return x > 0 ? 1.0 : 0.0; },
-         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}},
+         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
         {"abs", [](const Value& a) { return ag::abs(a); }, [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); },
-         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}},
+         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
         {"sin", [](const Value& a) { return ag::sin(a); }, [](double x) { return std::cos(x); },
          [](double x) { return -std::sin(x); }, any},
         {"cos", [](const Value& a) { return ag::cos(a); }, [](double x) { return -std::sin(x); },
@@ -65,6 +67,31 @@ std::vector<Unary> unary() {
         {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1 / 3.0; }, [](double) { return 0.0; }, any},
         {"3 / a", [](const Value& a) { return 3.0 / a; }, [](double x) { return -3 / (x * x); },
          [](double x) { return 6 / (x * x * x); }, any},
+        {"tan", [](const Value& a) { return ag::tan(a); }, [](double x) { return 1 + std::tan(x) * std::tan(x); },
+         [](double x) { return 2 * std::tan(x) * (1 + std::tan(x) * std::tan(x)); }, {-1.0, 0.3, 1.2}},
+        {"atan", [](const Value& a) { return ag::atan(a); }, [](double x) { return 1 / (1 + x * x); },
+         [](double x) { return -2 * x / ((1 + x * x) * (1 + x * x)); }, any},
+        {"sinh", [](const Value& a) { return ag::sinh(a); }, [](double x) { return std::cosh(x); },
+         [](double x) { return std::sinh(x); }, any},
+        {"cosh", [](const Value& a) { return ag::cosh(a); }, [](double x) { return std::sinh(x); },
+         [](double x) { return std::cosh(x); }, any},
+        {"log1p", [](const Value& a) { return ag::log1p(a); }, [](double x) { return 1 / (1 + x); },
+         [](double x) { return -1 / ((1 + x) * (1 + x)); }, {-0.5, 0.2, 3.0}},
+        {"expm1", [](const Value& a) { return ag::expm1(a); }, [](double x) { return std::exp(x); },
+         [](double x) { return std::exp(x); }, any},
+        {"erf", [](const Value& a) { return ag::erf(a); }, [](double x) { return 2 / std::sqrt(M_PI) * std::exp(-x * x); },
+         [](double x) { return -4 * x / std::sqrt(M_PI) * std::exp(-x * x); }, any},
+        {"softplus", [](const Value& a) { return ag::softplus(a); }, [](double x) { return sig(x); },
+         [](double x) { return sig(x) * (1 - sig(x)); }, any},
+        {"gelu", [](const Value& a) { return ag::gelu(a); },
+         [](double x) { return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-x * x / 2) / std::sqrt(2 * M_PI); },
+         [](double x) { return std::exp(-x * x / 2) / std::sqrt(2 * M_PI) * (2 - x * x); }, any},
+        // Piecewise linear: second derivative 0, at the kinks too.
+        {"leaky_relu", [](const Value& a) { return ag::leaky_relu(a, 0.1); }, [](double x) { return x > 0 ? 1.0 : 0.1; },
+         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
+        {"clamp", [](const Value& a) { return ag::clamp(a, -0.5, 0.5); },
+         [](double x) { return x >= -0.5 && x <= 0.5 ? 1.0 : 0.0; }, [](double) { return 0.0; }, {-1.0, -0.5, 0.2, 0.5, 1.5},
+         {-0.5, 0.5}},
     };
 }
 
@@ -121,7 +148,8 @@ TEST_CASE("every unary op: second derivative, reverse over reverse, equals the h
             const double d2 = ag::grad(g[0], {x})[0];
             CHECK(d2 == doctest::Approx(c.d2(x0)).epsilon(1e-12).scale(1));
             // Away from kinks, central differences of the engine's f'.
-            if (x0 != 0.0) CHECK(d2 == doctest::Approx(fd_of_gradient(c.f, x0)).epsilon(1e-5).scale(1));
+            if (std::find(c.kinks.begin(), c.kinks.end(), x0) == c.kinks.end())
+                CHECK(d2 == doctest::Approx(fd_of_gradient(c.f, x0)).epsilon(1e-5).scale(1));
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <numbers>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,25 @@ std::vector<UnaryCase> unary_cases() {
         {"3 * a", [](const Value& a) { return 3.0 * a; }, [](double) { return 3.0; }, anywhere},
         {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1.0 / 3.0; }, anywhere},
         {"3 / a", [](const Value& a) { return 3.0 / a; }, [](double x) { return -3.0 / (x * x); }, anywhere},
+        {"tan", [](const Value& a) { return ag::tan(a); }, [](double x) { return 1 + std::tan(x) * std::tan(x); },
+         {-1.0, 0.3, 1.2}},
+        {"atan", [](const Value& a) { return ag::atan(a); }, [](double x) { return 1 / (1 + x * x); }, anywhere},
+        {"sinh", [](const Value& a) { return ag::sinh(a); }, [](double x) { return std::cosh(x); }, anywhere},
+        {"cosh", [](const Value& a) { return ag::cosh(a); }, [](double x) { return std::sinh(x); }, anywhere},
+        {"log1p", [](const Value& a) { return ag::log1p(a); }, [](double x) { return 1 / (1 + x); }, {-0.5, 0.2, 3.0}},
+        {"expm1", [](const Value& a) { return ag::expm1(a); }, [](double x) { return std::exp(x); }, anywhere},
+        {"erf", [](const Value& a) { return ag::erf(a); },
+         [](double x) { return 2 / std::sqrt(std::numbers::pi) * std::exp(-x * x); }, anywhere},
+        {"softplus", [](const Value& a) { return ag::softplus(a); }, [](double x) { return sig(x); }, anywhere},
+        {"gelu", [](const Value& a) { return ag::gelu(a); },
+         [](double x) { return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-x * x / 2) / std::sqrt(2 * std::numbers::pi); },
+         anywhere},
+        {"leaky_relu(a, 0.1)", [](const Value& a) { return ag::leaky_relu(a, 0.1); },
+         [](double x) { return x > 0 ? 1.0 : 0.1; }, anywhere},
+        {"clamp_min(a, 0.5)", [](const Value& a) { return ag::clamp_min(a, 0.5); },
+         [](double x) { return x >= 0.5 ? 1.0 : 0.0; }, anywhere},
+        {"clamp_max(a, 0.5)", [](const Value& a) { return ag::clamp_max(a, 0.5); },
+         [](double x) { return x <= 0.5 ? 1.0 : 0.0; }, anywhere},
     };
 }
 

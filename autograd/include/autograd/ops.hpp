@@ -417,8 +417,11 @@ struct ClampMaxC {  // min(a, c) with the derivative 1 at a == c
     X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs) X(Tan) X(Atan) X(Sinh) X(Cosh) \
     X(Log1p) X(Expm1) X(Erf) X(Softplus) X(Gelu)
 #define AG_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Min) X(Max)
-#define AG_CONST_OPS(X) \
-    X(AddC) X(RSubC) X(MulC) X(DivC) X(RDivC) X(PowC) X(RPowC) X(LeakyReluC) X(ClampMinC) X(ClampMaxC)
+// Ops with a constant operand: binary ops with one operand held constant,
+// and ops with a parameter (recorded alike: the constant in the pool).
+#define AG_BINARY_CONST_OPS(X) X(AddC) X(RSubC) X(MulC) X(DivC) X(RDivC) X(PowC) X(RPowC)
+#define AG_PARAM_OPS(X) X(LeakyReluC) X(ClampMinC) X(ClampMaxC)
+#define AG_CONST_OPS(X) AG_BINARY_CONST_OPS(X) AG_PARAM_OPS(X)
 
 namespace ag {
 
