@@ -31,12 +31,20 @@ GradCheckReport check_gradients(const std::function<Value(const std::vector<Valu
     report.f = y.data();
     const std::vector<double> analytic = grad(y, x);
 
+    // Every evaluation reuses the leaves x, moving one input and putting it
+    // back, so n inputs cost 2n evaluations of f and nothing more (fresh
+    // leaves for each evaluation made it n^2 even for an f that reads one
+    // input). Only nodes recorded after x are freed by the inner Scope.
     auto eval_at = [&](std::size_t k, double xk) {
+        struct PutBack {
+            const Value& leaf;
+            double data;
+            ~PutBack() { leaf.set_data(data); }
+        } put_back{x[k], point[k]};
         Scope inner;
         NoGrad no_grad;
-        std::vector<Value> xs(point.begin(), point.end());
-        xs[k].set_data(xk);
-        return f(xs).data();
+        x[k].set_data(xk);
+        return f(x).data();
     };
     for (std::size_t k = 0; k < point.size(); ++k) {
         const double h = options.step * std::max(1.0, std::fabs(point[k]));
