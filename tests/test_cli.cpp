@@ -659,18 +659,22 @@ TEST_CASE("Graphviz past --render-timeout is killed: exit 3, the .dot written, n
     const fs::path dir = scratch_dir() / "slow";
     fs::create_directories(dir);
     const fs::path svg = dir / "g.svg";
-    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--svg", svg.string(), "--render-timeout", "0.5"},
+    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--svg", svg.string(), "--render-timeout", "2"},
                            fmt::format("PATH={}:/usr/bin:/bin", bin.string()));
-    const pid_t dot_pid = wait_for_pid(bin);
     CHECK(r.code == 3);
     CHECK(Json::parse(r.out).at("graphs") ==
           Json::array({{{"format", "svg"}, {"file", svg.string()}, {"written", false}, {"reason", "graphviz timed out"},
                         {"dot_file", (dir / "g.dot").string()}}}));
-    CHECK(r.err.find("note: Graphviz's 'dot' did not finish within 0.5 s (--render-timeout) and was stopped, so") !=
+    CHECK(r.err.find("note: Graphviz's 'dot' did not finish within 2 s (--render-timeout) and was stopped, so") !=
           std::string::npos);
-    CHECK(ended(dot_pid));  // killed and reaped before tapegrad returned
     CHECK(files_starting(dir, "") == std::vector<std::string>{"g.dot"});
-    ::kill(dot_pid, SIGKILL);  // in case it was not
+    // Killed and reaped before tapegrad returned (on a machine so loaded that
+    // the stand-in had not yet written its pid in 2 s, there is none to check).
+    if (fs::exists(bin / "pid")) {
+        const pid_t dot_pid = wait_for_pid(bin);
+        CHECK(ended(dot_pid));
+        ::kill(dot_pid, SIGKILL);  // in case it was not
+    }
 }
 
 TEST_CASE("killing tapegrad while Graphviz draws also ends Graphviz, and SIGTERM removes the temporary files") {
