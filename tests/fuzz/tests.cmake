@@ -14,16 +14,23 @@ if(NOT TARGET tapegrad_expr)
   return()
 endif()
 
-foreach(test_name IN ITEMS test_cli test_cli_expression)
+foreach(test_name IN ITEMS test_cli test_cli_expression test_cli_scaling)
   if(TARGET ${test_name})
     target_link_libraries(${test_name} PRIVATE tapegrad_expr)
     target_compile_definitions(${test_name} PRIVATE TAPEGRAD_HAVE_EXPR=1)
   endif()
 endforeach()
-if(TARGET test_cli AND TARGET tapegrad)
-  target_compile_definitions(test_cli PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>" TAPEGRAD_VERSION_TEXT="${PROJECT_VERSION}")
-  add_dependencies(test_cli tapegrad)
-endif()
+# The tests that run the tool read its JSON with nlohmann_json, which also
+# checks that it is valid (UTF-8 included).
+find_package(nlohmann_json 3 CONFIG REQUIRED)
+foreach(test_name IN ITEMS test_cli test_cli_scaling)
+  if(TARGET ${test_name} AND TARGET tapegrad)
+    target_compile_definitions(${test_name} PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>"
+      TAPEGRAD_VERSION_TEXT="${PROJECT_VERSION}")
+    target_link_libraries(${test_name} PRIVATE nlohmann_json::nlohmann_json)
+    add_dependencies(${test_name} tapegrad)
+  endif()
+endforeach()
 
 set(TAPEGRAD_FUZZ_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
 
