@@ -41,6 +41,7 @@ ag::BasicTensor<T> tensor_like(const ag::BasicTensor<T>&, const ag::Value& v) {
 
 const std::vector<std::int64_t> kLabels = {2, 0, 1};
 const std::vector<std::int64_t> kRows = {1, 0, 1, 2};
+const std::vector<std::int64_t> kIndex = {2, 0, 1, 1};  // [2, 2], entries in [0, 3)
 
 std::vector<Row> rows() {
     using S = std::vector<ag::Shape>;
@@ -109,6 +110,16 @@ std::vector<Row> rows() {
         ROW("slice", (S{{2, 4}}), ag::slice(x[0], 1, 1, 3)),
         ROW("pad", (S{{2, 3}}), ag::pad(x[0], 0, 1, 2)),
         ROW("scatter_rows", (S{{4, 2}}), ag::scatter_rows(x[0], std::span<const std::int64_t>(kRows), 3)),
+        ROW("gather", (S{{2, 3}}), ag::gather(x[0], 1, std::span<const std::int64_t>(kIndex), {2, 2})),
+        ROW("scatter_add", (S{{2, 2}}), ag::scatter_add({2, 3}, 1, std::span<const std::int64_t>(kIndex), x[0])),
+        // Made of other ops; here for their shapes and errors as much as their gradients.
+        ROW("stack", (S{{2, 3}, {2, 3}}), ag::stack({x[0], x[1]}, 1)),
+        ROW("unsqueeze / squeeze", (S{{2, 3}}), ag::squeeze(ag::unsqueeze(x[0], 1) * ag::unsqueeze(ag::sin(x[0]), -2), 1)),
+        ROW("index_select", (S{{2, 3}}), ag::index_select(x[0], 1, std::span<const std::int64_t>(kRows))),
+        ROW("min", (S{{2, 3}}), ag::min(x[0])),
+        ROW("min axis", (S{{2, 3}}), ag::min(x[0], 1, true)),
+        ROW("var", (S{{2, 3}}), ag::var(x[0])),
+        ROW("std axis", (S{{2, 3}}), ag::std(x[0], 1, false, 0), 0.5, 2.0),
     };
 }
 

@@ -139,6 +139,7 @@ X zero_where(const X& x, Cond cond, const Args&... args) {
 
 struct Neg {
     static constexpr const char* name = "neg";
+    static constexpr const char* d_text = "-1";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return -a; }
     template <class T, class S = scalar_t<T>>
@@ -146,6 +147,7 @@ struct Neg {
 };
 struct Exp {
     static constexpr const char* name = "exp";
+    static constexpr const char* d_text = "y";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return exp(a); }
     template <class T>
@@ -153,6 +155,7 @@ struct Exp {
 };
 struct Log {
     static constexpr const char* name = "log";
+    static constexpr const char* d_text = "1/a";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return log(a); }
     template <class T, class S = scalar_t<T>>
@@ -160,6 +163,7 @@ struct Log {
 };
 struct Sqrt {
     static constexpr const char* name = "sqrt";
+    static constexpr const char* d_text = "0.5/y";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return sqrt(a); }
     template <class T, class S = scalar_t<T>>
@@ -167,6 +171,7 @@ struct Sqrt {
 };
 struct Tanh {
     static constexpr const char* name = "tanh";
+    static constexpr const char* d_text = "1 - y^2";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return tanh(a); }
     template <class T, class S = scalar_t<T>>
@@ -174,6 +179,7 @@ struct Tanh {
 };
 struct Sigmoid {
     static constexpr const char* name = "sigmoid";
+    static constexpr const char* d_text = "y (1 - y)";  // dy/da, as a formula
     // Two branches so that exp never overflows for large |a|.
     template <class R>
     static R f(R a) {
@@ -190,6 +196,7 @@ inline float sigmoid(float x) { return Sigmoid::f(x); }
 
 struct Relu {
     static constexpr const char* name = "relu";
+    static constexpr const char* d_text = "1 if a > 0, else 0";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return a < 0 ? R(0) : a; }  // NaN (and -0) pass through
     template <class T>
@@ -197,6 +204,7 @@ struct Relu {
 };
 struct Sin {
     static constexpr const char* name = "sin";
+    static constexpr const char* d_text = "cos(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return sin(a); }
     template <class T>
@@ -204,6 +212,7 @@ struct Sin {
 };
 struct Cos {
     static constexpr const char* name = "cos";
+    static constexpr const char* d_text = "-sin(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return cos(a); }
     template <class T>
@@ -211,6 +220,7 @@ struct Cos {
 };
 struct Abs {
     static constexpr const char* name = "abs";
+    static constexpr const char* d_text = "sign(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return std::fabs(a); }
     template <class T>
@@ -219,6 +229,7 @@ struct Abs {
 
 struct Tan {
     static constexpr const char* name = "tan";
+    static constexpr const char* d_text = "1 + y^2";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return tan(a); }
     template <class T, class S = scalar_t<T>>
@@ -226,6 +237,7 @@ struct Tan {
 };
 struct Atan {
     static constexpr const char* name = "atan";
+    static constexpr const char* d_text = "1/(1 + a^2)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return atan(a); }
     template <class T, class S = scalar_t<T>>
@@ -233,6 +245,7 @@ struct Atan {
 };
 struct Sinh {
     static constexpr const char* name = "sinh";
+    static constexpr const char* d_text = "cosh(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return sinh(a); }
     template <class T>
@@ -240,6 +253,7 @@ struct Sinh {
 };
 struct Cosh {
     static constexpr const char* name = "cosh";
+    static constexpr const char* d_text = "sinh(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return cosh(a); }
     template <class T>
@@ -247,6 +261,7 @@ struct Cosh {
 };
 struct Log1p {  // log(1 + a), accurate for small a
     static constexpr const char* name = "log1p";
+    static constexpr const char* d_text = "1/(1 + a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return log1p(a); }
     template <class T, class S = scalar_t<T>>
@@ -254,6 +269,7 @@ struct Log1p {  // log(1 + a), accurate for small a
 };
 struct Expm1 {  // exp(a) - 1, accurate for small a
     static constexpr const char* name = "expm1";
+    static constexpr const char* d_text = "y + 1";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return expm1(a); }
     template <class T, class S = scalar_t<T>>
@@ -261,6 +277,7 @@ struct Expm1 {  // exp(a) - 1, accurate for small a
 };
 struct Erf {
     static constexpr const char* name = "erf";
+    static constexpr const char* d_text = "2/sqrt(pi) exp(-a^2)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return erf(a); }
     template <class T, class S = scalar_t<T>>
@@ -268,6 +285,7 @@ struct Erf {
 };
 struct Softplus {  // log(1 + e^a), computed without overflow
     static constexpr const char* name = "softplus";
+    static constexpr const char* d_text = "sigmoid(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return log1p(exp(-fabs(a))) + (a < 0 ? R(0) : a); }
     template <class T>
@@ -275,6 +293,7 @@ struct Softplus {  // log(1 + e^a), computed without overflow
 };
 struct Gelu {  // a Φ(a), Φ the standard normal CDF (PyTorch's default, erf form)
     static constexpr const char* name = "gelu";
+    static constexpr const char* d_text = "Phi(a) + a phi(a)";  // dy/da, as a formula
     template <class R>
     static R f(R a) { return R(0.5) * a * (R(1) + erf(a * R(0.7071067811865476))); }
     template <class T, class S = scalar_t<T>>
@@ -289,6 +308,7 @@ struct Gelu {  // a Φ(a), Φ the standard normal CDF (PyTorch's default, erf fo
 
 struct Add {
     static constexpr const char* name = "+";
+    static constexpr const char* da_text = "1", *db_text = "1";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a + b; }
     template <class A, class B, class Y, class S = scalar_t<Y>>
@@ -298,6 +318,7 @@ struct Add {
 };
 struct Sub {
     static constexpr const char* name = "-";
+    static constexpr const char* da_text = "1", *db_text = "-1";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a - b; }
     template <class A, class B, class Y, class S = scalar_t<Y>>
@@ -307,6 +328,7 @@ struct Sub {
 };
 struct Mul {
     static constexpr const char* name = "*";
+    static constexpr const char* da_text = "b", *db_text = "a";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a * b; }
     template <class A, class B, class Y>
@@ -316,6 +338,7 @@ struct Mul {
 };
 struct Div {
     static constexpr const char* name = "/";
+    static constexpr const char* da_text = "1/b", *db_text = "-y/b";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a / b; }
     template <class A, class B, class Y, class S = scalar_t<Y>>
@@ -325,6 +348,7 @@ struct Div {
 };
 struct Pow {
     static constexpr const char* name = "pow";
+    static constexpr const char* da_text = "b a^(b - 1)", *db_text = "y ln(a)";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return pow(a, b); }
     template <class A, class B, class Y, class S = scalar_t<Y>>
@@ -338,6 +362,7 @@ struct Pow {
 };
 struct Min {
     static constexpr const char* name = "min";
+    static constexpr const char* da_text = "1 if a < b, 1/2 on a tie", *db_text = "1 if b < a, 1/2 on a tie";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a < b || a != a ? a : b; }
     template <class A, class B, class Y>
@@ -347,6 +372,7 @@ struct Min {
 };
 struct Max {
     static constexpr const char* name = "max";
+    static constexpr const char* da_text = "1 if a > b, 1/2 on a tie", *db_text = "1 if b > a, 1/2 on a tie";  // the partials, as formulas
     template <class R>
     static R f(R a, R b) { return a > b || a != a ? a : b; }
     template <class A, class B, class Y>
@@ -362,6 +388,7 @@ struct Max {
 template <class Binary>
 struct ConstantRight {  // a op c
     static constexpr const char* name = Binary::name;
+    static constexpr const char* d_text = Binary::da_text;  // with b = c
     template <class R>
     static R f(R a, R c) { return Binary::f(a, c); }
     template <class T>
@@ -370,6 +397,7 @@ struct ConstantRight {  // a op c
 template <class Binary>
 struct ConstantLeft {  // c op a
     static constexpr const char* name = Binary::name;
+    static constexpr const char* d_text = Binary::db_text;  // with a = c, b = a
     template <class R>
     static R f(R a, R c) { return Binary::f(c, a); }
     template <class T>
@@ -386,6 +414,7 @@ using RPowC = ConstantLeft<Pow>;   // c ^ a
 // Ops with a parameter c that are not a binary op held constant.
 struct LeakyReluC {  // a for a >= 0, c a below; the derivative at 0 is c, as PyTorch's
     static constexpr const char* name = "leaky_relu";
+    static constexpr const char* d_text = "1 if a > 0, else c";  // dy/da, as a formula
     template <class R>
     static R f(R a, R c) { return a < 0 ? c * a : a; }  // NaN passes through
     template <class T>
@@ -396,6 +425,7 @@ struct LeakyReluC {  // a for a >= 0, c a below; the derivative at 0 is c, as Py
 };
 struct ClampMinC {  // max(a, c) with the derivative 1 at a == c (clamp's, PyTorch's)
     static constexpr const char* name = "clamp_min";
+    static constexpr const char* d_text = "1 if a >= c, else 0";  // dy/da, as a formula
     template <class R>
     static R f(R a, R c) { return a < c ? c : a; }  // NaN passes through
     template <class T>
@@ -403,6 +433,7 @@ struct ClampMinC {  // max(a, c) with the derivative 1 at a == c (clamp's, PyTor
 };
 struct ClampMaxC {  // min(a, c) with the derivative 1 at a == c
     static constexpr const char* name = "clamp_max";
+    static constexpr const char* d_text = "1 if a <= c, else 0";  // dy/da, as a formula
     template <class R>
     static R f(R a, R c) { return a > c ? c : a; }
     template <class T>
@@ -447,6 +478,10 @@ AG_UNARY_OPS(AG_CODE_ENTRY) AG_BINARY_OPS(AG_CODE_ENTRY) AG_CONST_OPS(AG_CODE_EN
 
 // Readable name of an op code ("tanh", "*", ...), for errors and pictures.
 const char* op_name(Op op) noexcept;
+// Its local derivative as a formula, in terms of its input a (b for a
+// second one, c for its constant) and its output y: d y / d (operand 0 or
+// 1); "" for a leaf or an extension's node.
+const char* op_derivative_text(Op op, int operand) noexcept;
 // How an op uses its operand slots.
 enum class Arity : std::uint8_t { Leaf, Custom, Unary, Binary, WithConstant };
 Arity op_arity(Op op) noexcept;

@@ -105,6 +105,9 @@ public:
     static BasicTensor ones(const Shape& shape);
     static BasicTensor full(const Shape& shape, double value);
     static BasicTensor scalar(double value);  // 0-d
+    // Of another tensor's shape.
+    static BasicTensor zeros_like(const BasicTensor& t) { return zeros(t.shape()); }
+    static BasicTensor ones_like(const BasicTensor& t) { return ones(t.shape()); }
     // 1-D: start, start + step, ... while < stop (> stop for step < 0).
     static BasicTensor arange(double stop);
     static BasicTensor arange(double start, double stop, double step = 1);
@@ -299,6 +302,9 @@ template <class T> BasicTensor<T> operator/(const Value& v, const BasicTensor<T>
 template <class T> BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
 // x @ w + bias, fused (one pass fewer): x [.., in], w [in, out], bias [out]
 // (an empty handle for none). The textbook layer h = x·W + b.
+// Porting from PyTorch: torch.nn.functional.linear(x, W, b) takes W as
+// [out, in] and computes x·Wᵀ + b; ag::linear takes W as [in, out] and
+// computes x·W + b (pass transpose(W) for a PyTorch-layout weight).
 template <class T> BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias = {});
 // Swaps the last two axes (rank >= 2), or axes a0 and a1.
 template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a);
@@ -314,6 +320,23 @@ template <class T> BasicTensor<T> mean(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim = false);
 template <class T> BasicTensor<T> max(const BasicTensor<T>& a);
 template <class T> BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim = false);
+// min(a) = -max(-a): ties split the gradient, NaN propagates.
+template <class T> BasicTensor<T> min(const BasicTensor<T>& a);
+template <class T> BasicTensor<T> min(const BasicTensor<T>& a, int axis, bool keepdim = false);
+// Variance and standard deviation with `correction` subtracted from the
+// count (1: the unbiased estimate, torch.var's default).
+template <class T> BasicTensor<T> var(const BasicTensor<T>& a, int correction = 1);
+template <class T> BasicTensor<T> var(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
+template <class T> BasicTensor<T> std(const BasicTensor<T>& a, int correction = 1);
+template <class T> BasicTensor<T> std(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
+// Positions of the largest / smallest entries (not differentiable): over all
+// entries (one flat index), or along `axis` (one index per position of the
+// other axes, row-major). Ties: the first; NaN counts as the largest, as in
+// torch.argmax.
+template <class T> std::int64_t argmax(const BasicTensor<T>& a);
+template <class T> std::int64_t argmin(const BasicTensor<T>& a);
+template <class T> std::vector<std::int64_t> argmax(const BasicTensor<T>& a, int axis);
+template <class T> std::vector<std::int64_t> argmin(const BasicTensor<T>& a, int axis);
 
 // Along one axis (default: the last), stable for logits of any size
 // (the maximum is subtracted first).
@@ -343,6 +366,27 @@ template <class T> BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, 
 template <class T> BasicTensor<T> concat(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
     return concat(std::span<const BasicTensor<T>>(parts.begin(), parts.size()), axis);
 }
+// Joins tensors of one shape along a new axis.
+template <class T> BasicTensor<T> stack(std::span<const BasicTensor<T>> parts, int axis = 0);
+template <class T> BasicTensor<T> stack(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
+    return stack(std::span<const BasicTensor<T>>(parts.begin(), parts.size()), axis);
+}
+// A new axis of size 1 at `axis` (of the result); the axis of size 1 at
+// `axis` removed (error if its size is not 1); every axis of size 1 removed.
+template <class T> BasicTensor<T> unsqueeze(const BasicTensor<T>& t, int axis);
+template <class T> BasicTensor<T> squeeze(const BasicTensor<T>& t, int axis);
+template <class T> BasicTensor<T> squeeze(const BasicTensor<T>& t);
+// The entries `indices` along `axis`, in order, repeats allowed (the
+// gradient of a repeated entry collects all its uses).
+template <class T> BasicTensor<T> index_select(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> indices);
+// out[.., j, ..] = t[.., index[.., j, ..], ..] along `axis` (torch.gather):
+// `index` holds index_shape.numel() entries, row-major; index_shape equals
+// t's shape but along `axis`. scatter_add is its adjoint: `src` (of
+// index_shape) added into zeros of `shape` at those positions.
+template <class T>
+BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> index, const Shape& index_shape);
+template <class T>
+BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index, const BasicTensor<T>& src);
 
 // d f / d wrt[k] for each k, as new tensors that require no gradient,
 // without touching any .grad() (torch.autograd.grad). f has one element (a

@@ -77,6 +77,22 @@ const char* op_name(Op op) noexcept {
     return "?";
 }
 
+const char* op_derivative_text(Op op, int operand) noexcept {
+    switch (op) {
+#define AG_UNARY_TEXT(Name) \
+    case Op::Name: return ops::Name::d_text;
+#define AG_BINARY_TEXT(Name) \
+    case Op::Name: return operand == 0 ? ops::Name::da_text : ops::Name::db_text;
+        AG_UNARY_OPS(AG_UNARY_TEXT) AG_CONST_OPS(AG_UNARY_TEXT) AG_BINARY_OPS(AG_BINARY_TEXT)
+#undef AG_UNARY_TEXT
+#undef AG_BINARY_TEXT
+        case Op::Leaf:
+        case Op::Custom:
+        case Op::CustomLeaf: return "";
+    }
+    return "";
+}
+
 Arity op_arity(Op op) noexcept {
     switch (op) {
         case Op::Leaf: return Arity::Leaf;

@@ -56,7 +56,8 @@
     X("softmax") X("log_softmax") X("mse_loss") X("cross_entropy")                        \
     X("binary_cross_entropy_with_logits") X("hinge") X("select_rows") X("concat") X("to_tensor") X("to_value") \
     X("where") X("broadcast_to") X("sum_to") X("slice") X("pad") X("scatter_rows") X("tan") X("atan") X("sinh")     \
-    X("cosh") X("log1p") X("expm1") X("erf") X("softplus") X("gelu") X("leaky_relu") X("clamp_min") X("clamp_max")
+    X("cosh") X("log1p") X("expm1") X("erf") X("softplus") X("gelu") X("leaky_relu") X("clamp_min") X("clamp_max") \
+    X("gather") X("scatter_add")
 
 namespace ag::detail {
 

@@ -225,7 +225,127 @@ struct ScatterRows {
     }
 };
 
+// out[o, j, i] = t[o, index[o, j, i], i] around `axis` (torch.gather), and
+// its adjoint scatter_add: src[o, j, i] added at [o, index[o, j, i], i].
+struct GatherState {
+    int axis;
+    const std::int64_t* index;  // the index's shape's numel of them, in the arena
+};
+struct Gather {
+    static constexpr const char* name = "gather";
+    using State = GatherState;
+    template <class T>
+    static void backward(const Backward<T>& b, const State& s) {
+        const AxisView in = axis_view(b.input_shape(0), s.axis), out = axis_view(b.shape(), s.axis);
+        auto sink = b.sink(0);
+        T* acc = sink.accumulator();
+        for (std::int64_t o = 0; o < out.outer; ++o)
+            for (std::int64_t j = 0; j < out.n; ++j)
+                for (std::int64_t i = 0; i < out.inner; ++i) {
+                    const std::int64_t k = (o * out.n + j) * out.inner + i;
+                    acc[(o * in.n + s.index[k]) * in.inner + i] += b.grad[k];
+                }
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const Shape out = b.shape();
+        b.add(0, scatter_add(b.input_shape(0), s.axis,
+                             std::span<const std::int64_t>(s.index, static_cast<std::size_t>(out.numel())), b.grad));
+    }
+};
+struct ScatterAdd {
+    static constexpr const char* name = "scatter_add";
+    using State = GatherState;
+    template <class T>
+    static void backward(const Backward<T>& b, const State& s) {
+        const AxisView src = axis_view(b.input_shape(0), s.axis), out = axis_view(b.shape(), s.axis);
+        auto sink = b.sink(0);
+        const auto w = sink.writer();
+        for (std::int64_t o = 0; o < src.outer; ++o)
+            for (std::int64_t j = 0; j < src.n; ++j)
+                for (std::int64_t i = 0; i < src.inner; ++i) {
+                    const std::int64_t k = (o * src.n + j) * src.inner + i;
+                    w.put(k, b.grad[(o * out.n + s.index[k]) * out.inner + i]);
+                }
+    }
+    template <class T>
+    static void backward_graph(const GraphBackward<T>& b, const State& s) {
+        const Shape src = b.input_shape(0);
+        b.add(0, gather(b.grad, s.axis, std::span<const std::int64_t>(s.index, static_cast<std::size_t>(src.numel())),
+                        src));
+    }
+};
+
+// Checks an index for gather/scatter_add: index_shape is `shape` but along
+// `axis`, every entry in [0, shape[axis]).
+void check_index(const char* op, const Shape& shape, int axis, std::span<const std::int64_t> index,
+                 const Shape& index_shape) {
+    bool same = index_shape.rank() == shape.rank();
+    for (int d = 0; same && d < shape.rank(); ++d) same = d == axis || index_shape[d] == shape[d];
+    if (!same)
+        throw_shape(op, fmt::format("index shape {} must equal {} but along axis {}", index_shape.str(), shape.str(),
+                                    axis));
+    if (static_cast<std::int64_t>(index.size()) != index_shape.numel())
+        throw_shape(op, fmt::format("{} index entries for index shape {} ({} needed)", index.size(), index_shape.str(),
+                                    index_shape.numel()));
+    for (std::size_t k = 0; k < index.size(); ++k)
+        if (index[k] < 0 || index[k] >= shape[axis])
+            throw_shape(op, fmt::format("index entry {} (position {}) is out of range for axis {} of {} (size {})",
+                                        index[k], k, axis, shape.str(), shape[axis]));
+}
+
+// The index saved after the node (freed with it), when it has a backward.
+const std::int64_t* save_index(TensorStore& s, std::uint32_t rec, std::span<const std::int64_t> index) {
+    GatherState* state = detail::state<Gather>(s.nodes[rec]);
+    if (!state) return index.data();
+    auto* saved = s.arena.allocate_array<std::int64_t>(index.size());
+    std::copy(index.begin(), index.end(), saved);
+    state->index = saved;
+    return saved;
+}
+
 }  // namespace
+
+template <class T>
+BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> index, const Shape& index_shape) {
+    const char* op = Gather::name;
+    TensorStore& s = store();
+    const auto x = operand(s, t, op);
+    axis = normalize_axis(axis, x.shape.rank(), op, x.shape);
+    check_index(op, x.shape, axis, index, index_shape);
+    const std::uint32_t rec = record<Gather, T>(s, index_shape, {x.rec}, {axis, nullptr});
+    const std::int64_t* idx = save_index(s, rec, index);
+    const AxisView in = axis_view(x.shape, axis), out = axis_view(index_shape, axis);
+    T* y = values<T>(s.nodes[rec]);
+    for (std::int64_t o = 0; o < out.outer; ++o)
+        for (std::int64_t j = 0; j < out.n; ++j)
+            for (std::int64_t i = 0; i < out.inner; ++i) {
+                const std::int64_t k = (o * out.n + j) * out.inner + i;
+                y[k] = x.v[(o * in.n + idx[k]) * in.inner + i];
+            }
+    return detail::finish<T>(s, rec);
+}
+
+template <class T>
+BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index, const BasicTensor<T>& src) {
+    const char* op = ScatterAdd::name;
+    TensorStore& s = store();
+    const auto x = operand(s, src, op);
+    axis = normalize_axis(axis, shape.rank(), op, shape);
+    check_index(op, shape, axis, index, x.shape);
+    const std::uint32_t rec = record<ScatterAdd, T>(s, shape, {x.rec}, {axis, nullptr});
+    const std::int64_t* idx = save_index(s, rec, index);
+    const AxisView in = axis_view(x.shape, axis), out = axis_view(shape, axis);
+    T* y = values<T>(s.nodes[rec]);
+    std::fill_n(y, shape.numel(), T(0));
+    for (std::int64_t o = 0; o < in.outer; ++o)
+        for (std::int64_t j = 0; j < in.n; ++j)
+            for (std::int64_t i = 0; i < in.inner; ++i) {
+                const std::int64_t k = (o * in.n + j) * in.inner + i;
+                y[(o * out.n + idx[k]) * out.inner + i] += x.v[k];
+            }
+    return detail::finish<T>(s, rec);
+}
 
 template <class T>
 BasicTensor<T> broadcast_to(const BasicTensor<T>& t, const Shape& shape) {
@@ -412,7 +532,9 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
     template BasicTensor<T> sum_to(const BasicTensor<T>&, const Shape&);                     \
     template BasicTensor<T> slice(const BasicTensor<T>&, int, std::int64_t, std::int64_t);   \
     template BasicTensor<T> pad(const BasicTensor<T>&, int, std::int64_t, std::int64_t);     \
-    template BasicTensor<T> scatter_rows(const BasicTensor<T>&, std::span<const std::int64_t>, std::int64_t);
+    template BasicTensor<T> scatter_rows(const BasicTensor<T>&, std::span<const std::int64_t>, std::int64_t); \
+    template BasicTensor<T> gather(const BasicTensor<T>&, int, std::span<const std::int64_t>, const Shape&);   \
+    template BasicTensor<T> scatter_add(const Shape&, int, std::span<const std::int64_t>, const BasicTensor<T>&);
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
