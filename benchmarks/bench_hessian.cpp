@@ -85,6 +85,32 @@ double relative_gap(const std::vector<double>& got, const std::vector<double>& w
     return norm(d) / norm(want);
 }
 
+#ifdef TAPEGRAD_HAVE_ADOLC
+// ADOL-C's buffer sizes (entries), given per tape to trace_on: the smallest
+// powers of two that keep each tape, and the Taylor stack of its sweeps, in
+// memory (checked: a spill stops the program). Not CMake's .adolcrc, which
+// sets 16 Mi for every buffer (for bench_scalar): ADOL-C allocates its
+// Taylor buffer at every sweep, glibc maps a block of 32 MiB or more afresh
+// each time, and ADOL-C then pays page faults over all of it at every call
+// (the dense Hessian took 150 ms instead of 20 ms on this machine).
+struct AdolcBuffers {
+    uint operations, locations, values, taylors;
+};
+void adolc_trace_on(short tag, const AdolcBuffers& b) {
+    trace_on(tag, 0, b.operations, b.locations, b.values, b.taylors);
+}
+// Stops unless the last trace of `tag` stayed in memory; prints its sizes.
+// (A Taylor stack that spills leaves an ADOLC-Taylors file: checked at the end.)
+void check_adolc_tape(short tag, const std::string& what) {
+    size_t stats[STAT_SIZE];
+    tapestats(tag, stats);
+    fmt::print("ADOL-C {} tape: {} operations, {} locations, {} values\n", what, stats[NUM_OPERATIONS],
+               stats[NUM_LOCATIONS], stats[NUM_VALUES]);
+    if (stats[OP_FILE_ACCESS] || stats[LOC_FILE_ACCESS] || stats[VAL_FILE_ACCESS])
+        fail(fmt::format("ADOL-C's {} tape went to files: raise its buffers", what));
+}
+#endif
+
 // ------------------------------------------------------------- chain ---
 
 namespace chain {
@@ -409,7 +435,7 @@ double gap(const std::vector<double>& h, const std::vector<double>& want) {
 #ifdef TAPEGRAD_HAVE_ADOLC
 constexpr short kTag = 2;
 void adolc_trace(const std::vector<double>& x) {
-    trace_on(kTag);
+    adolc_trace_on(kTag, {1u << 15, 1u << 16, 1u << 14, 1u << 16});
     std::vector<adouble> xa(kN);
     for (int i = 0; i < kN; ++i) xa[i] <<= x[i];
     adouble y = f(xa);
@@ -443,6 +469,7 @@ void verify_dense() {
 #ifdef TAPEGRAD_HAVE_ADOLC
     double** h = myalloc2(dense::kN, dense::kN);
     hessian_gaps["ADOL-C"] = dense::gap(dense::adolc_hessian(dense::point(), h), want);
+    check_adolc_tape(dense::kTag, "dense");
     myfree2(h);
 #endif
     for (const auto& [who, g] : hessian_gaps)
@@ -487,8 +514,11 @@ void bm_chain_hvp_written_out(benchmark::State& state) {
 
 #ifdef TAPEGRAD_HAVE_ADOLC
 constexpr short kChainTag = 1;
-void chain_trace(const std::vector<double>& x) {
-    trace_on(kChainTag);
+// gradient() keeps one Taylor coefficient per location, hess_vec() two.
+constexpr AdolcBuffers kChainGradientBuffers = {1u << 21, 1u << 23, 1u << 20, 1u << 21};
+constexpr AdolcBuffers kChainHvpBuffers = {1u << 21, 1u << 23, 1u << 20, 1u << 22};
+void chain_trace(const std::vector<double>& x, const AdolcBuffers& buffers) {
+    adolc_trace_on(kChainTag, buffers);
     std::vector<adouble> xa(chain::kLeaves);
     for (int i = 0; i < chain::kLeaves; ++i) xa[i] <<= x[i];
     adouble y = chain::f(xa);
@@ -499,17 +529,18 @@ void chain_trace(const std::vector<double>& x) {
 void verify_adolc_chain() {
     std::vector<double> x = chain::point(), v = chain::direction(), g(chain::kLeaves), hv(chain::kLeaves);
     const chain::Hand want = chain::by_hand(x, v);
-    chain_trace(x);
+    chain_trace(x, kChainGradientBuffers);
+    check_adolc_tape(kChainTag, "chain");
     if (gradient(kChainTag, chain::kLeaves, x.data(), g.data()) < 0) fail("ADOL-C gradient() reported an error");
     check_close("ADOL-C chain gradient", g, want.gradient, 1e-9);
-    chain_trace(x);
+    chain_trace(x, kChainHvpBuffers);
     if (hess_vec(kChainTag, chain::kLeaves, x.data(), v.data(), hv.data()) < 0) fail("ADOL-C hess_vec() failed");
     check_close("ADOL-C chain hess_vec", hv, want.hvp, 1e-9);
 }
 void bm_chain_adolc_gradient(benchmark::State& state) {
     std::vector<double> x = chain::point(), g(chain::kLeaves);
     for (auto _ : state) {
-        chain_trace(x);
+        chain_trace(x, kChainGradientBuffers);
         gradient(kChainTag, chain::kLeaves, x.data(), g.data());
         benchmark::DoNotOptimize(g.data());
     }
@@ -517,7 +548,7 @@ void bm_chain_adolc_gradient(benchmark::State& state) {
 void bm_chain_adolc_hvp(benchmark::State& state) {
     std::vector<double> x = chain::point(), v = chain::direction(), hv(chain::kLeaves);
     for (auto _ : state) {
-        chain_trace(x);
+        chain_trace(x, kChainHvpBuffers);
         hess_vec(kChainTag, chain::kLeaves, x.data(), v.data(), hv.data());
         benchmark::DoNotOptimize(hv.data());
     }
@@ -742,11 +773,6 @@ int main(int argc, char** argv) {
     if (!no_pytorch) torch = run_pytorch(script);
     fmt::print("All results verified (chain: f, gradient and H v by hand; mlp: gradient and H v against differences; "
                "dense Hessians against the closed form).\n");
-#ifdef TAPEGRAD_HAVE_ADOLC
-    if (!std::filesystem::exists(".adolcrc"))
-        fmt::print(stderr, "bench_hessian: no .adolcrc here; ADOL-C will spill its tapes to files. Run it through "
-                           "`cmake --build build --target run_benchmarks` (it runs in build/benchmarks).\n");
-#endif
 
     std::vector<std::pair<std::string, void (*)(benchmark::State&)>> runs = {
         {"chain/gradient", bm_chain_gradient},
