@@ -77,15 +77,18 @@ void draw(const examples::NewtonFigures& r, const std::string& out_dir) {
             plane.cell(xr.lo + j * dx, yr.lo + i * dy, xr.lo + end * dx, yr.lo + (i + 1) * dy, bands[b]);
             j = end;
         }
+    // Points far outside are clipped by the frame; non-finite ones (a diverging run) are left out.
     std::vector<double> gx, gy, nxs, nys;
-    for (const auto& p : r.descent.path) {
-        gx.push_back(p[0]);
-        gy.push_back(p[1]);
-    }
-    for (const auto& it : r.newton.iterates) {
-        nxs.push_back(it.at.x);
-        nys.push_back(it.at.y);
-    }
+    for (const auto& p : r.descent.path)
+        if (std::isfinite(p[0]) && std::isfinite(p[1])) {
+            gx.push_back(p[0]);
+            gy.push_back(p[1]);
+        }
+    for (const auto& it : r.newton.iterates)
+        if (std::isfinite(it.at.x) && std::isfinite(it.at.y)) {
+            nxs.push_back(it.at.x);
+            nys.push_back(it.at.y);
+        }
     plane.line(gx, gy, "#ff7f0e", fmt::format("descent, eta {:g}", r.descent.step_size));
     plane.line(nxs, nys, "#d62728");
     plane.points(nxs, nys, "#d62728", "Newton");
@@ -98,7 +101,7 @@ void draw(const examples::NewtonFigures& r, const std::string& out_dir) {
     auto curve = [](const std::vector<std::array<double, 2>>& points, std::vector<double>& xs,
                     std::vector<double>& ys) {
         for (const auto& p : points)
-            if (p[1] > 0) {
+            if (p[1] > 0 && std::isfinite(p[1])) {
                 xs.push_back(std::log10(1 + p[0]));
                 ys.push_back(std::log10(p[1]));
             }
@@ -107,7 +110,7 @@ void draw(const examples::NewtonFigures& r, const std::string& out_dir) {
     curve(r.descent.grad_curve, dxs, dys);
     curve(r.descent_too_large.grad_curve, txs, tys);
     for (const auto& it : r.newton.iterates)
-        if (it.at.grad_norm > 0) {
+        if (it.at.grad_norm > 0 && std::isfinite(it.at.grad_norm)) {
             nxl.push_back(std::log10(1.0 + it.at.step));
             nyl.push_back(std::log10(it.at.grad_norm));
         }
@@ -129,9 +132,7 @@ int main(int argc, char** argv) {
     CLI::App app("Newton's method beside gradient descent on the Rosenbrock function: paths and Hessians");
     examples::NewtonSettings s;
     std::string out_dir = TAPEGRAD_EXAMPLES_OUT;
-    app.add_option("--step", s.descent_step, "gradient descent's fixed step eta")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
+    app.add_option("--step", s.descent_step, "gradient descent's fixed step eta (positive)")->capture_default_str();
     app.add_option("--max-steps", s.descent_cap, "most gradient-descent steps")
         ->check(CLI::Range(1, 100'000'000))
         ->capture_default_str();
@@ -139,9 +140,12 @@ int main(int argc, char** argv) {
     app.add_option("--start", start, "starting point x y")->expected(2)->capture_default_str();
     app.add_option("--out", out_dir, "directory for the pictures");
     CLI11_PARSE(app, argc, argv);
-    if (!std::isfinite(start[0]) || !std::isfinite(start[1]) || !std::isfinite(s.descent_step)) {
-        fmt::print(stderr, "newton: --start and --step must be finite numbers (got start ({}, {}), step {})\n",
-                   start[0], start[1], s.descent_step);
+    if (!std::isfinite(start[0]) || !std::isfinite(start[1])) {
+        fmt::print(stderr, "newton: --start must be two finite numbers, got ({}, {})\n", start[0], start[1]);
+        return 2;
+    }
+    if (!(s.descent_step > 0) || !std::isfinite(s.descent_step)) {
+        fmt::print(stderr, "newton: --step must be a positive finite number, got {}\n", s.descent_step);
         return 2;
     }
     s.start_x = start[0];
