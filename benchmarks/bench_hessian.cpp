@@ -730,7 +730,7 @@ void print_dense_table(const MedianReporter& r, const PytorchFigures& torch) {
     row("tapegrad ag::hessian on Values", values);
     row("tapegrad ag::hessian on a tensor", tensor);
     row("ADOL-C hessian() (with its trace)", adolc);
-    row(fmt::format("PyTorch {} functional.hessian", torch.version.empty() ? "" : torch.version), pt);
+    row(fmt::format("PyTorch{} functional.hessian", torch.version.empty() ? "" : " " + torch.version), pt);
     row("PyTorch functional.hessian(vectorize=True)", ptv);
     fmt::print("\nEvery Hessian agreed with the closed form before timing (largest gap over the largest entry):");
     for (const auto& [who, g] : hessian_gaps) fmt::print(" {} {:.1e};", who, g);
