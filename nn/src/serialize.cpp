@@ -174,6 +174,14 @@ std::uint64_t payload_size_of(const std::vector<NamedParameter>& parameters) {
     return n;
 }
 
+// Entries named "@..." are a checkpoint's training state (nn/checkpoint.hpp):
+// when one is missing on either side, say what the file or the call lacks.
+std::string state_hint(const std::string& name, bool in_file) {
+    if (name.empty() || name[0] != '@') return "";
+    return in_file ? " (the file is a checkpoint with training state: load_checkpoint reads it)"
+                   : " (training state: the file is not a checkpoint of this optimizer and schedule)";
+}
+
 const char* file_type(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
     if (S_ISCHR(mode)) return "a character device";
@@ -294,8 +302,8 @@ namespace {
         const auto it = model.find(name);
         if (it == model.end())
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model",
-                                        path, name, shape_string(shape)));
+                            fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model{}",
+                                        path, name, shape_string(shape), state_hint(name, true)));
         if (shape != it->second->shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: '{}' is {} in the file but {} in the model", path,
@@ -306,8 +314,8 @@ namespace {
     for (const NamedParameter& p : parameters)
         if (!in_file.count(p.name()))
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file",
-                                        path, p.name(), shape_string(p.shape())));
+                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
+                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
     throw LoadError(LoadErrorKind::Corrupted,
                     fmt::format("load: '{}': corrupted file: the header announces {} bytes of parameters, the model's "
                                 "parameters take {}",
@@ -418,8 +426,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         const auto it = by_name.find(p.name());
         if (it == by_name.end())
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file",
-                                        path, p.name(), shape_string(p.shape())));
+                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
+                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
         const StoredParameter& sp = stored[it->second];
         if (sp.shape != p.shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
@@ -433,8 +441,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
             if (!model_names.count(sp.name))
                 throw LoadError(LoadErrorKind::WrongArchitecture,
                                 fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the "
-                                            "model",
-                                            path, sp.name, shape_string(sp.shape)));
+                                            "model{}",
+                                            path, sp.name, shape_string(sp.shape), state_hint(sp.name, true)));
     }
     // Reading every parameter first checks its handles, so that a stale one
     // throws before anything is written.
