@@ -178,8 +178,9 @@ std::uint64_t payload_size_of(const std::vector<NamedParameter>& parameters) {
 // when one is missing on either side, say what the file or the call lacks.
 std::string state_hint(const std::string& name, bool in_file) {
     if (name.empty() || name[0] != '@') return "";
-    return in_file ? " (the file is a checkpoint with training state: load_checkpoint reads it)"
-                   : " (training state: the file is not a checkpoint of this optimizer and schedule)";
+    return in_file ? " (training state of a checkpoint: load_checkpoint reads it, given an optimizer of the kind "
+                     "named and a schedule when the file has one)"
+                   : " (training state: the file is not a checkpoint of this optimizer kind and schedule)";
 }
 
 const char* file_type(mode_t mode) {
@@ -277,11 +278,13 @@ namespace {
     const std::uint64_t count = uint(4, "the parameter count");
     for (std::uint64_t k = 0; k < count && k <= parameters.size(); ++k) {
         const auto name_length = static_cast<std::size_t>(uint(4, "a name length"));
-        if (name_length > longest_name)  // not read: it could be gigabytes
+        if (name_length > longest_name) {  // not read: it could be gigabytes; its first byte tells training state
+            const bool state = name_length > 0 && read(1, "a name")[0] == '@';
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: the file's parameter #{} has a name of {} "
-                                        "bytes, longer than any of the model's",
-                                        path, k + 1, name_length));
+                                        "bytes, longer than any of the model's{}",
+                                        path, k + 1, name_length, state ? state_hint("@", true) : ""));
+        }
         const std::vector<unsigned char> name_bytes = read(name_length, "a name");
         const std::string name(name_bytes.begin(), name_bytes.end());
         const std::uint64_t rank = uint(4, "a rank");
