@@ -45,7 +45,7 @@ std::vector<double> values_of(const Model& m) {
 
 }  // namespace
 
-TEST_CASE("Shards: rank r of R takes rows [r n / R, (r + 1) n / R), sizes within one, covering the batch") {
+TEST_CASE("Shards: rank r of R takes rows r n / R to (r + 1) n / R, sizes within one, covering the batch") {
     ThreadRanks group(3);
     std::vector<Shard> shards(3);
     group.run([&](ThreadRank& d) {
