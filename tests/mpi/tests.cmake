@@ -29,7 +29,8 @@ set(_mpi_tests
   "checkpoint and resume, 2 ranks|2|success|60|the same bits as uninterrupted|resume ${CMAKE_CURRENT_BINARY_DIR}"
   "a rank that throws stops every rank with its error|3|failure|20|rank 1 of 3: error: injected failure,,rank 0 of 3: error: average_gradients: rank 1 of 3 failed: injected failure,,rank 2 of 3: error: average_gradients: rank 1 of 3 failed: injected failure|throw"
   "a rank that dies ends the job|2|failure|20|Exit code: +3|die"
-  "a rank that hangs: the others' timeout ends the job|3|failure|20|has waited [0-9.]+ s for the other ranks \\(timeout 2 s\\)|hang")
+  "a rank that hangs: the others' timeout ends the job|3|failure|20|has waited [0-9.]+ s for the other ranks \\(timeout 2 s\\)|hang"
+  "examples/digits_distributed, 2 ranks: the same model as one process|2|success|60|largest difference from one process|DIGITS")
 foreach(entry IN LISTS _mpi_tests)
   string(REPLACE "|" ";" parts "${entry}")
   list(GET parts 0 name)
@@ -39,8 +40,16 @@ foreach(entry IN LISTS _mpi_tests)
   list(GET parts 4 match)
   list(GET parts 5 args)
   separate_arguments(args UNIX_COMMAND "${args}")
+  set(program $<TARGET_FILE:mpi_training>)
+  if(args STREQUAL "DIGITS")
+    if(NOT TARGET example_digits_distributed)
+      continue()
+    endif()
+    set(program $<TARGET_FILE:example_digits_distributed>)
+    set(args "")
+  endif()
   # Lists travel to the script with "|" between items (";" would split here).
-  set(command ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} ${_mpi_flags} $<TARGET_FILE:mpi_training> ${args})
+  set(command ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} ${_mpi_flags} ${program} ${args})
   string(REPLACE ";" "|" command "${command}")
   math(EXPR timeout "${seconds} + 30")
   add_test(NAME "mpi: ${name}"
