@@ -69,6 +69,14 @@ void Distributed::average_gradients(const ParameterList& parameters, double weig
     if (!local_error && !(weight >= 0.0 && std::isfinite(weight)))
         local_error = std::make_exception_ptr(
             std::invalid_argument(fmt::format("{}: weight {} is not a finite number >= 0", who, weight)));
+    if (size_ == 1) {  // the mean of one: the gradients as they are, bit for bit
+        if (local_error) std::rethrow_exception(local_error);
+        if (weight == 0)
+            throw std::invalid_argument(
+                fmt::format("{}: every rank's weight is 0 (no rank had rows), so there is no mean", who));
+        ++comm_calls_;
+        return;
+    }
     std::size_t n64 = 0, n32 = 0;
     parameters.for_each_grad([&](auto* g, std::size_t n) {
         (std::is_same_v<std::remove_pointer_t<decltype(g)>, float> ? n32 : n64) += n;
