@@ -174,6 +174,15 @@ std::uint64_t payload_size_of(const std::vector<NamedParameter>& parameters) {
     return n;
 }
 
+// Entries named "@..." are a checkpoint's training state (nn/checkpoint.hpp):
+// when one is missing on either side, say what the file or the call lacks.
+std::string state_hint(const std::string& name, bool in_file) {
+    if (name.empty() || name[0] != '@') return "";
+    return in_file ? " (training state of a checkpoint: load_checkpoint reads it, given an optimizer of the kind "
+                     "named and a schedule when the file has one)"
+                   : " (training state: the file is not a checkpoint of this optimizer kind and schedule)";
+}
+
 const char* file_type(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
     if (S_ISCHR(mode)) return "a character device";
@@ -269,11 +278,13 @@ namespace {
     const std::uint64_t count = uint(4, "the parameter count");
     for (std::uint64_t k = 0; k < count && k <= parameters.size(); ++k) {
         const auto name_length = static_cast<std::size_t>(uint(4, "a name length"));
-        if (name_length > longest_name)  // not read: it could be gigabytes
+        if (name_length > longest_name) {  // not read: it could be gigabytes; its first byte tells training state
+            const bool state = name_length > 0 && read(1, "a name")[0] == '@';
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: the file's parameter #{} has a name of {} "
-                                        "bytes, longer than any of the model's",
-                                        path, k + 1, name_length));
+                                        "bytes, longer than any of the model's{}",
+                                        path, k + 1, name_length, state ? state_hint("@", true) : ""));
+        }
         const std::vector<unsigned char> name_bytes = read(name_length, "a name");
         const std::string name(name_bytes.begin(), name_bytes.end());
         const std::uint64_t rank = uint(4, "a rank");
@@ -294,8 +305,8 @@ namespace {
         const auto it = model.find(name);
         if (it == model.end())
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model",
-                                        path, name, shape_string(shape)));
+                            fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model{}",
+                                        path, name, shape_string(shape), state_hint(name, true)));
         if (shape != it->second->shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("load: '{}': wrong architecture: '{}' is {} in the file but {} in the model", path,
@@ -306,8 +317,8 @@ namespace {
     for (const NamedParameter& p : parameters)
         if (!in_file.count(p.name()))
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file",
-                                        path, p.name(), shape_string(p.shape())));
+                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
+                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
     throw LoadError(LoadErrorKind::Corrupted,
                     fmt::format("load: '{}': corrupted file: the header announces {} bytes of parameters, the model's "
                                 "parameters take {}",
@@ -418,8 +429,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         const auto it = by_name.find(p.name());
         if (it == by_name.end())
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file",
-                                        path, p.name(), shape_string(p.shape())));
+                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
+                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
         const StoredParameter& sp = stored[it->second];
         if (sp.shape != p.shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
@@ -433,8 +444,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
             if (!model_names.count(sp.name))
                 throw LoadError(LoadErrorKind::WrongArchitecture,
                                 fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the "
-                                            "model",
-                                            path, sp.name, shape_string(sp.shape)));
+                                            "model{}",
+                                            path, sp.name, shape_string(sp.shape), state_hint(sp.name, true)));
     }
     // Reading every parameter first checks its handles, so that a stale one
     // throws before anything is written.
