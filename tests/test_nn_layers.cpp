@@ -2,6 +2,8 @@
 // Sequential (nn/module.hpp): forwards against hand formulas, gradients
 // against central differences and hand-derived formulas, Dropout's seeded
 // masks and modes, errors naming the values.
+#include "tests/scratch_dir.hpp"
+
 #include <nn/nn.hpp>
 
 #include <autograd/tensor_gradcheck.hpp>
@@ -9,7 +11,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -251,10 +252,9 @@ TEST_CASE("Sequential takes any module: yours, the layers, a nested Sequential, 
     std::vector<double> a, b;
     for (const NamedParameter& p : model.named_parameters())
         for (double v : p.values()) a.push_back(v);
-    const auto path = std::filesystem::temp_directory_path() / "tapegrad_test_nn_layers_sequential.bin";
+    const auto path = scratch_path("sequential.bin");
     save(model, path);
     load(twin, path);
-    std::filesystem::remove(path);
     for (const NamedParameter& p : twin.named_parameters())
         for (double v : p.values()) b.push_back(v);
     CHECK(a == b);

@@ -11,6 +11,7 @@
 //   trainer.hpp        Trainer: mini-batches, epochs, validation, history, progress
 //   data.hpp           CSV (and .csv.gz), standardization, stratified split, synthetic sets
 //   serialize.hpp      save / load
+//   npy.hpp            export_npy / import_npy: one NumPy .npy file per parameter
 //   checkpoint.hpp     save_checkpoint / load_checkpoint: model, optimizer state, epochs done
 //   distributed.hpp    data-parallel training across processes (MPI: nn/mpi.hpp, tapegrad::nn_mpi)
 #include <autograd/autograd.hpp>
@@ -21,6 +22,7 @@
 #include <nn/layers.hpp>
 #include <nn/losses.hpp>
 #include <nn/module.hpp>
+#include <nn/npy.hpp>
 #include <nn/optim.hpp>
 #include <nn/parameters.hpp>
 #include <nn/scalar.hpp>
