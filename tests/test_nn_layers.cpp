@@ -285,4 +285,11 @@ TEST_CASE("Trainer: Dropout trains in training mode, and validation, evaluate an
     const History h2 = trainer.fit(plain, opt2, X, y);
     CHECK(h.epochs[0].loss != h2.epochs[0].loss);
     CHECK(h.epochs[0].val_loss != h2.epochs[0].val_loss);
+    // Without validation too, fit() ends in evaluation mode.
+    model.train();
+    Trainer({.epochs = 1, .progress = Progress::Off}).fit(model, opt, X, y);
+    CHECK_FALSE(dropout.is_training());
+    // Making a Sequential leaves its modules' modes alone (as PyTorch).
+    const Sequential wrapped({dropout});
+    CHECK_FALSE(dropout.is_training());
 }

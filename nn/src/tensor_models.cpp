@@ -120,7 +120,6 @@ BasicSequential<T>::BasicSequential(std::vector<Module> modules) : modules_(std:
         previous_out = m.out_features();
         previous_index = i;
     }
-    train(true);
 }
 
 template <class T>

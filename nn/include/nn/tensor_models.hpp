@@ -20,8 +20,9 @@
 //     with i the position in the sequence (as PyTorch's nn.Sequential);
 //   - a Sequential takes any module (nn/module.hpp: Linear, the layers of
 //     nn/layers.hpp, activations, another Sequential, a class of yours);
-//     train() / eval() set every module's mode (Dropout's); a Sequential
-//     starts in training mode, as torch.nn.Module;
+//     train() / eval() set every module's mode (Dropout's); modules start
+//     in training mode and making a Sequential leaves their modes as they
+//     are, as in PyTorch;
 //     TensorMLP "layers.<k>.weight" (k counts layers, as the scalar MLP);
 //   - it is named TensorMLP, since ag::nn::MLP is the scalar micrograd one;
 //   - parameters are tensor leaves created by the constructor: build models

@@ -47,8 +47,9 @@
 // (reshaped to the output's shape when y is [n] and the output [n, 1], as
 // for MSE). y may hold any finite numbers; the validation split is not
 // stratified, and there is no accuracy (NaN), as for MSE. A generic lambda
-// serves float64 and float32 models alike; one taking Tensor only serves
-// float64 models (and the other way round for Tensor32).
+// serves float64 and float32 models alike (its body must then compile for
+// both); one taking Tensor only serves float64 models (and the other way
+// round for Tensor32).
 //
 // predict(model, X) gives the model's outputs for X's rows (in batches,
 // without gradients, in evaluation mode); predict_classes(model, X) the
@@ -615,6 +616,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
             if (stop[0] > 0) break;
         }
     }
+    set_mode(model, false);
     return history;
 }
 
