@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <memory>
 
 using namespace ag::nn;
@@ -29,8 +30,13 @@ void step(const TensorMLP& model, Optimizer& opt, const ag::Tensor& X, const ag:
     opt.step();
 }
 
-std::unique_ptr<Optimizer> make(bool adam, const TensorMLP& model) {
-    if (adam) return std::make_unique<Adam>(model.parameters(), AdamOptions{.lr = 0.01, .weight_decay = 1e-3});
+// 0 SGD, 1 Adam, 2 AdamW, 3 RMSprop (centered, with momentum: every buffer in use)
+std::unique_ptr<Optimizer> make(int kind, const TensorMLP& model) {
+    if (kind == 1) return std::make_unique<Adam>(model.parameters(), AdamOptions{.lr = 0.01, .weight_decay = 1e-3});
+    if (kind == 2) return std::make_unique<AdamW>(model.parameters(), AdamWOptions{.lr = 0.01});
+    if (kind == 3)
+        return std::make_unique<RMSprop>(model.parameters(),
+                                         RMSpropOptions{.lr = 0.01, .momentum = 0.5, .centered = true});
     return std::make_unique<SGD>(model.parameters(), SGDOptions{.lr = 0.05, .momentum = 0.9, .nesterov = true});
 }
 
@@ -39,7 +45,7 @@ std::unique_ptr<Optimizer> make(bool adam, const TensorMLP& model) {
 TEST_CASE("Optimizer state: a new optimizer given the state takes the same next steps, bit for bit") {
     const Dataset data = make_moons(40, 0.1, 2);
     const ag::Tensor X = features_tensor(data), y = labels_tensor(data);
-    for (bool adam : {false, true}) {
+    for (int adam : {0, 1, 2, 3}) {
         CAPTURE(adam);
         const TensorMLP a(2, {6, 2}, {.seed = 3}), b(2, {6, 2}, {.seed = 3});
         auto opt_a = make(adam, a);
@@ -168,4 +174,32 @@ TEST_CASE("Checkpoints: what each wrong use says, and the model is unchanged") {
     const ag::Tensor w({1}, {1.0});
     CHECK_THROWS_WITH_AS(save_checkpoint(std::vector<NamedParameter>{NamedParameter("@w", w)}, adam, 0, nullptr, path),
                          doctest::Contains("the model's parameter '@w' starts with '@'"), std::invalid_argument);
+}
+
+TEST_CASE("Checkpoints keep ReduceLROnPlateau's state: best, bad epochs, cooldown") {
+    const TensorMLP model(2, {3, 2}, {.seed = 1});
+    RMSprop opt(model.parameters(), {.lr = 0.1});
+    ReduceLROnPlateau plateau(opt, {.factor = 0.5, .patience = 1, .cooldown = 3});
+    for (double metric : {5.0, 4.0, 4.0, 4.0}) plateau.step(metric);  // reduced at the 4th: lr 0.05, cooldown 3
+    plateau.step(4.0);                                                 // cooldown 2
+    REQUIRE(opt.lr() == 0.05);
+    const auto path = scratch_path("plateau.ckpt");
+    save_checkpoint(model, opt, 5, &plateau, path);
+
+    RMSprop opt2(model.parameters(), {.lr = 0.1});
+    ReduceLROnPlateau fresh(opt2, {.factor = 0.5, .patience = 1, .cooldown = 3});
+    CHECK(load_checkpoint(model, opt2, &fresh, path) == 5);
+    CHECK(opt2.lr() == 0.05);
+    CHECK(fresh.best() == 4.0);
+    CHECK(fresh.epoch() == 5);
+    // Both continue alike: two more cooldown epochs, then two bad ones reduce again.
+    for (double metric : {4.0, 4.0, 4.0, 4.0}) {
+        plateau.step(metric);
+        fresh.step(metric);
+        CHECK(opt2.lr() == opt.lr());
+    }
+    CHECK(opt.lr() == 0.025);
+    // Without the schedule's state (a fresh plateau), the first bad epochs would come sooner.
+    ReduceLROnPlateau other(opt2, {.factor = 0.5, .patience = 1, .cooldown = 3});
+    CHECK(other.best() == std::numeric_limits<double>::infinity());
 }

@@ -110,8 +110,8 @@ TEST_CASE("Sequential: modules in order, PyTorch-style names, printing, errors")
     CHECK(named[3].name() == "2.bias");
     ag::Scope scope;
     const Tensor x({1, 2}, {0.4, -0.6});
-    const auto& l0 = std::get<Linear>(seq.modules()[0]);
-    const auto& l2 = std::get<Linear>(seq.modules()[2]);
+    const auto& l0 = seq.modules()[0].get<Linear>();
+    const auto& l2 = seq.modules()[2].get<Linear>();
     const double expected = ag::sigmoid(l2(ag::tanh(l0(x)))).item();
     CHECK(seq(x).item() == expected);
     CHECK(fmt::format("{}", seq) ==

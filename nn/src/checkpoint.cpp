@@ -16,6 +16,7 @@ struct StateEntries {
     OptimizerState state;
     std::vector<double> scalars;  // the state's scalars, then epochs done, then the schedule's epoch and base lr
     std::vector<double> blocks;
+    std::vector<std::pair<std::string, double>> schedule_extra;  // LRSchedule::extra_state()
 };
 
 std::vector<NamedParameter> entries(StateEntries& e, bool with_schedule) {
@@ -30,17 +31,20 @@ std::vector<NamedParameter> entries(StateEntries& e, bool with_schedule) {
     if (with_schedule) {
         out.emplace_back("@schedule.epoch", std::vector<std::size_t>{}, std::span<double>(&e.scalars[k++], 1));
         out.emplace_back("@schedule.base_lr", std::vector<std::size_t>{}, std::span<double>(&e.scalars[k++], 1));
+        for (auto& [name, value] : e.schedule_extra)
+            out.emplace_back("@schedule." + name, std::vector<std::size_t>{}, std::span<double>(&value, 1));
     }
     return out;
 }
 
 StateEntries state_of(const Optimizer& optimizer, std::size_t epochs_done, const LRSchedule* schedule) {
-    StateEntries e{.state = optimizer.state(), .scalars = {}, .blocks = {}};
+    StateEntries e{.state = optimizer.state(), .scalars = {}, .blocks = {}, .schedule_extra = {}};
     for (const auto& [name, value] : e.state.scalars) e.scalars.push_back(value);
     e.scalars.push_back(static_cast<double>(epochs_done));
     e.scalars.push_back(schedule ? static_cast<double>(schedule->epoch()) : 0.0);
     e.scalars.push_back(schedule ? schedule->base_lr() : 0.0);
     e.blocks.assign(e.state.blocks.begin(), e.state.blocks.end());
+    if (schedule != nullptr) e.schedule_extra = schedule->extra_state();
     return e;
 }
 
@@ -92,8 +96,19 @@ std::size_t load_checkpoint(const std::vector<NamedParameter>& model, Optimizer&
                         fmt::format("load_checkpoint: '{}': corrupted file: @schedule.base_lr is {}", path.string(), base_lr));
     for (std::size_t i = 0; i < e.blocks.size(); ++i)
         e.state.blocks[i] = count_from(path, "a block size", e.blocks[i]);
+    const OptimizerState before = optimizer.state();
     try {
         optimizer.load_state(e.state);  // checks, then changes
+        // The schedule's own state (ReduceLROnPlateau's) checks, then
+        // changes; when it refuses, the optimizer is put back.
+        if (schedule != nullptr) {
+            try {
+                schedule->load_extra_state(e.schedule_extra);
+            } catch (...) {
+                optimizer.load_state(before);
+                throw;
+            }
+        }
     } catch (const std::invalid_argument& error) {
         throw LoadError(LoadErrorKind::Corrupted,
                         fmt::format("load_checkpoint: '{}': corrupted file: {}", path.string(), error.what()));

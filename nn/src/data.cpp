@@ -1,5 +1,7 @@
 #include <nn/data.hpp>
 
+#include <nn/serialize.hpp>
+
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -250,6 +252,59 @@ void Standardizer::transform(Dataset& data) const {
         const std::size_t j = i % data.n_features;
         data.features[i] = (data.features[i] - mean_[j]) / scale_[j];
     }
+}
+
+void Standardizer::transform(std::span<double> row) const {
+    if (row.size() != mean_.size())
+        throw std::invalid_argument(fmt::format("Standardizer::transform: the row has {} values, fitted on {} features",
+                                                row.size(), mean_.size()));
+    for (std::size_t j = 0; j < row.size(); ++j) row[j] = (row[j] - mean_[j]) / scale_[j];
+}
+
+std::vector<double> Standardizer::transform_row(std::span<const double> row) const {
+    std::vector<double> out(row.begin(), row.end());
+    transform(std::span<double>(out));
+    return out;
+}
+
+std::vector<NamedParameter> Standardizer::named_parameters(const std::string& prefix) {
+    return {NamedParameter(prefix + "mean", {mean_.size()}, std::span<double>(mean_)),
+            NamedParameter(prefix + "scale", {scale_.size()}, std::span<double>(scale_))};
+}
+
+void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer, const std::filesystem::path& path) {
+    Standardizer copy = standardizer;  // named_parameters() views its numbers; save() only reads them
+    std::vector<NamedParameter> all = model;
+    for (NamedParameter& p : copy.named_parameters()) all.push_back(std::move(p));
+    save(all, path);
+}
+
+void load(const std::vector<NamedParameter>& model, Standardizer& standardizer, const std::filesystem::path& path) {
+    if (standardizer.n_features() == 0)
+        throw std::invalid_argument(fmt::format("load: '{}': the Standardizer to load into is empty; make it with "
+                                                "Standardizer(n_features)",
+                                                path.string()));
+    // Into buffers first, checked, then into the model and the standardizer.
+    std::vector<std::vector<double>> values;
+    values.reserve(model.size());
+    std::vector<NamedParameter> all;
+    for (const NamedParameter& p : model) {
+        values.emplace_back(p.size());
+        all.emplace_back(p.name(), p.shape(), std::span<double>(values.back()));
+    }
+    Standardizer loaded(standardizer.n_features());
+    for (NamedParameter& p : loaded.named_parameters()) all.push_back(std::move(p));
+    load(all, path);
+    for (std::size_t j = 0; j < loaded.n_features(); ++j) {
+        const double m = loaded.mean()[j], s = loaded.scale()[j];
+        if (!std::isfinite(m) || !(s > 0.0) || !std::isfinite(s))
+            throw LoadError(LoadErrorKind::Corrupted,
+                            fmt::format("load: '{}': feature {} of the standardizer has mean {} and scale {}; the "
+                                        "scale must be a finite number > 0, the mean finite",
+                                        path.string(), j, m, s));
+    }
+    for (std::size_t i = 0; i < model.size(); ++i) model[i].set_values(values[i]);
+    standardizer = std::move(loaded);
 }
 
 // ---------------------------------------------------------------- split ---

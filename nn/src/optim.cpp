@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <stdexcept>
 
@@ -86,6 +88,72 @@ void Adam::step() {
             p[i] = static_cast<T>(x);
         }
     });
+}
+
+AdamW::AdamW(ParameterList parameters, const AdamWOptions& options)
+    : Adam(std::move(parameters), AdamOptions{.lr = options.lr,
+                                              .beta1 = options.beta1,
+                                              .beta2 = options.beta2,
+                                              .eps = options.eps,
+                                              .weight_decay = options.weight_decay,
+                                              .decoupled_weight_decay = true}) {}
+
+RMSprop::RMSprop(ParameterList parameters, const RMSpropOptions& options)
+    : Optimizer(std::move(parameters), options.lr), options_(options), square_avg_(n_, 0.0), grad_avg_(n_, 0.0),
+      momentum_(n_, 0.0) {
+    if (!(options.alpha >= 0.0 && options.alpha <= 1.0))
+        throw std::invalid_argument(fmt::format("RMSprop: alpha must be in [0, 1], got {}", options.alpha));
+    check_finite_nonnegative("RMSprop", "eps", options.eps);
+    check_finite_nonnegative("RMSprop", "weight_decay", options.weight_decay);
+    check_finite_nonnegative("RMSprop", "momentum", options.momentum);
+}
+
+void RMSprop::step() {
+    const double alpha = options_.alpha, eps = options_.eps, wd = options_.weight_decay, mu = options_.momentum;
+    const bool centered = options_.centered;
+    std::size_t k = 0;
+    parameters_.for_each_block([&](auto* p, const auto* grad, std::size_t n) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        for (std::size_t i = 0; i < n; ++i, ++k) {
+            double x = static_cast<double>(p[i]);
+            const double g = static_cast<double>(grad[i]) + wd * x;
+            square_avg_[k] = alpha * square_avg_[k] + (1.0 - alpha) * g * g;
+            double mean_square = square_avg_[k];
+            if (centered) {
+                grad_avg_[k] = alpha * grad_avg_[k] + (1.0 - alpha) * g;
+                mean_square -= grad_avg_[k] * grad_avg_[k];
+            }
+            const double d = std::sqrt(mean_square) + eps;
+            if (mu > 0.0) {
+                momentum_[k] = mu * momentum_[k] + g / d;
+                x -= lr_ * momentum_[k];
+            } else {
+                x -= lr_ * g / d;
+            }
+            p[i] = static_cast<T>(x);
+        }
+    });
+    ++steps_;
+}
+
+double clip_grad_norm(const ParameterList& parameters, double max_norm) {
+    if (!(max_norm > 0.0) || !std::isfinite(max_norm))
+        throw std::invalid_argument(fmt::format("clip_grad_norm: max_norm must be a finite number > 0, got {}", max_norm));
+    double sum_squares = 0.0;
+    parameters.for_each_grad([&](auto* grad, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) sum_squares += static_cast<double>(grad[i]) * static_cast<double>(grad[i]);
+    });
+    const double norm = std::sqrt(sum_squares);
+    if (!std::isfinite(norm))
+        throw std::runtime_error(fmt::format("clip_grad_norm: the gradients' norm is {} (a gradient is NaN or infinite)",
+                                             norm));
+    const double coefficient = max_norm / (norm + 1e-6);
+    if (coefficient < 1.0)
+        parameters.for_each_grad([&](auto* grad, std::size_t n) {
+            using T = std::remove_pointer_t<decltype(grad)>;
+            for (std::size_t i = 0; i < n; ++i) grad[i] = static_cast<T>(static_cast<double>(grad[i]) * coefficient);
+        });
+    return norm;
 }
 
 // ------------------------------------------------------------- state ---
@@ -187,6 +255,41 @@ void Adam::load_extra(const OptimizerState& s) {
     v_ = buffer_named(s, "v");
 }
 
+void AdamW::load_extra(const OptimizerState& s) {
+    if (scalar_named(s, "decoupled_weight_decay") == 0.0)
+        throw std::invalid_argument("AdamW::load_state: the state's decoupled_weight_decay is 0 (Adam's L2 decay)");
+    Adam::load_extra(s);
+}
+
+void RMSprop::save_extra(OptimizerState& s) const {
+    s.scalars.insert(s.scalars.end(), {{"alpha", options_.alpha},
+                                       {"eps", options_.eps},
+                                       {"weight_decay", options_.weight_decay},
+                                       {"momentum", options_.momentum},
+                                       {"centered", options_.centered ? 1.0 : 0.0}});
+    s.buffers.emplace_back("square_avg", square_avg_);
+    s.buffers.emplace_back("grad_avg", grad_avg_);
+    s.buffers.emplace_back("momentum_buffer", momentum_);
+}
+
+void RMSprop::load_extra(const OptimizerState& s) {
+    RMSpropOptions o = options_;
+    o.alpha = scalar_named(s, "alpha");
+    o.eps = scalar_named(s, "eps");
+    o.weight_decay = scalar_named(s, "weight_decay");
+    o.momentum = scalar_named(s, "momentum");
+    o.centered = scalar_named(s, "centered") != 0.0;
+    if (!(o.alpha >= 0.0 && o.alpha <= 1.0))
+        throw std::invalid_argument(fmt::format("RMSprop::load_state: alpha must be in [0, 1], got {}", o.alpha));
+    check_finite_nonnegative("RMSprop::load_state", "eps", o.eps);
+    check_finite_nonnegative("RMSprop::load_state", "weight_decay", o.weight_decay);
+    check_finite_nonnegative("RMSprop::load_state", "momentum", o.momentum);
+    options_ = o;
+    square_avg_ = buffer_named(s, "square_avg");
+    grad_avg_ = buffer_named(s, "grad_avg");
+    momentum_ = buffer_named(s, "momentum_buffer");
+}
+
 void LRSchedule::restore(std::size_t epoch, double base_lr) {
     if (!(base_lr >= 0.0) || !std::isfinite(base_lr))
         throw std::invalid_argument(fmt::format("LRSchedule::restore: base learning rate {} is not a finite number >= 0",
@@ -211,6 +314,94 @@ double CosineLR::lr_at(std::size_t epoch) const {
     if (epoch >= options_.t_max) return options_.min_lr;
     const double phase = std::numbers::pi * static_cast<double>(epoch) / static_cast<double>(options_.t_max);
     return options_.min_lr + (base_lr_ - options_.min_lr) * (1.0 + std::cos(phase)) / 2.0;
+}
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRSchedule(optimizer), gamma_(gamma) {
+    if (!(gamma > 0.0) || !std::isfinite(gamma))
+        throw std::invalid_argument(fmt::format("ExponentialLR: gamma must be a finite number > 0, got {}", gamma));
+}
+
+double ExponentialLR::lr_at(std::size_t epoch) const { return base_lr_ * std::pow(gamma_, static_cast<double>(epoch)); }
+
+WarmupLR::WarmupLR(Optimizer& optimizer, const WarmupOptions& options, const LRSchedule* then)
+    : LRSchedule(optimizer), options_(options), then_(then) {
+    if (options.warmup_epochs == 0) throw std::invalid_argument("WarmupLR: warmup_epochs must be at least 1");
+    if (!(options.start_factor > 0.0 && options.start_factor <= 1.0))
+        throw std::invalid_argument(
+            fmt::format("WarmupLR: start_factor must be in (0, 1], got {}", options.start_factor));
+    optimizer_->set_lr(lr_at(0));
+}
+
+double WarmupLR::lr_at(std::size_t epoch) const {
+    const std::size_t w = options_.warmup_epochs;
+    if (epoch >= w) return then_ != nullptr ? then_->lr_at(epoch - w) : base_lr_;
+    const double s = options_.start_factor;
+    return base_lr_ * (s + (1.0 - s) * static_cast<double>(epoch) / static_cast<double>(w));
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const PlateauOptions& options)
+    : LRSchedule(optimizer), options_(options),
+      best_(options.mode == PlateauMode::Min ? std::numeric_limits<double>::infinity()
+                                             : -std::numeric_limits<double>::infinity()) {
+    if (!(options.factor > 0.0 && options.factor < 1.0))
+        throw std::invalid_argument(fmt::format("ReduceLROnPlateau: factor must be in (0, 1), got {}", options.factor));
+    check_finite_nonnegative("ReduceLROnPlateau", "threshold", options.threshold);
+    check_finite_nonnegative("ReduceLROnPlateau", "min_lr", options.min_lr);
+    check_finite_nonnegative("ReduceLROnPlateau", "eps", options.eps);
+}
+
+double ReduceLROnPlateau::lr_at(std::size_t /*epoch*/) const { return optimizer_->lr(); }
+
+void ReduceLROnPlateau::step() {
+    throw std::logic_error("ReduceLROnPlateau::step: it needs the watched figure, step(metric)");
+}
+
+void ReduceLROnPlateau::step(double metric) {
+    if (std::isnan(metric))
+        throw std::invalid_argument("ReduceLROnPlateau::step: the metric is NaN");
+    ++epoch_;
+    const bool better = options_.mode == PlateauMode::Min ? metric < best_ * (1.0 - options_.threshold)
+                                                          : metric > best_ * (1.0 + options_.threshold);
+    if (better) {
+        best_ = metric;
+        bad_epochs_ = 0;
+    } else {
+        ++bad_epochs_;
+    }
+    if (cooldown_left_ > 0) {
+        --cooldown_left_;
+        bad_epochs_ = 0;
+    }
+    if (bad_epochs_ > options_.patience) {
+        const double old_lr = optimizer_->lr();
+        const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
+        if (old_lr - new_lr > options_.eps) optimizer_->set_lr(new_lr);
+        cooldown_left_ = options_.cooldown;
+        bad_epochs_ = 0;
+    }
+}
+
+std::vector<std::pair<std::string, double>> ReduceLROnPlateau::extra_state() const {
+    return {{"best", best_},
+            {"bad_epochs", static_cast<double>(bad_epochs_)},
+            {"cooldown_left", static_cast<double>(cooldown_left_)}};
+}
+
+void ReduceLROnPlateau::load_extra_state(const std::vector<std::pair<std::string, double>>& state) {
+    double values[3] = {best_, 0, 0};
+    const char* names[3] = {"best", "bad_epochs", "cooldown_left"};
+    for (int i = 0; i < 3; ++i) {
+        bool found = false;
+        for (const auto& [name, value] : state)
+            if (name == names[i]) values[i] = value, found = true;
+        if (!found) throw std::invalid_argument(fmt::format("ReduceLROnPlateau: state without '{}'", names[i]));
+    }
+    const std::size_t bad = count_from("ReduceLROnPlateau", "bad_epochs", values[1]);
+    const std::size_t cooldown = count_from("ReduceLROnPlateau", "cooldown_left", values[2]);
+    if (std::isnan(values[0])) throw std::invalid_argument("ReduceLROnPlateau: state's best is NaN");
+    best_ = values[0];
+    bad_epochs_ = bad;
+    cooldown_left_ = cooldown;
 }
 
 }  // namespace ag::nn

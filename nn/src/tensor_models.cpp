@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
 namespace ag::nn {
@@ -105,60 +106,66 @@ void BasicLinear<T>::zero_grad() const {
 template <class T>
 BasicSequential<T>::BasicSequential(std::vector<Module> modules) : modules_(std::move(modules)) {
     if (modules_.empty()) throw std::invalid_argument("Sequential: needs at least one module");
-    // Consecutive Linear layers must fit together.
-    const BasicLinear<T>* previous = nullptr;
+    // Consecutive modules whose sizes are known must fit together; a module
+    // that keeps its input's size (an activation, Dropout) passes it on.
+    std::optional<std::size_t> previous_out;
     std::size_t previous_index = 0;
-    for (std::size_t i = 0; i < modules_.size(); ++i)
-        if (const auto* l = std::get_if<BasicLinear<T>>(&modules_[i])) {
-            if (previous != nullptr && previous->out_features() != l->in_features())
-                throw std::invalid_argument(fmt::format("Sequential: module {} takes {} inputs but module {} gives {} outputs",
-                                                        i, l->in_features(), previous_index, previous->out_features()));
-            previous = l;
-            previous_index = i;
-        }
+    for (std::size_t i = 0; i < modules_.size(); ++i) {
+        const Module& m = modules_[i];
+        if (m.keeps_features()) continue;
+        const std::optional<std::size_t> in = m.in_features();
+        if (previous_out && in && *previous_out != *in)
+            throw std::invalid_argument(fmt::format("Sequential: module {} takes {} inputs but module {} gives {} outputs",
+                                                    i, *in, previous_index, *previous_out));
+        previous_out = m.out_features();
+        previous_index = i;
+    }
 }
 
 template <class T>
 BasicTensor<T> BasicSequential<T>::operator()(const BasicTensor<T>& x) const {
     BasicTensor<T> h = x;
-    for (const Module& m : modules_) {
-        if (const auto* l = std::get_if<BasicLinear<T>>(&m))
-            h = (*l)(h);
-        else
-            h = activate(std::get<Activation>(m), h);
-    }
+    for (const Module& m : modules_) h = m(h);
     return h;
 }
 
 template <class T>
 std::vector<BasicTensor<T>> BasicSequential<T>::parameters() const {
     std::vector<BasicTensor<T>> p;
-    for (const Module& m : modules_)
-        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) p.insert(p.end(), {l->weight(), l->bias()});
+    for (const NamedParameter& n : named_parameters()) {
+        const auto* t = std::get_if<BasicTensor<T>>(&n.storage());
+        if (t == nullptr)
+            throw std::invalid_argument(fmt::format("Sequential::parameters: parameter '{}' is not a {} tensor; give the "
+                                                    "optimizer named_parameters() instead",
+                                                    n.name(), dtype_name(dtype_of<T>)));
+        p.push_back(*t);
+    }
     return p;
 }
 
 template <class T>
-std::vector<NamedParameter> BasicSequential<T>::named_parameters() const {
+std::vector<NamedParameter> BasicSequential<T>::named_parameters(const std::string& prefix) const {
     std::vector<NamedParameter> named;
     for (std::size_t i = 0; i < modules_.size(); ++i)
-        if (const auto* l = std::get_if<BasicLinear<T>>(&modules_[i]))
-            for (NamedParameter& p : l->named_parameters(fmt::format("{}.", i))) named.push_back(std::move(p));
+        for (NamedParameter& p : modules_[i].named_parameters(fmt::format("{}{}.", prefix, i))) named.push_back(std::move(p));
     return named;
 }
 
 template <class T>
 void BasicSequential<T>::zero_grad() const {
-    for (const Module& m : modules_)
-        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) l->zero_grad();
+    ParameterList(named_parameters()).zero_grad();
 }
 
 template <class T>
-std::size_t BasicSequential<T>::n_parameters() const noexcept {
+std::size_t BasicSequential<T>::n_parameters() const {
     std::size_t n = 0;
-    for (const Module& m : modules_)
-        if (const auto* l = std::get_if<BasicLinear<T>>(&m)) n += l->n_parameters();
+    for (const NamedParameter& p : named_parameters()) n += p.size();
     return n;
+}
+
+template <class T>
+void BasicSequential<T>::train(bool on) const {
+    for (const Module& m : modules_) m.train(on);
 }
 
 // ------------------------------------------------------------- TensorMLP ---
@@ -229,11 +236,10 @@ std::string to_string(const BasicSequential<T>& m) {
     std::string s = fmt::format("Sequential({} modules, {} parameters, {})", m.modules().size(), m.n_parameters(),
                                 dtype_name(dtype_of<T>));
     for (std::size_t i = 0; i < m.modules().size(); ++i) {
-        const auto& mod = m.modules()[i];
-        if (const auto* l = std::get_if<BasicLinear<T>>(&mod))
-            s += fmt::format("\n  ({}): {}", i, to_string(*l));
-        else
-            s += fmt::format("\n  ({}): {}", i, std::get<Activation>(mod));
+        // A nested module's lines, indented under its own.
+        std::string d = m.modules()[i].description();
+        for (std::size_t at = d.find('\n'); at != std::string::npos; at = d.find('\n', at + 3)) d.insert(at + 1, "  ");
+        s += fmt::format("\n  ({}): {}", i, d);
     }
     return s;
 }

@@ -22,7 +22,11 @@
 //   @optimizer.<Kind>.blocks    [k]  the sizes of the optimizer's parameter blocks
 //   @training.epochs_done       []
 //   @schedule.epoch, @schedule.base_lr  []   when a schedule is given
-// <Kind> is SGD or Adam. Written like save(): to a new temporary file,
+//   @schedule.<name>            []   its extra_state(): ReduceLROnPlateau's
+//                                    best, bad_epochs, cooldown_left
+// <Kind> is SGD, Adam, AdamW or RMSprop (RMSprop: alpha, eps, weight_decay,
+// momentum, centered (0 or 1); buffers square_avg, grad_avg, momentum_buffer;
+// AdamW: Adam's entries). Written like save(): to a new temporary file,
 // flushed, renamed over `path`, so a crash while saving leaves the previous
 // checkpoint whole.
 //

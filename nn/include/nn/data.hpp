@@ -30,11 +30,14 @@
 //   - the synthetic sets are labelled 0, 1, ... (for micrograd's ±1 hinge
 //     labels use 2·y − 1); moons, circles and spirals come shuffled (as
 //     sklearn's default), xor in corner order.
+#include <nn/parameters.hpp>
+
 #include <autograd/tensor.hpp>
 
 #include <cstddef>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <string>
@@ -89,22 +92,57 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options = {}, std::st
 // ------------------------------------------------------ standardization ---
 
 // Per-feature mean and standard deviation of a training set, applied as
-// (x − mean) / scale to any set (training, validation, test).
+// (x − mean) / scale to any set (training, validation, test) or to one row
+// (a new sample at prediction time).
+//
+// It is saved and loaded with the model (sklearn's pipeline, as one file):
+//     ag::nn::save(model, scaler, "model.bin");
+//     ...
+//     ag::nn::Standardizer scaler(n_features);   // the right size, to load into
+//     ag::nn::load(model, scaler, "model.bin");
+// The file is save()'s (nn/serialize.hpp): the model's parameters, then
+// "standardizer.mean" and "standardizer.scale", [n_features] each. load()
+// checks everything (also that every scale is a finite number > 0 and every
+// mean finite) before it changes the model or the standardizer.
 class Standardizer {
 public:
     Standardizer() = default;
     explicit Standardizer(const Dataset& train);
+    // n_features features of mean 0 and scale 1 (the identity): one to load() into.
+    explicit Standardizer(std::size_t n_features) : mean_(n_features, 0.0), scale_(n_features, 1.0) {}
     void transform(Dataset& data) const;
     Dataset transformed(Dataset data) const {
         transform(data);
         return data;
     }
+    // One row of n_features values, in place or as a copy; std::invalid_argument
+    // when its size is not n_features.
+    void transform(std::span<double> row) const;
+    std::vector<double> transform_row(std::span<const double> row) const;
+    std::size_t n_features() const noexcept { return mean_.size(); }
     const std::vector<double>& mean() const noexcept { return mean_; }
     const std::vector<double>& scale() const noexcept { return scale_; }
+    // The statistics as the entries "<prefix>mean" and "<prefix>scale",
+    // views of this object's numbers (for save()/load() of your own lists).
+    std::vector<NamedParameter> named_parameters(const std::string& prefix = "standardizer.");
 
 private:
     std::vector<double> mean_, scale_;
 };
+
+void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer, const std::filesystem::path& path);
+void load(const std::vector<NamedParameter>& model, Standardizer& standardizer, const std::filesystem::path& path);
+
+template <class Model>
+    requires requires(const Model& m) { m.named_parameters(); }
+void save(const Model& model, const Standardizer& standardizer, const std::filesystem::path& path) {
+    save(model.named_parameters(), standardizer, path);
+}
+template <class Model>
+    requires requires(const Model& m) { m.named_parameters(); }
+void load(const Model& model, Standardizer& standardizer, const std::filesystem::path& path) {
+    load(model.named_parameters(), standardizer, path);
+}
 
 // ---------------------------------------------------------------- split ---
 

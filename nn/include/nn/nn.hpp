@@ -2,12 +2,16 @@
 // The network module, namespace ag::nn: everything below with one include.
 //   scalar.hpp         Neuron, Layer, MLP on ag::Value (micrograd-style)
 //   tensor_models.hpp  Linear, Sequential, TensorMLP on ag::Tensor / ag::Tensor32
+//   module.hpp         the module interface Sequential takes (write your own), train/eval mode
+//   layers.hpp         Dropout, LayerNorm, Embedding
 //   init.hpp           Activation, Init (uniform, Xavier, He)
 //   losses.hpp         mse, ½(d − y)², cross-entropy, binary cross-entropy, hinge (+ L2)
-//   optim.hpp          SGD, Adam, StepLR, CosineLR
+//   optim.hpp          SGD, Adam, AdamW, RMSprop, clip_grad_norm; StepLR, CosineLR, ExponentialLR,
+//                      WarmupLR, ReduceLROnPlateau
 //   trainer.hpp        Trainer: mini-batches, epochs, validation, history, progress
 //   data.hpp           CSV (and .csv.gz), standardization, stratified split, synthetic sets
 //   serialize.hpp      save / load
+//   npy.hpp            export_npy / import_npy: one NumPy .npy file per parameter
 //   checkpoint.hpp     save_checkpoint / load_checkpoint: model, optimizer state, epochs done
 //   distributed.hpp    data-parallel training across processes (MPI: nn/mpi.hpp, tapegrad::nn_mpi)
 #include <autograd/autograd.hpp>
@@ -15,7 +19,10 @@
 #include <nn/data.hpp>
 #include <nn/distributed.hpp>
 #include <nn/init.hpp>
+#include <nn/layers.hpp>
 #include <nn/losses.hpp>
+#include <nn/module.hpp>
+#include <nn/npy.hpp>
 #include <nn/optim.hpp>
 #include <nn/parameters.hpp>
 #include <nn/scalar.hpp>

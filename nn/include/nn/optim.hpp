@@ -12,6 +12,14 @@
 //     g ← g + weight_decay · p          (or, decoupled: p ← p − lr · weight_decay · p)
 //     m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²
 //     p ← p − lr · (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + ε)
+// AdamW (torch.optim.AdamW): Adam with decoupled weight decay, under its own
+//     name and with torch's default weight_decay = 0.01 (Adam's is 0).
+// RMSprop (torch.optim.RMSprop, PyTorch's defaults α = 0.99, ε = 1e-8):
+//     g ← g + weight_decay · p
+//     v ← α·v + (1 − α)·g²
+//     centered:  a ← α·a + (1 − α)·g,  d = sqrt(v − a²) + ε;  else d = sqrt(v) + ε
+//     with momentum μ > 0:  b ← μ·b + g / d,  p ← p − lr · b
+//     else                  p ← p − lr · g / d
 //
 // Optimizer state is kept in double, also for float32 tensors. step() reads
 // the gradients where backward() left them; zero_grad() clears them.
@@ -31,7 +39,7 @@
 namespace ag::nn {
 
 struct OptimizerState {
-    std::string kind;                                                   // "SGD", "Adam"
+    std::string kind;                                                   // "SGD", "Adam", "AdamW", "RMSprop"
     std::vector<std::pair<std::string, double>> scalars;                // "lr", "steps", hyperparameters
     std::vector<std::pair<std::string, std::vector<double>>> buffers;  // one value per parameter scalar
     std::vector<std::size_t> blocks;  // the parameter list's block sizes (ParameterList::block_sizes)
@@ -112,12 +120,65 @@ public:
     const AdamOptions& options() const noexcept { return options_; }
     const char* kind() const noexcept override { return "Adam"; }
 
-private:
+protected:
     void save_extra(OptimizerState& s) const override;
     void load_extra(const OptimizerState& s) override;
+
+private:
     AdamOptions options_;
     std::vector<double> m_, v_;
 };
+
+struct AdamWOptions {
+    double lr = 0.001;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.01;  // torch.optim.AdamW's default
+};
+
+// Adam with decoupled weight decay (see above); its state is Adam's, of kind "AdamW".
+class AdamW : public Adam {
+public:
+    explicit AdamW(ParameterList parameters, const AdamWOptions& options = {});
+    const char* kind() const noexcept override { return "AdamW"; }
+
+private:
+    void load_extra(const OptimizerState& s) override;
+};
+
+struct RMSpropOptions {
+    double lr = 0.01;     // torch.optim.RMSprop's default
+    double alpha = 0.99;  // smoothing of the mean square
+    double eps = 1e-8;
+    double weight_decay = 0.0;
+    double momentum = 0.0;
+    bool centered = false;  // divide by an estimate of the variance instead of the mean square
+};
+
+class RMSprop : public Optimizer {
+public:
+    explicit RMSprop(ParameterList parameters, const RMSpropOptions& options = {});
+    void step() override;
+    const RMSpropOptions& options() const noexcept { return options_; }
+    const char* kind() const noexcept override { return "RMSprop"; }
+
+private:
+    void save_extra(OptimizerState& s) const override;
+    void load_extra(const OptimizerState& s) override;
+    RMSpropOptions options_;
+    std::vector<double> square_avg_, grad_avg_, momentum_;  // grad_avg_ zeros unless centered, momentum_ unless momentum
+};
+
+// Scales the gradients of `parameters` so that their global 2-norm (all
+// gradients as one vector) is at most max_norm, as
+// torch.nn.utils.clip_grad_norm_: with N the norm, every gradient is
+// multiplied by max_norm / (N + 1e-6) when that is below 1, else left
+// alone. Returns N, the norm before clipping. max_norm must be > 0; a
+// non-finite N (a NaN or infinite gradient) throws std::runtime_error
+// naming it, as torch's error_if_nonfinite = True, rather than spreading
+// NaNs into every parameter.
+double clip_grad_norm(const ParameterList& parameters, double max_norm);
 
 // Learning-rate schedules, stepped once per epoch as in PyTorch:
 //     ag::nn::StepLR schedule(opt, {.step_size = 30, .gamma = 0.1});
@@ -130,12 +191,23 @@ public:
     explicit LRSchedule(Optimizer& optimizer) : optimizer_(&optimizer), base_lr_(optimizer.lr()) {}
     virtual ~LRSchedule() = default;
     virtual double lr_at(std::size_t epoch) const = 0;
-    void step() { optimizer_->set_lr(lr_at(++epoch_)); }
+    virtual void step() { optimizer_->set_lr(lr_at(++epoch_)); }
+    // The step after an epoch with the figure a schedule may watch (the
+    // Trainer passes the epoch's validation loss, or its training loss
+    // without validation); the epoch-based schedules ignore it.
+    virtual void step(double metric) {
+        (void)metric;
+        step();
+    }
     std::size_t epoch() const noexcept { return epoch_; }
     double base_lr() const noexcept { return base_lr_; }
     // Where a checkpoint left the schedule (load_checkpoint): the epoch and
     // the base rate; the optimizer's rate is restored with its own state.
     void restore(std::size_t epoch, double base_lr);
+    // State beyond the epoch and the base rate (ReduceLROnPlateau's), by
+    // name, for checkpoints; load_extra_state takes what extra_state gave.
+    virtual std::vector<std::pair<std::string, double>> extra_state() const { return {}; }
+    virtual void load_extra_state(const std::vector<std::pair<std::string, double>>& state) { (void)state; }
 
 protected:
     Optimizer* optimizer_;
@@ -172,6 +244,79 @@ public:
 
 private:
     CosineLROptions options_;
+};
+
+// lr = base · gamma^epoch  (torch.optim.lr_scheduler.ExponentialLR)
+class ExponentialLR : public LRSchedule {
+public:
+    ExponentialLR(Optimizer& optimizer, double gamma);
+    double lr_at(std::size_t epoch) const override;
+
+private:
+    double gamma_;
+};
+
+struct WarmupOptions {
+    std::size_t warmup_epochs = 5;
+    double start_factor = 0.1;  // the first epoch's rate, as a fraction of the base rate; in (0, 1]
+};
+
+// Linear warm-up, then another schedule (or the base rate):
+//     epoch < w:  lr = base · (s + (1 − s) · epoch / w)
+//     epoch ≥ w:  lr = then.lr_at(epoch − w), or base without `then`
+// The warm-up is torch's LinearLR(start_factor = s, end_factor = 1,
+// total_iters = w); followed by `then` it is SequentialLR([warmup, then],
+// milestones = [w]): `then` starts from its own epoch 0 when the warm-up
+// ends. Make `then` first, on the same optimizer (it takes the base rate
+// from it); only the warm-up is stepped, `then` is only read. The warm-up
+// sets the optimizer's rate to lr_at(0) at once (as torch's schedulers do).
+// Epochs, not batches: for a warm-up over the first steps, call step()
+// after each batch yourself.
+class WarmupLR : public LRSchedule {
+public:
+    WarmupLR(Optimizer& optimizer, const WarmupOptions& options, const LRSchedule* then = nullptr);
+    double lr_at(std::size_t epoch) const override;
+
+private:
+    WarmupOptions options_;
+    const LRSchedule* then_;
+};
+
+enum class PlateauMode { Min, Max };
+
+struct PlateauOptions {
+    PlateauMode mode = PlateauMode::Min;  // Min: a lower metric is better (a loss)
+    double factor = 0.1;                  // new lr = lr · factor, in (0, 1)
+    std::size_t patience = 10;            // epochs without improvement tolerated
+    double threshold = 1e-4;              // relative: better means < best · (1 − threshold) (Max: > best · (1 + threshold))
+    std::size_t cooldown = 0;             // epochs after a reduction during which epochs without improvement are not counted
+    double min_lr = 0.0;
+    double eps = 1e-8;                    // a reduction smaller than this is skipped
+};
+
+// torch.optim.lr_scheduler.ReduceLROnPlateau (threshold_mode 'rel'): after
+// each epoch, step(metric); when the metric has not improved on the best
+// seen for more than `patience` epochs, the rate is multiplied by factor
+// (not below min_lr). The Trainer passes the validation loss, else the
+// training loss. step() without a metric throws std::logic_error. lr_at(e)
+// is the optimizer's current rate whatever e: the rate depends on the
+// metrics seen, not on the epoch.
+class ReduceLROnPlateau : public LRSchedule {
+public:
+    explicit ReduceLROnPlateau(Optimizer& optimizer, const PlateauOptions& options = {});
+    double lr_at(std::size_t epoch) const override;
+    void step() override;
+    void step(double metric) override;
+    // The best metric so far (±infinity before the first step), and the epochs since it.
+    double best() const noexcept { return best_; }
+    std::size_t bad_epochs() const noexcept { return bad_epochs_; }
+    std::vector<std::pair<std::string, double>> extra_state() const override;
+    void load_extra_state(const std::vector<std::pair<std::string, double>>& state) override;
+
+private:
+    PlateauOptions options_;
+    double best_;
+    std::size_t bad_epochs_ = 0, cooldown_left_ = 0;
 };
 
 }  // namespace ag::nn

@@ -18,11 +18,17 @@
 //     model's save() file loads into the other;
 //   - named_parameters(): Linear "weight"/"bias"; Sequential "<i>.weight"
 //     with i the position in the sequence (as PyTorch's nn.Sequential);
+//   - a Sequential takes any module (nn/module.hpp: Linear, the layers of
+//     nn/layers.hpp, activations, another Sequential, a class of yours);
+//     train() / eval() set every module's mode (Dropout's); modules start
+//     in training mode and making a Sequential leaves their modes as they
+//     are, as in PyTorch;
 //     TensorMLP "layers.<k>.weight" (k counts layers, as the scalar MLP);
 //   - it is named TensorMLP, since ag::nn::MLP is the scalar micrograd one;
 //   - parameters are tensor leaves created by the constructor: build models
 //     before the Scope of a training step.
 #include <nn/init.hpp>
+#include <nn/module.hpp>
 #include <nn/parameters.hpp>
 #include <nn/scalar.hpp>
 
@@ -65,11 +71,11 @@ private:
     BasicTensor<T> weight_, bias_;
 };
 
-// Layers and activations applied in order.
+// Modules applied in order (see nn/module.hpp for what a module is).
 template <class T>
 class BasicSequential {
 public:
-    using Module = std::variant<BasicLinear<T>, Activation>;
+    using Module = BasicModule<T>;
 
     BasicSequential(std::initializer_list<Module> modules) : BasicSequential(std::vector<Module>(modules)) {}
     explicit BasicSequential(std::vector<Module> modules);
@@ -77,10 +83,16 @@ public:
     BasicTensor<T> operator()(const BasicTensor<T>& x) const;
 
     const std::vector<Module>& modules() const noexcept { return modules_; }
+    // The trainable tensors, in named_parameters() order. A module whose
+    // parameters are not BasicTensor<T> (scalar Values, the other float
+    // type) makes this throw: give the optimizer named_parameters() then.
     std::vector<BasicTensor<T>> parameters() const;
-    std::vector<NamedParameter> named_parameters() const;
+    std::vector<NamedParameter> named_parameters(const std::string& prefix = "") const;
     void zero_grad() const;
-    std::size_t n_parameters() const noexcept;
+    std::size_t n_parameters() const;
+    // Training (true) or evaluation mode for every module that has one.
+    void train(bool on = true) const;
+    void eval() const { train(false); }
 
 private:
     std::vector<Module> modules_;

@@ -29,7 +29,33 @@
 //     are whole numbers (class indices, 0/1, ±1; soft targets and MSE: one
 //     random split); a fraction that leaves either part empty is an error,
 //     as are X and y without rows (a mean over no rows would be NaN);
-//   - a schedule (if given) is stepped after each epoch;
+//   - a schedule (if given) is stepped after each epoch, with the epoch's
+//     validation loss (its training loss without validation) for the
+//     schedules that watch one (ReduceLROnPlateau);
+//   - clip_grad_norm > 0 clips each batch's gradients to that global norm
+//     (nn/optim.hpp clip_grad_norm) between backward() and the step, after
+//     the ranks' gradients are averaged in data-parallel training;
+//   - a model with train(bool) (Dropout, Sequential, ...: nn/module.hpp) is
+//     put in training mode for the training steps and in evaluation mode
+//     for validation, evaluate() and predict(), as Keras does; fit() leaves
+//     it in evaluation mode, so call model.train() before training it by hand.
+//
+// A custom loss (TrainOptions::loss_fn) replaces `loss`: any callable
+// (predictions, targets) -> a one-element tensor, e.g.
+//     .loss_fn = [](const auto& pred, const auto& y) { return ag::mean(ag::abs(pred - y)); }
+// It is given the model's output for a batch and the same rows of y
+// (reshaped to the output's shape when y is [n] and the output [n, 1], as
+// for MSE). y may hold any finite numbers; the validation split is not
+// stratified, and there is no accuracy (NaN), as for MSE. A generic lambda
+// serves float64 and float32 models alike (its body must then compile for
+// both); one taking Tensor only serves float64 models (and the other way
+// round for Tensor32).
+//
+// predict(model, X) gives the model's outputs for X's rows (in batches,
+// without gradients, in evaluation mode); predict_classes(model, X) the
+// predicted class per row, by the trainer's loss: the argmax (CrossEntropy),
+// 1 when the logit is > 0 else 0 (BinaryCrossEntropy), +1 when the score
+// is > 0 else −1 (Hinge), the rules that accuracy counts by.
 //   - each step runs inside an ag::Scope, so memory stays flat; X and y
 //     should need no gradient (features_tensor/labels_tensor make them so).
 //
@@ -68,6 +94,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -78,11 +105,43 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ag::nn {
 
 enum class Loss { CrossEntropy, MSE, BinaryCrossEntropy, Hinge };
+
+// A user's loss for the Trainer (see above): holds the callable for float64
+// tensors, for float32 tensors, or both, whichever it can be called with.
+class LossFunction {
+public:
+    template <class T>
+    using Function = std::function<BasicTensor<T>(const BasicTensor<T>& predictions, const BasicTensor<T>& targets)>;
+
+    LossFunction() = default;
+    template <class F>
+        requires(!std::same_as<std::remove_cvref_t<F>, LossFunction> &&
+                 (std::is_invocable_r_v<Tensor, F&, const Tensor&, const Tensor&> ||
+                  std::is_invocable_r_v<Tensor32, F&, const Tensor32&, const Tensor32&>))
+    LossFunction(F f) {  // NOLINT: implicit, so that `.loss_fn = [](...) {...}` reads naturally
+        if constexpr (std::is_invocable_r_v<Tensor, F&, const Tensor&, const Tensor&>) f64_ = f;
+        if constexpr (std::is_invocable_r_v<Tensor32, F&, const Tensor32&, const Tensor32&>) f32_ = f;
+    }
+    explicit operator bool() const noexcept { return static_cast<bool>(f64_) || static_cast<bool>(f32_); }
+    // The callable for BasicTensor<T>; empty when the loss takes the other type.
+    template <class T>
+    const Function<T>& get() const noexcept {
+        if constexpr (std::same_as<T, float>)
+            return f32_;
+        else
+            return f64_;
+    }
+
+private:
+    Function<double> f64_;
+    Function<float> f32_;
+};
 enum class Progress { Auto, Bar, Lines, Off };
 
 struct EpochStats {
@@ -113,6 +172,8 @@ struct TrainOptions {
     std::size_t epochs = 10;
     std::size_t batch_size = 32;       // 1: per-sample updates; 0 (or ≥ rows): full batch
     Loss loss = Loss::CrossEntropy;
+    LossFunction loss_fn = {};         // set: this loss instead of `loss` (see above)
+    double clip_grad_norm = 0.0;       // > 0: the largest global gradient norm (see above); 0: no clipping
     double validation_fraction = 0.0;  // in [0, 1): rows held out for validation
     bool shuffle = true;               // reshuffle the training rows every epoch
     std::uint64_t seed = 0;            // the shuffles and the validation split
@@ -213,8 +274,22 @@ public:
     // Loss and accuracy over (X, y), without gradients, in batches.
     template <class Model, class T>
     Evaluation evaluate(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y) const;
+    // The model's outputs for X [n, d]: [n, ..] (see above).
+    template <class Model, class T>
+    BasicTensor<T> predict(const Model& model, const BasicTensor<T>& X) const;
+    // The predicted class of each row of X (see above); std::invalid_argument
+    // for MSE or a custom loss, which have no classes.
+    template <class Model, class T>
+    std::vector<std::int64_t> predict_classes(const Model& model, const BasicTensor<T>& X) const;
 
 private:
+    // The loss whose rules the checks, the split and accuracy follow: MSE's
+    // for a custom loss.
+    Loss rules() const noexcept { return options_.loss_fn ? Loss::MSE : options_.loss; }
+    template <class Model>
+    static void set_mode(const Model& model, bool training) {
+        if constexpr (requires { model.train(training); }) model.train(training);
+    }
     // A batch's loss (recorded, so that a training step can differentiate
     // it) and its correct predictions: the one forward pass of training and
     // evaluation.
@@ -241,9 +316,9 @@ private:
 
 template <class Model, class T>
 History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y) const {
-    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, options_.loss);
+    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, rules());
     std::vector<std::int64_t> train, validation;
-    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), targets.values, options_.loss,
+    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), targets.values, rules(),
                        options_.validation_fraction, options_.seed, train, validation);
     const bool validate = !validation.empty();  // before `validation` is moved from
     return run(model, optimizer, X, targets, std::move(train), validate ? &X : nullptr, validate ? &targets : nullptr,
@@ -253,16 +328,16 @@ History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor
 template <class Model, class T>
 History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y,
                      const BasicTensor<T>& X_val, const BasicTensor<T>& y_val) const {
-    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, options_.loss);
+    const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, rules());
     const detail::Targets<T> val_targets =
-        detail::make_targets("Trainer::fit (validation)", X_val.shape(), y_val, options_.loss);
+        detail::make_targets("Trainer::fit (validation)", X_val.shape(), y_val, rules());
     return run(model, optimizer, X, targets, detail::all_rows(X.shape()[0]), &X_val, &val_targets,
                detail::all_rows(X_val.shape()[0]));
 }
 
 template <class Model, class T>
 Evaluation Trainer::evaluate(const Model& model, const BasicTensor<T>& X, const BasicTensor<T>& y) const {
-    const detail::Targets<T> targets = detail::make_targets("Trainer::evaluate", X.shape(), y, options_.loss);
+    const detail::Targets<T> targets = detail::make_targets("Trainer::evaluate", X.shape(), y, rules());
     return evaluate_rows(model, X, targets, detail::all_rows(X.shape()[0]));
 }
 
@@ -270,8 +345,80 @@ template <class Model, class T>
 Trainer::BatchResult<T> Trainer::forward(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
                                          std::span<const std::int64_t> rows, std::vector<std::int64_t>& labels) const {
     const BasicTensor<T> pred = model(select_rows(X, rows));
+    if (options_.loss_fn) {
+        const LossFunction::Function<T>& f = options_.loss_fn.template get<T>();
+        if (!f)
+            throw std::invalid_argument(fmt::format("Trainer: the custom loss (TrainOptions::loss_fn) takes only {} "
+                                                    "tensors, and this model's are {}",
+                                                    std::same_as<T, float> ? "float64" : "float32",
+                                                    std::same_as<T, float> ? "float32" : "float64"));
+        BasicTensor<T> targets = select_rows(y.tensor, rows);
+        if (!(targets.shape() == pred.shape()) && targets.numel() == pred.numel()) targets = reshape(targets, pred.shape());
+        BasicTensor<T> loss = f(pred, targets);
+        if (loss.numel() != 1)
+            throw std::invalid_argument(fmt::format("Trainer: the custom loss (TrainOptions::loss_fn) gave a tensor of "
+                                                    "shape {}; it must give one number (a mean or a sum)",
+                                                    loss.shape().str()));
+        return {std::move(loss), 0};
+    }
     BasicTensor<T> loss = detail::batch_loss(options_.loss, pred, y, rows, labels);
     return {std::move(loss), detail::count_correct(options_.loss, pred, rows, y.values)};
+}
+
+template <class Model, class T>
+BasicTensor<T> Trainer::predict(const Model& model, const BasicTensor<T>& X) const {
+    if (X.shape().rank() != 2 || X.shape()[0] == 0)
+        throw std::invalid_argument(
+            fmt::format("Trainer::predict: X is {}; expected [rows, features] with at least one row", X.shape().str()));
+    set_mode(model, false);
+    const std::vector<std::int64_t> rows = detail::all_rows(X.shape()[0]);
+    const std::size_t chunk = 1024;
+    std::vector<T> out;
+    Shape out_shape;
+    NoGrad no_grad;
+    for (std::size_t start = 0; start < rows.size(); start += chunk) {
+        Scope scope;  // the batch's outputs are copied out before it frees them
+        const std::span<const std::int64_t> batch(rows.data() + start, std::min(chunk, rows.size() - start));
+        const BasicTensor<T> pred = model(select_rows(X, batch));
+        const Shape& shape = pred.shape();
+        if (shape.rank() == 0 || shape[0] != static_cast<std::int64_t>(batch.size()))
+            throw std::invalid_argument(fmt::format("Trainer::predict: the model gave {} for a batch of {} rows; "
+                                                    "expected one output row per input row",
+                                                    shape.str(), batch.size()));
+        if (start == 0) out_shape = shape;
+        const std::span<const T> data = pred.data();
+        out.insert(out.end(), data.begin(), data.end());
+    }
+    out_shape[0] = X.shape()[0];
+    return BasicTensor<T>(out_shape, std::span<const T>(out)).set_requires_grad(false);
+}
+
+template <class Model, class T>
+std::vector<std::int64_t> Trainer::predict_classes(const Model& model, const BasicTensor<T>& X) const {
+    const Loss loss = rules();
+    if (loss == Loss::MSE)
+        throw std::invalid_argument(std::string("Trainer::predict_classes: the trainer's loss is ") +
+                                    (options_.loss_fn ? "a custom one" : "mse") +
+                                    ", which has no classes (CrossEntropy, BinaryCrossEntropy and Hinge have)");
+    const BasicTensor<T> pred = predict(model, X);
+    const std::span<const T> p = pred.data();
+    const std::size_t n = static_cast<std::size_t>(X.shape()[0]), k = p.size() / n;
+    if (loss != Loss::CrossEntropy && k != 1)
+        throw std::invalid_argument(fmt::format("Trainer::predict_classes: the model gives {}; {} classes need one "
+                                                "output per row",
+                                                pred.shape().str(),
+                                                loss == Loss::Hinge ? "hinge" : "binary cross-entropy"));
+    std::vector<std::int64_t> classes(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* out = p.data() + i * k;
+        if (loss == Loss::CrossEntropy)
+            classes[i] = static_cast<std::int64_t>(std::max_element(out, out + k) - out);
+        else if (loss == Loss::BinaryCrossEntropy)
+            classes[i] = out[0] > 0 ? 1 : 0;
+        else
+            classes[i] = out[0] > 0 ? 1 : -1;
+    }
+    return classes;
 }
 
 template <class Model, class T>
@@ -283,6 +430,7 @@ Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, c
         const Shard s = dist->shard(rows.size());
         mine = rows.subspan(s.begin, s.size());
     }
+    set_mode(model, false);
     std::vector<std::int64_t> labels;
     const std::size_t chunk = 1024;
     double figures[2] = {0, 0};  // loss sum, correct
@@ -301,7 +449,7 @@ Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, c
         error = std::current_exception();
     }
     if (dist != nullptr) dist->sum(figures, error);
-    return detail::mean_figures(options_.loss, figures[0], static_cast<std::size_t>(figures[1]), rows.size());
+    return detail::mean_figures(rules(), figures[0], static_cast<std::size_t>(figures[1]), rows.size());
 }
 
 template <class Model, class T>
@@ -311,6 +459,10 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
     const std::size_t n = train_rows.size();
     if (n == 0) throw std::invalid_argument("Trainer::fit: no training rows");
     const std::size_t batch_size = options_.batch_size == 0 ? n : std::min(options_.batch_size, n);
+    if (!(options_.clip_grad_norm >= 0.0) || !std::isfinite(options_.clip_grad_norm))
+        throw std::invalid_argument(fmt::format("Trainer::fit: clip_grad_norm is {}; it must be a finite number > 0, "
+                                                "or 0 for no clipping",
+                                                options_.clip_grad_norm));
     Distributed* const dist = options_.distributed;
     constexpr bool has_names = requires { model.named_parameters(); };
     if (!options_.checkpoint.empty() && !has_names)
@@ -370,6 +522,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
     for (std::size_t epoch = epochs_done + 1; epoch <= options_.epochs; ++epoch) {
         if (options_.shuffle) rng.shuffle(std::span<std::int64_t>(train_rows));
         const auto start_time = std::chrono::steady_clock::now();
+        set_mode(model, true);
         EpochStats stats;
         stats.epoch = epoch;
         stats.lr = optimizer.lr();
@@ -382,6 +535,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
                 const BatchResult<T> r = forward(model, X, y, batch, labels);
                 optimizer.zero_grad();
                 r.loss.backward();
+                if (options_.clip_grad_norm > 0) nn::clip_grad_norm(parameters, options_.clip_grad_norm);
                 optimizer.step();
                 loss_sum += r.loss.item() * static_cast<double>(batch.size());
                 correct += r.correct;
@@ -403,6 +557,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
                     error = std::current_exception();
                 }
                 dist->average_gradients(parameters, static_cast<double>(mine.size()), error);
+                if (options_.clip_grad_norm > 0) nn::clip_grad_norm(parameters, options_.clip_grad_norm);
                 optimizer.step();
                 loss_sum += loss * static_cast<double>(mine.size());
                 correct += right;
@@ -424,7 +579,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
         }
         stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
         stats.samples_per_second = stats.seconds > 0 ? static_cast<double>(n) / stats.seconds : 0;
-        const Evaluation train = detail::mean_figures(options_.loss, loss_sum, correct, n);
+        const Evaluation train = detail::mean_figures(rules(), loss_sum, correct, n);
         stats.loss = train.loss;
         stats.accuracy = train.accuracy;
         if (X_val != nullptr && !val_rows.empty()) {
@@ -434,7 +589,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
         }
         history.epochs.push_back(stats);
         progress.epoch(stats);
-        if (options_.schedule != nullptr) options_.schedule->step();
+        if (options_.schedule != nullptr) options_.schedule->step(std::isnan(stats.val_loss) ? stats.loss : stats.val_loss);
         if (!options_.checkpoint.empty() && (epoch % options_.checkpoint_every == 0 || epoch == options_.epochs)) {
             std::exception_ptr error;
             if (root) {
@@ -461,6 +616,7 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
             if (stop[0] > 0) break;
         }
     }
+    set_mode(model, false);
     return history;
 }
 
