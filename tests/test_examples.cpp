@@ -4,6 +4,7 @@
 // engine. Reference values marked "exact" were computed independently, in
 // double precision with the delta-rule formulas outside this project.
 #include "tests/scratch_dir.hpp"
+#include "examples/backprop_trace.hpp"
 #include "examples/backprop_walkthrough.hpp"
 #include "examples/chain_paths.hpp"
 #include "examples/common.hpp"
@@ -63,6 +64,43 @@ TEST_CASE("example 2: the 2-2-2 walkthrough, figures that agree with the publish
     // The first nine rows of the printed table are the agreeing ones.
     REQUIRE(r.published.size() == 14);
     for (int k = 0; k < 9; ++k) CHECK(r.published[k].agrees());
+}
+
+TEST_CASE("example 2b: the walkthrough's dE/dw5 and dE/dw1, each factor read from the trace, to the published digits") {
+    const auto r = examples::backprop_trace();
+    REQUIRE(r.w5.size() == 4);
+    REQUIRE(r.w1.size() == 6);
+    for (const auto* chain : {&r.w5, &r.w1})
+        for (const examples::TraceFactor& f : *chain) {
+            INFO(f.figure.what, ": published ", f.figure.published, ", trace ", f.figure.engine);
+            if (&f == &r.w1[1]) {
+                // Published from rounded intermediates: one unit off in the
+                // last digit (backprop_trace_note), and the rounded route
+                // gives the published digits.
+                CHECK_FALSE(f.figure.agrees());
+                CHECK(std::fabs(f.figure.difference()) < 1e-9);
+                CHECK(std::round(f.figure.engine * 1e9) == -19049118);
+                CHECK(std::round(std::round(r.w1[1].figure.engine / 0.5 * 1e9) * 0.5) == -19049119);
+            } else {
+                CHECK(f.figure.agrees());
+            }
+        }
+    // The chains multiply out to the gradients, which are the engine's.
+    CHECK(r.w5[0].figure.engine * r.w5[1].figure.engine * r.w5[2].figure.engine ==
+          doctest::Approx(r.w5[3].figure.engine).epsilon(1e-15));
+    CHECK(r.w1[0].figure.engine + r.w1[1].figure.engine == doctest::Approx(r.w1[2].figure.engine).epsilon(1e-15));
+    CHECK(r.w1[2].figure.engine * r.w1[3].figure.engine * r.w1[4].figure.engine ==
+          doctest::Approx(r.w1[5].figure.engine).epsilon(1e-15));
+    CHECK(r.w5[3].figure.engine == r.engine_dw5);
+    CHECK(r.w1[5].figure.engine == r.engine_dw1);
+    // And example 2's, from backward() and from the delta rule.
+    const auto walk = examples::backprop_walkthrough(1);
+    CHECK(r.engine_dw5 == doctest::Approx(walk.hand_gradient[4]).epsilon(1e-14));
+    CHECK(r.engine_dw1 == doctest::Approx(walk.hand_gradient[0]).epsilon(1e-14));
+    // The printed trace names the walkthrough's nodes and ends at the two gradients.
+    CHECK(r.text.find("  out_h1 = sigmoid(net_h1) = ") != std::string::npos);
+    CHECK(r.text.find(fmt::format("  ∂E_total/∂w5 = {}\n  ∂E_total/∂w1 = {}\n", r.engine_dw5, r.engine_dw1)) !=
+          std::string::npos);
 }
 
 TEST_CASE("example 2: the 2-2-2 walkthrough, figures where the published ones differ from the exact ones") {

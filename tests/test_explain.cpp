@@ -240,6 +240,8 @@ TEST_CASE("explain with chosen inputs: only the paths from them, their gradients
     // The edge y -> yz is off the chosen paths: the row keeps it, marked.
     CHECK_FALSE(e.node(yz).inputs[0].traced);
     CHECK(e.node(yz).inputs[1].traced);
+    CHECK(e.text().find(fmt::format("    to y (not on a path from the chosen inputs): ∂#{0}/∂y = b = 4; sends {1} × 4 = {2}\n",
+                                    yz.index(), std::sin(2.0), std::sin(2.0) * 4)) != std::string::npos);
     check_against_engine(f, e);
 }
 

@@ -319,7 +319,8 @@ std::string Explanation::text(int digits) const {
             // A formula that is a number ("1", "-1") is not repeated.
             const std::string local = in.formula == num(in.local) ? in.formula
                                                                   : fmt::format("{} = {}", in.formula, num(in.local));
-            out += fmt::format("    to {}: ∂{}/∂{} = {}; sends {} × {} = {}\n", in.label, row.label, in.label, local,
+            out += fmt::format("    to {}{}: ∂{}/∂{} = {}; sends {} × {} = {}\n", in.label,
+                               in.traced ? "" : " (not on a path from the chosen inputs)", row.label, in.label, local,
                                num(row.adjoint), num(in.local), num(in.sent));
         }
     }
