@@ -225,6 +225,52 @@ TEST_CASE("svg plot: a readable file, and clear errors") {
                          "svg::Plot::save: cannot open '/nonexistent-dir/plot.svg' for writing", std::runtime_error);
 }
 
+TEST_CASE("svg plot: ticks at both ends of each axis, a log axis at powers of ten, contour lines") {
+    // Plot area: x from 70 to 620 px, y from 36 (top) to 390 px.
+    examples::svg::Plot p("t", "x", "y", {0.3, 10.7}, {0, 1});
+    std::string s = p.str();
+    for (const char* label : {">0.3</text>", ">2</text>", ">8</text>", ">10.7</text>", ">0</text>", ">1</text>"})
+        CHECK(s.find(label) != std::string::npos);
+    CHECK(s.find(R"(<text x="70.00" y="408" text-anchor="middle">0.3</text>)") != std::string::npos);   // the left end
+    CHECK(s.find(R"(<text x="620.00" y="408" text-anchor="middle">10.7</text>)") != std::string::npos);  // the right end
+    CHECK(s.find(">10</text>") == std::string::npos);  // too close to 10.7 to be read apart
+
+    examples::svg::Plot log("loss", "step", "loss", {0, 10}, {1e-4, 1});
+    log.log_y();
+    log.line({0, 5, 10}, {1e-2, 0, 1e-4}, "#000");  // 0 cannot be drawn: left out
+    s = log.str();
+    // 1e-2 is halfway down four decades: 36 + 354 / 2 = 213; 1e-4 at the bottom.
+    CHECK(s.find(R"(<polyline points="70.00,213.00 620.00,390.00 ")") != std::string::npos);
+    for (const char* label : {">0.0001</text>", ">0.001</text>", ">0.01</text>", ">0.1</text>", ">1</text>"})
+        CHECK(s.find(label) != std::string::npos);
+    CHECK_THROWS_WITH_AS(examples::svg::Plot("t", "x", "y", {0, 1}, {0, 1}).log_y(),
+                         "svg::Plot 't': a log axis needs a positive range, not [0, 1]", std::invalid_argument);
+    CHECK_THROWS_AS(p.log_y(), std::invalid_argument);
+    examples::svg::Plot drawn("t", "x", "y", {0, 1}, {1, 2});
+    drawn.points({0.5}, {1.5}, "red");
+    CHECK_THROWS_AS(drawn.log_y(), std::logic_error);
+    const examples::svg::Range r = examples::svg::log_range_of({{0.01, 0.0, 1.0}});
+    CHECK(r.lo == doctest::Approx(0.01 / std::pow(100.0, 0.05)));
+    CHECK(r.hi == doctest::Approx(std::pow(100.0, 0.05)));
+
+    // f = x - 2 sampled at the centres of a 4 x 4 grid over [0, 4]^2: its
+    // zero line is x = 2 (345 px), crossing the three rows of cells between
+    // the centres y = 0.5 .. 3.5.
+    examples::svg::Plot c("t", "x", "y", {0, 4}, {0, 4});
+    std::vector<double> values;
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) values.push_back(j + 0.5 - 2);
+    c.contour(values, 4, 4, {0, 4}, {0, 4}, 0.0, "#333");
+    s = c.str();
+    const auto start = s.find("<path d=\"");
+    REQUIRE(start != std::string::npos);
+    const std::string d = s.substr(start + 9, s.find('"', start + 9) - start - 9);
+    const double y_px[] = {36 + 3.5 / 4 * 354, 36 + 2.5 / 4 * 354, 36 + 1.5 / 4 * 354, 36 + 0.5 / 4 * 354};
+    CHECK(d == fmt::format("M345.00,{:.2f}L345.00,{:.2f}M345.00,{:.2f}L345.00,{:.2f}M345.00,{:.2f}L345.00,{:.2f}",
+                           y_px[0], y_px[1], y_px[1], y_px[2], y_px[2], y_px[3]));
+    CHECK_THROWS_AS(c.contour(values, 4, 3, {0, 4}, {0, 4}, 0.0, "#333"), std::invalid_argument);
+}
+
 TEST_CASE("examples helpers: seeded uniform numbers and word wrapping") {
     examples::Uniform a(42), b(42), c(43);
     const double x = a(-1, 1);
