@@ -115,9 +115,9 @@ inline BackpropTrace backprop_trace() {
 // The one factor whose published last digit differs, and why.
 inline std::string backprop_trace_note(const BackpropTrace& r) {
     return fmt::format(
-        "∂E_o2/∂out_h1 is {:.10f} (to 10 decimals), which rounds to -0.019049118; the published -0.019049119 is the product "
-        "of the rounded ∂E_o2/∂net_o2 = -0.038098237 and w7 = 0.5 (-0.0190491185, rounded away from zero). The "
-        "walkthrough's sum, 0.036350306, and everything after it agree.",
+        "∂E_o2/∂out_h1 is {:.10f} (to 10 decimals), which rounds to -0.019049118; the published -0.019049119 "
+        "is the product of the rounded ∂E_o2/∂net_o2 = -0.038098237 and w7 = 0.5 (-0.0190491185, rounded away "
+        "from zero). The walkthrough's sum, 0.036350306, and everything after it agree.",
         r.w1[1].figure.engine);
 }
 

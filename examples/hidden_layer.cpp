@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
         per_sample.push_back(r.per_sample_curve[e]);
         minibatch.push_back(r.minibatch_curve[e]);
     }
-    examples::svg::Plot plot("One hidden layer of 3: per-sample vs mini-batch updates", "epoch",
-                             "mean E (log scale)", {0, epochs.back()}, examples::svg::log_range_of({per_sample, minibatch}));
+    examples::svg::Plot plot("One hidden layer of 3: per-sample vs mini-batch updates", "epoch", "mean E (log scale)",
+                             {0, epochs.back()}, examples::svg::log_range_of({per_sample, minibatch}));
     plot.log_y();
     plot.line(epochs, per_sample, "#1f77b4", "per-sample");
     plot.line(epochs, minibatch, "#d62728", fmt::format("mini-batch of {}", r.setup.batch_size));

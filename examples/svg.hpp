@@ -119,7 +119,8 @@ public:
     // corners split two against two is resolved by its centre's mean.
     void contour(const std::vector<double>& values, int rows, int columns, Range x, Range y, double level,
                  const std::string& color, const std::string& legend = "") {
-        if (rows < 2 || columns < 2 || values.size() != static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns))
+        const std::size_t cells = static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns);
+        if (rows < 2 || columns < 2 || values.size() != cells)
             throw std::invalid_argument(fmt::format("svg::Plot::contour: {} values for a {} x {} grid", values.size(),
                                                     rows, columns));
         const double dx = (x.hi - x.lo) / columns, dy = (y.hi - y.lo) / rows;
@@ -248,7 +249,8 @@ private:
     // one, or fewer, past a dozen decades).
     static std::vector<Tick> log_ticks(Range r) {
         std::vector<Tick> out = {{r.lo, fmt::format("{:.3g}", r.lo)}};
-        const int first = static_cast<int>(std::ceil(std::log10(r.lo))), last = static_cast<int>(std::floor(std::log10(r.hi)));
+        const int first = static_cast<int>(std::ceil(std::log10(r.lo)));
+        const int last = static_cast<int>(std::floor(std::log10(r.hi)));
         const int every = std::max(1, (last - first + 1) / 12 + 1);
         for (int e = first; e <= last; e += every) {
             const double t = std::pow(10.0, e);

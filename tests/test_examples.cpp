@@ -231,8 +231,9 @@ TEST_CASE("svg plot: ticks at both ends of each axis, a log axis at powers of te
     std::string s = p.str();
     for (const char* label : {">0.3</text>", ">2</text>", ">8</text>", ">10.7</text>", ">0</text>", ">1</text>"})
         CHECK(s.find(label) != std::string::npos);
-    CHECK(s.find(R"(<text x="70.00" y="408" text-anchor="middle">0.3</text>)") != std::string::npos);   // the left end
-    CHECK(s.find(R"(<text x="620.00" y="408" text-anchor="middle">10.7</text>)") != std::string::npos);  // the right end
+    // The two ends of the x axis.
+    CHECK(s.find(R"(<text x="70.00" y="408" text-anchor="middle">0.3</text>)") != std::string::npos);
+    CHECK(s.find(R"(<text x="620.00" y="408" text-anchor="middle">10.7</text>)") != std::string::npos);
     CHECK(s.find(">10</text>") == std::string::npos);  // too close to 10.7 to be read apart
 
     examples::svg::Plot log("loss", "step", "loss", {0, 10}, {1e-4, 1});

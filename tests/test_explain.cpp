@@ -30,7 +30,8 @@ void check_against_engine(const ag::Value& f, const ag::Explanation& e) {
         }
         for (const ag::ExplainInput& in : row.inputs) {
             CHECK(in.sent == (row.skipped ? 0.0 : row.adjoint * in.local));
-            CHECK(in.formula == ag::op_derivative_text(ag::tape().op(row.node), static_cast<int>(&in - &row.inputs[0])));
+            const int operand = static_cast<int>(&in - &row.inputs[0]);
+            CHECK(in.formula == ag::op_derivative_text(ag::tape().op(row.node), operand));
         }
     }
 }
@@ -131,7 +132,8 @@ TEST_CASE("explain's text: the forward pass, the reverse sweep and the gradient"
         "Gradient:\n"
         "  ∂loss/∂x = {gx}\n"
         "  ∂loss/∂w = {gw}\n",
-        fmt::arg("p", p), fmt::arg("h", hl), fmt::arg("pp", fmt::format("{:<4}", p)), fmt::arg("hp", fmt::format("{:<4}", hl)), fmt::arg("t", t), fmt::arg("t2", t * t), fmt::arg("gh", t + t),
+        fmt::arg("p", p), fmt::arg("h", hl), fmt::arg("pp", fmt::format("{:<4}", p)),
+        fmt::arg("hp", fmt::format("{:<4}", hl)), fmt::arg("t", t), fmt::arg("t2", t * t), fmt::arg("gh", t + t),
         fmt::arg("d", 1 - t * t), fmt::arg("gp", (t + t) * (1 - t * t)), fmt::arg("gw", (t + t) * (1 - t * t) * 3),
         fmt::arg("gx", (t + t) * (1 - t * t) * -0.5));
     const ag::Explanation e = ag::explain(loss);
@@ -144,8 +146,8 @@ TEST_CASE("explain's text: the forward pass, the reverse sweep and the gradient"
     check_against_engine(loss, e);
 
     // Fewer digits on request; outside 0..17 is an error.
-    CHECK(e.text(3).find(fmt::format("  {} = tanh({}) = -0.905: adjoint -1.81 = -0.905 from loss + -0.905 from loss\n", hl,
-                                     p)) != std::string::npos);
+    CHECK(e.text(3).find(fmt::format("  {} = tanh({}) = -0.905: adjoint -1.81 = -0.905 from loss + -0.905 from loss\n",
+                                     hl, p)) != std::string::npos);
     CHECK_THROWS_AS((void)e.text(18), std::invalid_argument);
     CHECK_THROWS_AS((void)e.text(-1), std::invalid_argument);
     CHECK_THROWS_AS((void)e.dot(0), std::invalid_argument);
@@ -187,7 +189,8 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
         {"-", [](auto& u, auto& v) { return u - v; }, {1, -1}, 'a', std::nullopt},
         {"*", [](auto& u, auto& v) { return u * v; }, {b, a}, 'a', std::nullopt},
         {"/", [](auto& u, auto& v) { return u / v; }, {1 / b, -a / (b * b)}, 'a', std::nullopt},
-        {"pow", [](auto& u, auto& v) { return ag::pow(u, v); }, {b * std::pow(a, b - 1), std::pow(a, b) * std::log(a)}, 'a', std::nullopt},
+        {"pow", [](auto& u, auto& v) { return ag::pow(u, v); },
+         {b * std::pow(a, b - 1), std::pow(a, b) * std::log(a)}, 'a', std::nullopt},
         {"min", [](auto& u, auto& v) { return ag::min(u, v); }, {1, 0}, 'a', std::nullopt},
         {"max", [](auto& u, auto& v) { return ag::max(u, v); }, {0, 1}, 'a', std::nullopt},
         {"+", [](auto& u, auto&) { return u + 2.5; }, {1}, 'a', 2.5},
@@ -215,7 +218,9 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
             CHECK(root.inputs[k].local == doctest::Approx(c.local[k]).epsilon(1e-14));
         CHECK(root.inputs[0].letter == c.letter);
         CHECK(root.constant == c.constant);
-        if (c.constant) CHECK(root.constant_letter == (c.op == std::string("leaky_relu") || c.op[0] == 'c' ? 'c' : c.letter == 'a' ? 'b' : 'a'));
+        // The constant's letter: c for a parameter, else the other operand's.
+        const bool parameter = c.op == std::string("leaky_relu") || c.op[0] == 'c';
+        if (c.constant) CHECK(root.constant_letter == (parameter ? 'c' : c.letter == 'a' ? 'b' : 'a'));
         check_against_engine(f, e);
     }
 }
@@ -240,8 +245,10 @@ TEST_CASE("explain with chosen inputs: only the paths from them, their gradients
     // The edge y -> yz is off the chosen paths: the row keeps it, marked.
     CHECK_FALSE(e.node(yz).inputs[0].traced);
     CHECK(e.node(yz).inputs[1].traced);
-    CHECK(e.text().find(fmt::format("    to y (not on a path from the chosen inputs): ∂#{0}/∂y = b = 4; sends {1} × 4 = {2}\n",
-                                    yz.index(), std::sin(2.0), std::sin(2.0) * 4)) != std::string::npos);
+    const std::string off_path = fmt::format(
+        "    to y (not on a path from the chosen inputs): ∂#{}/∂y = b = 4; sends {} × 4 = {}\n", yz.index(),
+        std::sin(2.0), std::sin(2.0) * 4);
+    CHECK(e.text().find(off_path) != std::string::npos);
     check_against_engine(f, e);
 }
 
@@ -298,4 +305,18 @@ TEST_CASE("explain: stale handles are refused") {
         stale = ag::Value(1.0);
     }
     CHECK_THROWS_AS((void)ag::explain(g, {stale}), std::logic_error);
+}
+
+TEST_CASE("explain's DOT: values and adjoints on the nodes, local derivatives on the edges, names escaped") {
+    ag::Scope scope;
+    const ag::Value x(2.0, "x \"quoted\" \xff");
+    const ag::Value f = ag::pow(x, 3.0);
+    const std::string dot = ag::explain(f).dot(4);
+    const std::string i = std::to_string(x.index()), j = std::to_string(f.index());
+    CHECK(dot.find("  n" + i + " [label=\"x \\\"quoted\\\" ?\\nvalue 2\\nadjoint 12\", style=filled") !=
+          std::string::npos);
+    CHECK(dot.find("  n" + j + " [label=\"f = x \\\"quoted\\\" ? ^ 3\\nvalue 8\\nadjoint 1\", peripheries=2];") !=
+          std::string::npos);
+    // d(x^3)/dx = 3 x^2 = 12, by Pow's rule with b = 3.
+    CHECK(dot.find("  n" + i + " -> n" + j + " [label=\"∂/∂a = b a^(b - 1)\\n= 12\"];") != std::string::npos);
 }

@@ -564,7 +564,8 @@ int run_hessian(GradArgs& args) {
                 for (std::size_t j = 0; j < n; ++j) rows[0].push_back(p.given[j].name);
                 for (std::size_t i = 0; i < n; ++i) {
                     rows.push_back({p.given[i].name});
-                    for (std::size_t j = 0; j < n; ++j) rows.back().push_back(fmt::format(fmt::runtime(number_format), a[i][j]));
+                    for (std::size_t j = 0; j < n; ++j)
+                        rows.back().push_back(fmt::format(fmt::runtime(number_format), a[i][j]));
                 }
                 fmt::print("\n{}\n", title);
                 print_columns(stdout, rows);
@@ -573,7 +574,8 @@ int run_hessian(GradArgs& args) {
             matrix("Hessian by finite differences of the gradient:", hessian_fd, "{:.10g}");
             double worst = 0;
             for (std::size_t i = 0; i < n; ++i)
-                for (std::size_t j = 0; j < n; ++j) worst = std::max(worst, std::fabs(hessian[i][j] - hessian_fd[i][j]));
+                for (std::size_t j = 0; j < n; ++j)
+                    worst = std::max(worst, std::fabs(hessian[i][j] - hessian_fd[i][j]));
             fmt::print("\nlargest difference in the Hessian: {:.1e}\n", worst);
         }
     }
@@ -733,7 +735,8 @@ int main(int argc, char** argv) {
 
     GradArgs args;
     auto add_common = [&](CLI::App* command) {
-        command->add_option("expression", args.expression, "The expression, e.g. \"(x + y) * z\" (quote it)")->required();
+        command->add_option("expression", args.expression, "The expression, e.g. \"(x + y) * z\" (quote it)")
+            ->required();
         command->add_option("assignments", args.assignments, "A value for each variable: NAME=VALUE ...");
         command->add_flag("--json", args.json, "Print the result (or the error) as one JSON object");
         command->footer(examples);

@@ -81,22 +81,36 @@ std::string computes(Op o, const std::string& a, const std::string& b, double c,
     }
 }
 
-// The same escaping as to_dot's labels: quotes and backslashes escaped, line
-// breaks as DOT's "\n" (labels here are ASCII and UTF-8 we wrote, plus
-// names, whose control bytes become '?').
+// The same escaping as to_dot's labels (dot.cpp, whose helper is private to
+// it): quotes and backslashes escaped, line breaks as DOT's "\n", control
+// bytes and broken UTF-8 sequences (a name may hold any bytes) as '?', since
+// Graphviz rejects invalid UTF-8.
 std::string dot_escape(std::string_view s) {
     std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
         if (c == '"' || c == '\\') {
             out += '\\';
-            out += ch;
+            out += s[i++];
         } else if (c == '\n') {
             out += "\\n";
+            ++i;
         } else if (c < 0x20 || c == 0x7f) {
             out += '?';
+            ++i;
+        } else if (c < 0x80) {
+            out += s[i++];
         } else {
-            out += ch;
+            const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+            bool ok = len != 0 && i + len <= s.size();
+            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+            if (ok) {
+                out.append(s.substr(i, len));
+                i += len;
+            } else {
+                out += '?';
+                ++i;
+            }
         }
     }
     return out;
@@ -170,7 +184,9 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
         const double g = adjoint[i];
         const double y = t.value(i);
         const double a = t.value(ab.lhs);
-        const double b = arity == Arity::Binary ? t.value(ab.rhs) : arity == Arity::WithConstant ? t.constant(ab.rhs) : 0;
+        const double b = arity == Arity::Binary         ? t.value(ab.rhs)
+                         : arity == Arity::WithConstant ? t.constant(ab.rhs)
+                                                        : 0.0;
         const int operand_count = arity == Arity::Binary ? 2 : 1;
         for (int k = 0; k < operand_count; ++k) {
             ExplainInput in;
@@ -275,7 +291,9 @@ std::string Explanation::text(int digits) const {
     for (const ExplainNode& row : nodes) {
         const std::string pad(width - row.label.size(), ' ');
         switch (row.kind) {
-            case ExplainNode::Kind::Leaf: out += fmt::format("  {}{} = {}   (input)\n", row.label, pad, num(row.value)); break;
+            case ExplainNode::Kind::Leaf:
+                out += fmt::format("  {}{} = {}   (input)\n", row.label, pad, num(row.value));
+                break;
             case ExplainNode::Kind::Op:
                 out += fmt::format("  {}{} = {} = {}\n", row.label, pad, row.computes, num(row.value));
                 break;
