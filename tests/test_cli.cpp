@@ -954,6 +954,17 @@ TEST_CASE("tapegrad explain --dot and --svg draw each edge with its local deriva
     CHECK(j.at("gradient")[2].at("gradient") == 3.0);
 }
 
+TEST_CASE("tapegrad explain of an expression without the given variables: f, an empty trace, zero gradients") {
+    const Run r = tapegrad({"explain", "2 * 3", "x=1", "--json"});
+    CHECK(r.code == 0);
+    const Json j = Json::parse(r.out);
+    CHECK(j.at("f") == 6.0);
+    CHECK(j.at("forward").empty());
+    CHECK(j.at("reverse").empty());
+    CHECK(j.at("gradient") == Json::parse(R"([{"name":"x","value":1.0,"gradient":0.0}])"));
+    CHECK(r.err == "note: x does not occur in the expression; ∂f/∂x = 0\n");
+}
+
 TEST_CASE("tapegrad explain: errors as in grad") {
     Run r = tapegrad({"explain", "x + log(y)", "x=1", "y=0", "--json"});
     CHECK(r.code == 1);

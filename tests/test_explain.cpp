@@ -252,6 +252,22 @@ TEST_CASE("explain with chosen inputs: only the paths from them, their gradients
     check_against_engine(f, e);
 }
 
+TEST_CASE("explain: f that depends on none of the chosen inputs has an empty trace and zero gradients") {
+    ag::Scope scope;
+    const ag::Value x(2.0, "x"), y(3.0, "y");
+    const ag::Value f = ag::exp(y);
+    const ag::Explanation e = ag::explain(f, {x});
+    CHECK(e.nodes.empty());
+    CHECK(e.root_value == std::exp(3.0));
+    REQUIRE(e.gradient.size() == 1);
+    CHECK_FALSE(e.gradient[0].reached);
+    CHECK(e.gradient[0].gradient == 0);
+    CHECK(e.text() == fmt::format("Forward pass (f = {}):\n\nReverse sweep (adjoint = ∂f/∂node; each node sends "
+                                  "adjoint × local derivative to its inputs):\n\nGradient:\n  ∂f/∂x = 0 (f does not "
+                                  "depend on it)\n",
+                                  std::exp(3.0)));
+}
+
 TEST_CASE("explain: a zero adjoint is passed by, as the engine's sweep does") {
     ag::Scope scope;
     const ag::Value x(-1.0, "x");

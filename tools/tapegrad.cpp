@@ -642,7 +642,7 @@ Json explanation_json(const GradArgs& args, const ag::Explanation& x, const std:
     }
     for (const ag::ExplainGradient& g : x.gradient)
         gradient.push_back({{"name", g.label}, {"value", json_number(g.value)}, {"gradient", json_number(g.gradient)}});
-    Json j = {{"expression", args.expression}, {"f", json_number(x.nodes.empty() ? 0.0 : x.nodes.back().value)},
+    Json j = {{"expression", args.expression}, {"f", json_number(x.root_value)},
               {"forward", forward}, {"reverse", reverse}, {"gradient", gradient}};
     if (!graphs.empty()) {
         Json files = Json::array();

@@ -89,9 +89,11 @@ struct ExplainGradient {
 struct Explanation {
     std::uint32_t root = 0;   // f's node
     std::string root_label;   // f's name, or "f"
+    double root_value = 0;    // f's value
     // The nodes f depends on (restricted to the paths from the chosen
     // inputs when there are some), in creation order: the forward pass. The
-    // reverse sweep visits them from the last (f) to the first.
+    // reverse sweep visits them from the last (f) to the first. Empty when
+    // f depends on none of the chosen inputs.
     std::vector<ExplainNode> nodes;
     // d f / d input for each chosen input (every leaf f depends on, in
     // creation order, when none were chosen).

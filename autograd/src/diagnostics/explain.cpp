@@ -215,6 +215,7 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
     Explanation e;
     e.root = root;
     e.root_label = label_of(root);
+    e.root_value = t.value(root);
     for (std::uint32_t i = 0; i <= root; ++i) {
         if (!traced[i]) continue;
         const Op o = t.op(i);
@@ -285,7 +286,7 @@ std::string Explanation::text(int digits) const {
     };
 
     std::string out;
-    out += fmt::format("Forward pass ({} = {}):\n", root_label, num(nodes.empty() ? 0.0 : nodes.back().value));
+    out += fmt::format("Forward pass ({} = {}):\n", root_label, num(root_value));
     std::size_t width = 0;
     for (const ExplainNode& row : nodes) width = std::max(width, row.label.size());
     for (const ExplainNode& row : nodes) {
