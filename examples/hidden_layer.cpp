@@ -40,11 +40,12 @@ int main(int argc, char** argv) {
     std::vector<double> epochs, per_sample, minibatch;
     for (std::size_t e = 0; e < r.per_sample_curve.size(); ++e) {
         epochs.push_back(static_cast<double>(e));
-        per_sample.push_back(std::log10(r.per_sample_curve[e]));
-        minibatch.push_back(std::log10(r.minibatch_curve[e]));
+        per_sample.push_back(r.per_sample_curve[e]);
+        minibatch.push_back(r.minibatch_curve[e]);
     }
-    examples::svg::Plot plot("One hidden layer of 3: per-sample vs mini-batch updates", "epoch",
-                             "log10 mean E", {0, epochs.back()}, examples::svg::range_of({per_sample, minibatch}));
+    examples::svg::Plot plot("One hidden layer of 3: per-sample vs mini-batch updates", "epoch", "mean E (log scale)",
+                             {0, epochs.back()}, examples::svg::log_range_of({per_sample, minibatch}));
+    plot.log_y();
     plot.line(epochs, per_sample, "#1f77b4", "per-sample");
     plot.line(epochs, minibatch, "#d62728", fmt::format("mini-batch of {}", r.setup.batch_size));
     const std::string path = out_dir + "/hidden_layer_loss.svg";

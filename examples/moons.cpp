@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
     if (r.first_perfect_step >= 0) fmt::print(" (100% first at step {})", r.first_perfect_step);
     fmt::print("\ntraining and drawing took {:.2f} s\n", seconds);
 
-    // Decision boundary: cells coloured by the sign of the score, points by label.
+    // Decision regions: cells coloured by the sign of the score, points by label.
     examples::svg::Plot boundary("Moons: decision regions of the trained MLP", "x1", "x2", {r.x_lo, r.x_hi},
                                  {r.y_lo, r.y_hi}, 640, 460);
     const int n = r.setup.grid;
@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
                           positive ? "#f4b6b6" : "#b6cdf4");
             j = end;
         }
+    // The boundary itself, score = 0, as a line interpolated between the
+    // grid's samples: smooth where the cells alone would show steps.
+    boundary.contour(r.grid_scores, n, n, {r.x_lo, r.x_hi}, {r.y_lo, r.y_hi}, 0.0, "#333333", "score = 0");
     std::vector<double> x0, y0, x1, y1;
     for (std::size_t i = 0; i < r.data.size(); ++i) {
         (r.data.labels[i] > 0 ? x1 : x0).push_back(r.data.feature(i, 0));
@@ -57,8 +60,10 @@ int main(int argc, char** argv) {
 
     std::vector<double> steps;
     for (std::size_t k = 0; k < r.loss.size(); ++k) steps.push_back(static_cast<double>(k));
-    examples::svg::Plot curve("Moons: training loss", "step", "loss (hinge + L2)", {0, steps.back()},
-                              examples::svg::range_of({r.loss}));
+    // The loss falls by decades: a log axis shows the late steps too.
+    examples::svg::Plot curve("Moons: training loss", "step", "loss (hinge + L2, log scale)", {0, steps.back()},
+                              examples::svg::log_range_of({r.loss}));
+    curve.log_y();
     curve.line(steps, r.loss, "#1f77b4", "loss");
     curve.save(out_dir + "/moons_loss.svg");
     fmt::print("pictures: {}/moons_boundary.svg, {}/moons_loss.svg\n", out_dir, out_dir);

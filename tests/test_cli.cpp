@@ -312,7 +312,9 @@ TEST_CASE("usage errors under --json still print one error object on stdout") {
     const Case cases[] = {
         {{"grad", "x", "x=1", "--bogus", "--json"}, "The following argument was not expected: --bogus"},
         {{"grad", "--json"}, "expression is required"},
-        {{"frobnicate", "x", "--json"}, "unknown command 'frobnicate' (commands: grad)"},
+        {{"frobnicate", "x", "--json"}, "unknown command 'frobnicate' (commands: grad, hessian, explain)"},
+        {{"hessian", "x", "x=1", "--json", "--step", "0"}, "--step must be a positive number, found '0'"},
+        {{"explain", "x", "x=1", "--bogus", "--json"}, "The following argument was not expected: --bogus"},
         {{"grad", "x", "x=1", "--json", "--step", "0"}, "--step must be a positive number, found '0'"},
     };
     for (const Case& c : cases) {
@@ -339,7 +341,19 @@ TEST_CASE("usage errors exit 2") {
     const Case cases[] = {
         {{}, "A subcommand is required"},
         {{"grad"}, "expression is required"},
-        {{"frobnicate", "x"}, "tapegrad: error: unknown command 'frobnicate' (commands: grad)"},
+        {{"frobnicate", "x"}, "tapegrad: error: unknown command 'frobnicate' (commands: grad, hessian, explain)"},
+        {{"hessian"}, "expression is required"},
+        {{"explain"}, "expression is required"},
+        {{"hessian", "x*y", "x=1", "y"}, "tapegrad: error: expected NAME=VALUE, found 'y'"},
+        {{"explain", "x*y", "x=1", "x=2"}, "tapegrad: error: x is given twice (x=1 and x=2)"},
+        {{"hessian", "x", "x=1", "--step", "0"}, "tapegrad: error: --step must be a positive number, found '0'\n"},
+        {{"hessian", "x", "x=1", "--svg", "g.svg"}, "--svg"},  // hessian draws no graph
+        {{"explain", "x", "x=1", "--svg", "-"}, "tapegrad: error: --svg needs a file name"},
+        {{"explain", "x", "x=1", "--dot", "-", "--json"}, "tapegrad: error: --dot - and --json both write"},
+        {{"hessian", "-x^2", "x=1"},
+         "hint: an expression that starts with '-' goes after --: tapegrad hessian -- \"-x^2\""},
+        {{"explain", "-x^2", "x=1"},
+         "hint: an expression that starts with '-' goes after --: tapegrad explain -- \"-x^2\""},
         {{"grad", "x", "x"}, "tapegrad: error: expected NAME=VALUE, found 'x'"},
         {{"grad", "x", "x=abc"}, "tapegrad: error: in 'x=abc': the value of x, 'abc', is not a number"},
         {{"grad", "x", "x="}, "the value of x, '', is not a number"},
@@ -696,6 +710,270 @@ TEST_CASE("killing tapegrad while Graphviz draws also ends Graphviz, and SIGTERM
         if (sig == SIGTERM) CHECK(files_starting(dir, "g.svg").empty());
         for (const auto& f : files_starting(dir, "")) fs::remove(dir / f);
     }
+}
+
+
+// --- tapegrad hessian ---------------------------------------------------------
+
+namespace {
+// f = x^2 y + sin(xy) and its derivatives by hand.
+struct HandHessian {
+    double x, y;
+    double f() const { return x * x * y + std::sin(x * y); }
+    std::vector<double> gradient() const {
+        return {2 * x * y + y * std::cos(x * y), x * x + x * std::cos(x * y)};
+    }
+    ag::Matrix hessian() const {
+        const double xy = 2 * x + std::cos(x * y) - x * y * std::sin(x * y);
+        return {{2 * y - y * y * std::sin(x * y), xy}, {xy, -x * x * std::sin(x * y)}};
+    }
+};
+}  // namespace
+
+TEST_CASE("tapegrad hessian prints f, the gradient and the Hessian beside finite differences") {
+    const Run r = tapegrad({"hessian", "x^2*y + sin(x*y)", "x=1", "y=2"});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+    const HandHessian hand{1, 2};
+    const auto out = lines(r.out);
+    REQUIRE(out.size() == 17);
+    CHECK(out[0].rfind("f = x^2*y + sin(x*y) = ", 0) == 0);
+    CHECK(std::stod(out[0].substr(out[0].rfind(' ') + 1)) == doctest::Approx(hand.f()).epsilon(1e-15));
+    CHECK(out[2] == "variable  value  ∂f/∂var (engine)    finite difference  difference");
+    for (int k = 0; k < 2; ++k) {
+        const auto m = words(out[3 + k]);
+        REQUIRE(m.size() == 5);
+        CHECK(m[0] == (k == 0 ? "x" : "y"));
+        CHECK(std::stod(m[2]) == doctest::Approx(hand.gradient()[k]).epsilon(1e-15));
+        CHECK(std::stod(m[3]) == doctest::Approx(hand.gradient()[k]).epsilon(1e-8));
+        CHECK(std::fabs(std::stod(m[4])) < 1e-8);
+    }
+    CHECK(out[6] == "Hessian ∂²f/∂row∂col (engine):");
+    CHECK(words(out[7]) == std::vector<std::string>{"x", "y"});
+    CHECK(out[11] == "Hessian by finite differences of the gradient:");
+    CHECK(words(out[12]) == std::vector<std::string>{"x", "y"});
+    for (int i = 0; i < 2; ++i) {
+        const auto engine = words(out[8 + i]), numeric = words(out[13 + i]);
+        REQUIRE(engine.size() == 3);
+        REQUIRE(numeric.size() == 3);
+        for (int j = 0; j < 2; ++j) {
+            INFO("entry ", i, ", ", j);
+            CHECK(std::stod(engine[1 + j]) == doctest::Approx(hand.hessian()[i][j]).epsilon(1e-14));
+            CHECK(std::stod(numeric[1 + j]) == doctest::Approx(hand.hessian()[i][j]).epsilon(1e-7));
+            CHECK(std::stod(numeric[1 + j]) != std::stod(engine[1 + j]));  // a real estimate, not a copy
+        }
+    }
+    CHECK(out[16].rfind("largest difference in the Hessian: ", 0) == 0);
+    CHECK(std::stod(out[16].substr(out[16].rfind(' ') + 1)) < 1e-7);
+}
+
+TEST_CASE("tapegrad hessian --json gives value, gradient and Hessian, equal to ag::hessian") {
+    const Run r = tapegrad({"hessian", "x^2*y + sin(x*y)", "x=1", "y=2", "--json"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find('\n') == r.out.size() - 1);
+    const Json j = Json::parse(r.out);
+    const HandHessian hand{1, 2};
+    CHECK(j.at("variables") == Json{"x", "y"});
+    CHECK(j.at("point") == Json{1.0, 2.0});
+    CHECK(j.at("value").get<double>() == doctest::Approx(hand.f()).epsilon(1e-15));
+    const ag::Matrix library =
+        ag::hessian([](const std::vector<ag::Value>& v) { return ag::pow(v[0], 2.0) * v[1] + ag::sin(v[0] * v[1]); },
+                    {1.0, 2.0});
+    for (int i = 0; i < 2; ++i) {
+        CHECK(j.at("gradient")[i].get<double>() == doctest::Approx(hand.gradient()[i]).epsilon(1e-15));
+        CHECK(j.at("gradient_finite_difference")[i].get<double>() == doctest::Approx(hand.gradient()[i]).epsilon(1e-8));
+        for (int k = 0; k < 2; ++k) {
+            CHECK(j.at("hessian")[i][k].get<double>() == doctest::Approx(library[i][k]).epsilon(1e-15));
+            CHECK(j.at("hessian")[i][k].get<double>() == doctest::Approx(hand.hessian()[i][k]).epsilon(1e-14));
+            CHECK(j.at("hessian_finite_difference")[i][k].get<double>() ==
+                  doctest::Approx(hand.hessian()[i][k]).epsilon(1e-7));
+        }
+    }
+}
+
+TEST_CASE("tapegrad hessian: a variable not in the expression has zero rows, and errors are reported as in grad") {
+    Run r = tapegrad({"hessian", "x^3", "w=5", "x=2", "--json"});
+    CHECK(r.code == 0);
+    Json j = Json::parse(r.out);
+    CHECK(j.at("variables") == Json{"w", "x"});
+    CHECK(j.at("gradient") == Json{0.0, 12.0});
+    CHECK(j.at("hessian") == Json{Json{0.0, 0.0}, Json{0.0, 12.0}});
+    CHECK(r.err == "note: w does not occur in the expression; ∂f/∂w = 0\n");
+
+    r = tapegrad({"hessian", "x + log(y)", "x=1", "y=-1", "--json"});
+    CHECK(r.code == 1);
+    CHECK(Json::parse(r.out) == json_error("domain", "log(-1) is nan (not a number)", 5));
+    r = tapegrad({"hessian", "x + ", "x=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("tapegrad: error: ", 0) == 0);
+    r = tapegrad({"hessian", "x * y", "x=1", "--json"});
+    CHECK(r.code == 2);
+    CHECK(Json::parse(r.out).at("error").at("kind") == "missing value");
+    // Second derivatives that do not exist: null in JSON, and a note.
+    r = tapegrad({"hessian", "abs(x) * y", "x=0", "y=1", "--json"});
+    CHECK(r.code == 0);
+    CHECK(r.err.find("disagree") != std::string::npos);
+    r = tapegrad({"hessian", "sqrt(x)", "x=0", "--json", "--step", "1e-3"});
+    CHECK(r.code == 0);
+    CHECK(Json::parse(r.out).at("hessian")[0][0].is_null());
+    CHECK(r.err.find("not finite") != std::string::npos);
+}
+
+// --- tapegrad explain ---------------------------------------------------------
+
+TEST_CASE("tapegrad explain walks (x + y) * z at (-2, 5, -4) as the textbook does") {
+    const Run r = tapegrad({"explain", "(x + y) * z", "x=-2", "y=5", "z=-4"});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+    // Every number by hand: q = x + y = 3, f = q z = -12; df/dq = z = -4,
+    // df/dz = q = 3, df/dx = df/dy = df/dq * 1 = -4.
+    CHECK(r.out ==
+          "f = (x + y) * z\n"
+          "\n"
+          "Forward pass (f = -12):\n"
+          "  x  = -2   (input)\n"
+          "  y  = 5   (input)\n"
+          "  z  = -4   (input)\n"
+          "  #3 = x + y = 3\n"
+          "  f  = #3 * z = -12\n"
+          "\n"
+          "Reverse sweep (adjoint = ∂f/∂node; each node sends adjoint × local derivative to its inputs):\n"
+          "  f = #3 * z = -12: adjoint 1 (the seed)\n"
+          "    in its rule: a = #3, b = z, y = f (the output)\n"
+          "    to #3: ∂f/∂#3 = b = -4; sends 1 × -4 = -4\n"
+          "    to z: ∂f/∂z = a = 3; sends 1 × 3 = 3\n"
+          "  #3 = x + y = 3: adjoint -4 (from f)\n"
+          "    in its rule: a = x, b = y, y = #3 (the output)\n"
+          "    to x: ∂#3/∂x = 1; sends -4 × 1 = -4\n"
+          "    to y: ∂#3/∂y = 1; sends -4 × 1 = -4\n"
+          "  z (input): adjoint 3 (from f)\n"
+          "  y (input): adjoint -4 (from #3)\n"
+          "  x (input): adjoint -4 (from #3)\n"
+          "\n"
+          "Gradient:\n"
+          "  ∂f/∂x = -4\n"
+          "  ∂f/∂y = -4\n"
+          "  ∂f/∂z = 3\n");
+}
+
+TEST_CASE("tapegrad explain --json: the trace as data, its numbers the engine's") {
+    const Run r = tapegrad({"explain", "x*x + tanh(2*x) - 3/y", "x=0.5", "y=2", "w=1", "--json"});
+    CHECK(r.code == 0);
+    CHECK(r.err == "note: w does not occur in the expression; ∂f/∂w = 0\n");
+    const Json j = Json::parse(r.out);
+
+    ag::Scope scope;
+    const ag::Value x(0.5), y(2.0);
+    const ag::Value f = x * x + ag::tanh(2.0 * x) - 3.0 / y;
+    const std::vector<double> g = ag::grad(f, {x, y});
+    const double t = std::tanh(1.0);
+    CHECK(j.at("f").get<double>() == f.data());
+    CHECK(j.at("gradient") ==
+          Json::parse(fmt::format(R"([{{"name":"x","value":0.5,"gradient":{}}},)"
+                                  R"({{"name":"y","value":2.0,"gradient":{}}},)"
+                                  R"({{"name":"w","value":1.0,"gradient":0.0}}])",
+                                  g[0], g[1])));
+    CHECK(g[0] == doctest::Approx(1 + 2 * (1 - t * t)).epsilon(1e-15));
+    CHECK(g[1] == 0.75);
+
+    // Forward: creation order, leaves first.
+    const Json& forward = j.at("forward");
+    REQUIRE(forward.size() == 8);
+    const char* computes[] = {"", "", "x * x", "x * 2", "tanh(#3)", "#2 + #4", "3 / y", "#5 - #6"};
+    const double values[] = {0.5, 2, 0.25, 1, t, 0.25 + t, 1.5, 0.25 + t - 1.5};
+    for (std::size_t k = 0; k < 8; ++k) {
+        INFO("node ", k);
+        CHECK(forward[k].at("node") == k);
+        CHECK(forward[k].at("kind") == (k < 2 ? "input" : "op"));
+        if (k >= 2) CHECK(forward[k].at("computes") == computes[k]);
+        CHECK(forward[k].at("value").get<double>() == doctest::Approx(values[k]).epsilon(1e-15));
+    }
+    CHECK(forward[3].at("constant") == 2.0);
+    CHECK(forward[3].at("constant_letter") == "b");
+    CHECK(forward[6].at("constant_letter") == "a");  // 3 / y is Div's db with a = 3
+
+    // Reverse: sweep order; each node's adjoint is what ag::grad gives for
+    // it, each input gets adjoint × local derivative, the local derivative
+    // by hand.
+    const Json& reverse = j.at("reverse");
+    REQUIRE(reverse.size() == 8);
+    std::map<int, const Json*> at;
+    for (std::size_t k = 0; k < 8; ++k) {
+        CHECK(reverse[k].at("node") == 7 - k);
+        at[reverse[k].at("node").get<int>()] = &reverse[k];
+    }
+    const double hand_adjoint[] = {g[0], 0.75, 1, 1 - t * t, 1, 1, -1, 1};
+    for (int k = 0; k < 8; ++k) {
+        INFO("node ", k);
+        CHECK(at[k]->at("adjoint").get<double>() == doctest::Approx(hand_adjoint[k]).epsilon(1e-15));
+        double sum = 0;
+        for (const Json& c : at[k]->at("received")) sum += c.at("amount").get<double>();
+        if (k < 7) CHECK(sum == at[k]->at("adjoint").get<double>());
+        for (const Json& in : at[k]->at("inputs"))
+            CHECK(in.at("sends").get<double>() ==
+                  at[k]->at("adjoint").get<double>() * in.at("local_derivative").get<double>());
+    }
+    auto input = [&](int node, int k) { return at[node]->at("inputs")[k]; };
+    CHECK(input(2, 0).at("formula") == "b");
+    CHECK(input(2, 0).at("local_derivative") == 0.5);
+    CHECK(input(2, 1).at("formula") == "a");
+    CHECK(input(4, 0).at("formula") == "1 - y^2");
+    CHECK(input(4, 0).at("local_derivative").get<double>() == doctest::Approx(1 - t * t).epsilon(1e-15));
+    CHECK(input(3, 0).at("local_derivative") == 2.0);
+    CHECK(input(6, 0).at("letter") == "b");
+    CHECK(input(6, 0).at("formula") == "-y/b");
+    CHECK(input(6, 0).at("local_derivative") == -0.75);  // d(3/y)/dy = -3/y^2
+    CHECK(input(7, 1).at("local_derivative") == -1.0);
+    // x receives from #3 (2 (1 - t^2)) and twice from #2 (0.5 each).
+    CHECK(at[0]->at("received").size() == 3);
+}
+
+TEST_CASE("tapegrad explain --dot and --svg draw each edge with its local derivative") {
+    const fs::path dot_file = scratch_path("explain.dot");
+    Run r = tapegrad({"explain", "(x + y) * z", "x=-2", "y=5", "z=-4", "--dot", dot_file.string()});
+    CHECK(r.code == 0);
+    const std::string dot = slurp(dot_file);
+    CHECK(dot.find("n3 [label=\"#3 = x + y\\nvalue 3\\nadjoint -4\"];") != std::string::npos);
+    CHECK(dot.find("n4 [label=\"f = #3 * z\\nvalue -12\\nadjoint 1\", peripheries=2];") != std::string::npos);
+    CHECK(dot.find("n3 -> n4 [label=\"∂/∂a = b\\n= -4\"];") != std::string::npos);
+    CHECK(dot.find("n2 -> n4 [label=\"∂/∂b = a\\n= 3\"];") != std::string::npos);
+    CHECK(dot.find("n0 -> n3 [label=\"∂/∂a = 1\\n= 1\"];") != std::string::npos);
+    CHECK(r.out.find("∂f/∂z = 3") != std::string::npos);  // the text still on stdout
+
+    const fs::path svg = scratch_path("explain.svg");
+    r = tapegrad({"explain", "(x + y) * z", "x=-2", "y=5", "z=-4", "--svg", svg.string(), "--json"});
+    const Json j = Json::parse(r.out);
+    if (have_graphviz()) {
+        CHECK(r.code == 0);
+        CHECK(slurp(svg).find("<svg") != std::string::npos);
+        CHECK(j.at("graphs")[0].at("written") == true);
+    } else {
+        CHECK(r.code == 3);
+        CHECK(j.at("graphs")[0].at("reason") == "graphviz not found");
+    }
+    CHECK(j.at("gradient")[2].at("gradient") == 3.0);
+}
+
+TEST_CASE("tapegrad explain of an expression without the given variables: f, an empty trace, zero gradients") {
+    const Run r = tapegrad({"explain", "2 * 3", "x=1", "--json"});
+    CHECK(r.code == 0);
+    const Json j = Json::parse(r.out);
+    CHECK(j.at("f") == 6.0);
+    CHECK(j.at("forward").empty());
+    CHECK(j.at("reverse").empty());
+    CHECK(j.at("gradient") == Json::parse(R"([{"name":"x","value":1.0,"gradient":0.0}])"));
+    CHECK(r.err == "note: x does not occur in the expression; ∂f/∂x = 0\n");
+}
+
+TEST_CASE("tapegrad explain: errors as in grad") {
+    Run r = tapegrad({"explain", "x + log(y)", "x=1", "y=0", "--json"});
+    CHECK(r.code == 1);
+    CHECK(Json::parse(r.out) == json_error("domain", "log(0) is -inf (infinite)", 5));
+    r = tapegrad({"explain", "x +* y", "x=1", "y=2"});
+    CHECK(r.code == 2);
+    r = tapegrad({"explain", "foo(x)", "x=1", "--json"});
+    CHECK(r.code == 2);
+    CHECK(Json::parse(r.out).at("error").at("kind") == "unknown function");
 }
 
 #endif

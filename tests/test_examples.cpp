@@ -4,6 +4,7 @@
 // engine. Reference values marked "exact" were computed independently, in
 // double precision with the delta-rule formulas outside this project.
 #include "tests/scratch_dir.hpp"
+#include "examples/backprop_trace.hpp"
 #include "examples/backprop_walkthrough.hpp"
 #include "examples/chain_paths.hpp"
 #include "examples/common.hpp"
@@ -63,6 +64,43 @@ TEST_CASE("example 2: the 2-2-2 walkthrough, figures that agree with the publish
     // The first nine rows of the printed table are the agreeing ones.
     REQUIRE(r.published.size() == 14);
     for (int k = 0; k < 9; ++k) CHECK(r.published[k].agrees());
+}
+
+TEST_CASE("example 2b: the walkthrough's dE/dw5 and dE/dw1, each factor read from the trace, to the published digits") {
+    const auto r = examples::backprop_trace();
+    REQUIRE(r.w5.size() == 4);
+    REQUIRE(r.w1.size() == 6);
+    for (const auto* chain : {&r.w5, &r.w1})
+        for (const examples::TraceFactor& f : *chain) {
+            INFO(f.figure.what, ": published ", f.figure.published, ", trace ", f.figure.engine);
+            if (&f == &r.w1[1]) {
+                // Published from rounded intermediates: one unit off in the
+                // last digit (backprop_trace_note), and the rounded route
+                // gives the published digits.
+                CHECK_FALSE(f.figure.agrees());
+                CHECK(std::fabs(f.figure.difference()) < 1e-9);
+                CHECK(std::round(f.figure.engine * 1e9) == -19049118);
+                CHECK(std::round(std::round(r.w1[1].figure.engine / 0.5 * 1e9) * 0.5) == -19049119);
+            } else {
+                CHECK(f.figure.agrees());
+            }
+        }
+    // The chains multiply out to the gradients, which are the engine's.
+    CHECK(r.w5[0].figure.engine * r.w5[1].figure.engine * r.w5[2].figure.engine ==
+          doctest::Approx(r.w5[3].figure.engine).epsilon(1e-15));
+    CHECK(r.w1[0].figure.engine + r.w1[1].figure.engine == doctest::Approx(r.w1[2].figure.engine).epsilon(1e-15));
+    CHECK(r.w1[2].figure.engine * r.w1[3].figure.engine * r.w1[4].figure.engine ==
+          doctest::Approx(r.w1[5].figure.engine).epsilon(1e-15));
+    CHECK(r.w5[3].figure.engine == r.engine_dw5);
+    CHECK(r.w1[5].figure.engine == r.engine_dw1);
+    // And example 2's, from backward() and from the delta rule.
+    const auto walk = examples::backprop_walkthrough(1);
+    CHECK(r.engine_dw5 == doctest::Approx(walk.hand_gradient[4]).epsilon(1e-14));
+    CHECK(r.engine_dw1 == doctest::Approx(walk.hand_gradient[0]).epsilon(1e-14));
+    // The printed trace names the walkthrough's nodes and ends at the two gradients.
+    CHECK(r.text.find("  out_h1 = sigmoid(net_h1) = ") != std::string::npos);
+    CHECK(r.text.find(fmt::format("  ∂E_total/∂w5 = {}\n  ∂E_total/∂w1 = {}\n", r.engine_dw5, r.engine_dw1)) !=
+          std::string::npos);
 }
 
 TEST_CASE("example 2: the 2-2-2 walkthrough, figures where the published ones differ from the exact ones") {
@@ -185,6 +223,53 @@ TEST_CASE("svg plot: a readable file, and clear errors") {
                          "svg::Plot 't': empty range x [1, 1], y [0, 1]", std::invalid_argument);
     CHECK_THROWS_WITH_AS(p.save("/nonexistent-dir/plot.svg"),
                          "svg::Plot::save: cannot open '/nonexistent-dir/plot.svg' for writing", std::runtime_error);
+}
+
+TEST_CASE("svg plot: ticks at both ends of each axis, a log axis at powers of ten, contour lines") {
+    // Plot area: x from 70 to 620 px, y from 36 (top) to 390 px.
+    examples::svg::Plot p("t", "x", "y", {0.3, 10.7}, {0, 1});
+    std::string s = p.str();
+    for (const char* label : {">0.3</text>", ">2</text>", ">8</text>", ">10.7</text>", ">0</text>", ">1</text>"})
+        CHECK(s.find(label) != std::string::npos);
+    // The two ends of the x axis.
+    CHECK(s.find(R"(<text x="70.00" y="408" text-anchor="middle">0.3</text>)") != std::string::npos);
+    CHECK(s.find(R"(<text x="620.00" y="408" text-anchor="middle">10.7</text>)") != std::string::npos);
+    CHECK(s.find(">10</text>") == std::string::npos);  // too close to 10.7 to be read apart
+
+    examples::svg::Plot log("loss", "step", "loss", {0, 10}, {1e-4, 1});
+    log.log_y();
+    log.line({0, 5, 10}, {1e-2, 0, 1e-4}, "#000");  // 0 cannot be drawn: left out
+    s = log.str();
+    // 1e-2 is halfway down four decades: 36 + 354 / 2 = 213; 1e-4 at the bottom.
+    CHECK(s.find(R"(<polyline points="70.00,213.00 620.00,390.00 ")") != std::string::npos);
+    for (const char* label : {">0.0001</text>", ">0.001</text>", ">0.01</text>", ">0.1</text>", ">1</text>"})
+        CHECK(s.find(label) != std::string::npos);
+    CHECK_THROWS_WITH_AS(examples::svg::Plot("t", "x", "y", {0, 1}, {0, 1}).log_y(),
+                         "svg::Plot 't': a log axis needs a positive range, not [0, 1]", std::invalid_argument);
+    CHECK_THROWS_AS(p.log_y(), std::invalid_argument);
+    examples::svg::Plot drawn("t", "x", "y", {0, 1}, {1, 2});
+    drawn.points({0.5}, {1.5}, "red");
+    CHECK_THROWS_AS(drawn.log_y(), std::logic_error);
+    const examples::svg::Range r = examples::svg::log_range_of({{0.01, 0.0, 1.0}});
+    CHECK(r.lo == doctest::Approx(0.01 / std::pow(100.0, 0.05)));
+    CHECK(r.hi == doctest::Approx(std::pow(100.0, 0.05)));
+
+    // f = x - 2 sampled at the centres of a 4 x 4 grid over [0, 4]^2: its
+    // zero line is x = 2 (345 px), crossing the three rows of cells between
+    // the centres y = 0.5 .. 3.5.
+    examples::svg::Plot c("t", "x", "y", {0, 4}, {0, 4});
+    std::vector<double> values;
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) values.push_back(j + 0.5 - 2);
+    c.contour(values, 4, 4, {0, 4}, {0, 4}, 0.0, "#333");
+    s = c.str();
+    const auto start = s.find("<path d=\"");
+    REQUIRE(start != std::string::npos);
+    const std::string d = s.substr(start + 9, s.find('"', start + 9) - start - 9);
+    const double y_px[] = {36 + 3.5 / 4 * 354, 36 + 2.5 / 4 * 354, 36 + 1.5 / 4 * 354, 36 + 0.5 / 4 * 354};
+    CHECK(d == fmt::format("M345.00,{:.2f}L345.00,{:.2f}M345.00,{:.2f}L345.00,{:.2f}M345.00,{:.2f}L345.00,{:.2f}",
+                           y_px[0], y_px[1], y_px[1], y_px[2], y_px[2], y_px[3]));
+    CHECK_THROWS_AS(c.contour(values, 4, 3, {0, 4}, {0, 4}, 0.0, "#333"), std::invalid_argument);
 }
 
 TEST_CASE("examples helpers: seeded uniform numbers and word wrapping") {

@@ -3,7 +3,22 @@
 //     tapegrad grad "(x + y) * z" x=-2 y=5 z=-4
 //
 // prints f, then for each variable its value, the engine's ∂f/∂var, the
-// central finite difference and their difference. Exit codes: 0 ok,
+// central finite difference and their difference.
+//
+//     tapegrad hessian "x^2*y + sin(x*y)" x=1 y=2
+//
+// prints f, the gradient and the Hessian (the recorded gradient swept again),
+// each beside central differences (of f, and of the gradient).
+//
+//     tapegrad explain "(x + y) * z" x=-2 y=5 z=-4
+//
+// prints ag::explain's walkthrough: the forward pass node by node, then the
+// reverse sweep, each node's adjoint, local derivatives (formula and number)
+// and what it sends to each input; --dot/--svg/--png draw that graph, its
+// edges labelled with the local derivatives.
+//
+// The three commands share the expression language, the NAME=VALUE
+// arguments, --json and the error reporting. Exit codes: 0 ok,
 // 1 evaluation error (NaN/Inf, a graph file that cannot be written),
 // 2 usage or syntax error, 3 the result was printed but an --svg/--png
 // picture was not drawn (no Graphviz, a graph too large for it, or it ran
@@ -21,11 +36,16 @@
 // not finite (sqrt at 0) is printed as is, with the engine's anomaly report
 // as a note, and is null in JSON. Exit code 3 rather than 0 for a picture
 // not drawn, since a script asked for a file that does not exist; rather
-// than 1, since everything else (the result on stdout) is there.
+// than 1, since everything else (the result on stdout) is there. hessian
+// and explain do the same for an absent variable (zero rows and columns;
+// "does not depend on it" in the trace); hessian exits 0 when derivatives
+// are not finite or disagree with the differences, with a note, as grad.
 #include "expression.hpp"
 #include "graph_files.hpp"
 
 #include <autograd/dot.hpp>
+#include <autograd/explain.hpp>
+#include <autograd/functional.hpp>
 #include <autograd/gradcheck.hpp>
 
 #include <CLI/CLI.hpp>
@@ -167,17 +187,13 @@ struct Row {
     bool agrees = true;
 };
 
-void print_table(std::FILE* out, const GradArgs& args, double f, const std::vector<Row>& rows) {
-    fmt::print(out, "f = {} = {}\n", args.expression, f);
-    if (rows.empty()) return;
-    std::vector<std::vector<std::string>> cells = {{"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
-    for (const Row& r : rows)
-        cells.push_back({r.name, fmt::format("{}", r.value), fmt::format("{}", r.grad), fmt::format("{:.10g}", r.numeric),
-                         fmt::format("{:.1e}", r.difference)});
-    std::vector<std::size_t> width(cells[0].size(), 0);
-    for (const auto& line : cells)
+// Rows of cells in columns two spaces apart.
+void print_columns(std::FILE* out, const std::vector<std::vector<std::string>>& cells) {
+    std::vector<std::size_t> width;
+    for (const auto& line : cells) {
+        width.resize(std::max(width.size(), line.size()), 0);
         for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], expr::display_width(line[c]));
-    fmt::print(out, "\n");
+    }
     for (const auto& line : cells) {
         std::string text;
         for (std::size_t c = 0; c < line.size(); ++c) {
@@ -186,6 +202,17 @@ void print_table(std::FILE* out, const GradArgs& args, double f, const std::vect
         }
         fmt::print(out, "{}\n", text);
     }
+}
+
+void print_table(std::FILE* out, const GradArgs& args, double f, const std::vector<Row>& rows) {
+    fmt::print(out, "f = {} = {}\n", args.expression, f);
+    if (rows.empty()) return;
+    std::vector<std::vector<std::string>> cells = {{"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
+    for (const Row& r : rows)
+        cells.push_back({r.name, fmt::format("{}", r.value), fmt::format("{}", r.grad), fmt::format("{:.10g}", r.numeric),
+                         fmt::format("{:.1e}", r.difference)});
+    fmt::print(out, "\n");
+    print_columns(out, cells);
 }
 
 // What happened to one requested graph file, for the notes and the JSON.
@@ -283,21 +310,27 @@ std::vector<GraphFile> write_graph_files(const GradArgs& args, const std::string
     return graphs;
 }
 
-int run_grad(GradArgs& args) {
-    if (auto problem = check_options(args)) return report(args, {exit_usage, "usage", *problem, {}});
+// The expression and a value for each of its variables, read from the
+// command line; or the exit code of the error already reported.
+struct Prepared {
+    std::optional<expr::Expression> expression;
+    std::vector<Assignment> given;  // in command-line order
+    std::vector<double> value_of;   // per variable of the expression
+};
 
-    std::optional<expr::Expression> parsed;
+std::variant<Prepared, int> prepare(const GradArgs& args) {
+    Prepared p;
     try {
-        parsed.emplace(args.expression);
+        p.expression.emplace(args.expression);
     } catch (const expr::ExpressionError& e) {
         const bool unknown = e.kind() == expr::ExpressionError::Kind::UnknownName;
         return report(args, {exit_usage, unknown ? "unknown function" : "syntax", e.what(), e.column(), e.length()});
     }
-    const expr::Expression& e = *parsed;
+    const expr::Expression& e = *p.expression;
 
     // Names are looked up in hash maps throughout: thousands of assignments
     // cost linear time, not a scan per name.
-    std::vector<Assignment> given;
+    std::vector<Assignment>& given = p.given;
     std::unordered_map<std::string, std::size_t> given_index;
     for (const std::string& s : args.assignments) {
         auto a = parse_assignment(s);
@@ -315,7 +348,8 @@ int run_grad(GradArgs& args) {
     }
 
     // Each variable of the expression needs a value; name all that lack one.
-    std::vector<double> value_of(e.variables().size());
+    std::vector<double>& value_of = p.value_of;
+    value_of.resize(e.variables().size());
     std::vector<std::string> missing;
     std::optional<std::size_t> first_missing;
     std::size_t first_missing_length = 1;
@@ -342,6 +376,31 @@ int run_grad(GradArgs& args) {
                                          missing.size() > 1 ? "s" : "", names, missing.size() > 1 ? "them" : "it", example),
                              first_missing, first_missing_length});
     }
+    return p;
+}
+
+// One note for all the given variables absent from the expression (there
+// may be thousands), naming the first few.
+void note_unused(const std::vector<std::string_view>& unused) {
+    if (unused.size() == 1) {
+        fmt::print(stderr, "note: {} does not occur in the expression; ∂f/∂{} = 0\n", unused[0], unused[0]);
+    } else if (!unused.empty()) {
+        constexpr std::size_t named = 10;
+        const std::size_t shown = std::min(unused.size(), named);
+        fmt::print(stderr, "note: {}{} do not occur in the expression; their partials are 0\n",
+                   fmt::join(unused.begin(), unused.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                   unused.size() > shown ? fmt::format(" and {} more", unused.size() - shown) : std::string());
+    }
+}
+
+int run_grad(GradArgs& args) {
+    if (auto problem = check_options(args)) return report(args, {exit_usage, "usage", *problem, {}});
+    auto prepared = prepare(args);
+    if (const int* code = std::get_if<int>(&prepared)) return *code;
+    const Prepared& p = std::get<Prepared>(prepared);
+    const expr::Expression& e = *p.expression;
+    const std::vector<Assignment>& given = p.given;
+    const std::vector<double>& value_of = p.value_of;
 
     // Evaluate on the tape (leaves named, for the picture) and differentiate.
     const std::uint32_t tape_before = ag::tape().size();
@@ -395,20 +454,10 @@ int run_grad(GradArgs& args) {
     else
         print_table(args.dot_file == "-" ? stderr : stdout, args, f.data(), rows);
 
-    // One note for all the unused variables (there may be thousands),
-    // naming the first few.
     std::vector<std::string_view> unused;
     for (std::size_t k = 0; k < rows.size(); ++k)
         if (!occurs[k]) unused.push_back(rows[k].name);
-    if (unused.size() == 1) {
-        fmt::print(stderr, "note: {} does not occur in the expression; ∂f/∂{} = 0\n", unused[0], unused[0]);
-    } else if (!unused.empty()) {
-        constexpr std::size_t named = 10;
-        const std::size_t shown = std::min(unused.size(), named);
-        fmt::print(stderr, "note: {}{} do not occur in the expression; their partials are 0\n",
-                   fmt::join(unused.begin(), unused.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
-                   unused.size() > shown ? fmt::format(" and {} more", unused.size() - shown) : std::string());
-    }
+    note_unused(unused);
 
     // The sweep is the same for every variable, so one rerun names the op
     // behind all the non-finite gradients.
@@ -428,12 +477,244 @@ int run_grad(GradArgs& args) {
     return all_drawn ? exit_ok : exit_picture_not_drawn;
 }
 
+// Evaluates the expression once with the domain check, so that log(-1) is
+// reported at its place in the text; the exit code of that error, if any.
+std::optional<int> check_domain(const GradArgs& args, const Prepared& p) {
+    ag::Scope scope;
+    const std::vector<ag::Value> leaves(p.value_of.begin(), p.value_of.end());
+    try {
+        p.expression->evaluate(leaves);
+    } catch (const expr::ExpressionError& err) {
+        return report(args, {exit_evaluation, "domain", err.what(), err.column(), err.length()});
+    }
+    return std::nullopt;
+}
+
+// `tapegrad hessian`: f, the gradient and the Hessian (the recorded
+// gradient swept again, ag::create_graph), each beside central differences
+// (of f for the gradient, of the gradient for the Hessian). Variables in
+// command-line order, as grad; one absent from the expression has zero rows.
+int run_hessian(GradArgs& args) {
+    if (auto problem = check_options(args)) return report(args, {exit_usage, "usage", *problem, {}});
+    auto prepared = prepare(args);
+    if (const int* code = std::get_if<int>(&prepared)) return *code;
+    const Prepared& p = std::get<Prepared>(prepared);
+    const expr::Expression& e = *p.expression;
+    if (const auto code = check_domain(args, p)) return *code;
+
+    ag::GradCheckOptions options;
+    options.step = args.step;
+    options.second_order = true;
+    const ag::GradCheckReport fd = ag::check_gradients(
+        [&](const std::vector<ag::Value>& xs) { return e.evaluate(xs, false); }, p.value_of, options);
+
+    const std::size_t n = p.given.size(), m = p.value_of.size();
+    std::vector<std::optional<std::size_t>> k(n);
+    for (std::size_t i = 0; i < n; ++i) k[i] = e.variable_index(p.given[i].name);
+    std::vector<double> grad(n, 0.0), grad_fd(n, 0.0);
+    ag::Matrix hessian(n, std::vector<double>(n, 0.0)), hessian_fd = hessian;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!k[i]) continue;
+        grad[i] = fd.inputs[*k[i]].analytic;
+        grad_fd[i] = fd.inputs[*k[i]].numeric;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (!k[j]) continue;
+            const ag::GradCheckEntry& h = fd.hessian[*k[i] * m + *k[j]].check;
+            hessian[i][j] = h.analytic;
+            hessian_fd[i][j] = h.numeric;
+        }
+    }
+
+    if (args.json) {
+        Json names = Json::array(), g = Json::array(), gfd = Json::array(), h = Json::array(), hfd = Json::array();
+        for (std::size_t i = 0; i < n; ++i) {
+            names.push_back(p.given[i].name);
+            g.push_back(json_number(grad[i]));
+            gfd.push_back(json_number(grad_fd[i]));
+            Json row = Json::array(), row_fd = Json::array();
+            for (std::size_t j = 0; j < n; ++j) {
+                row.push_back(json_number(hessian[i][j]));
+                row_fd.push_back(json_number(hessian_fd[i][j]));
+            }
+            h.push_back(row);
+            hfd.push_back(row_fd);
+        }
+        Json point = Json::array();
+        for (const Assignment& a : p.given) point.push_back(json_number(a.value));
+        print_json(Json{{"expression", args.expression},
+                        {"variables", names},
+                        {"point", point},
+                        {"value", json_number(fd.f)},
+                        {"gradient", g},
+                        {"hessian", h},
+                        {"gradient_finite_difference", gfd},
+                        {"hessian_finite_difference", hfd}});
+    } else {
+        fmt::print("f = {} = {}\n", args.expression, fd.f);
+        if (n > 0) {
+            std::vector<std::vector<std::string>> cells = {
+                {"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
+            for (std::size_t i = 0; i < n; ++i)
+                cells.push_back({p.given[i].name, fmt::format("{}", p.given[i].value), fmt::format("{}", grad[i]),
+                                 fmt::format("{:.10g}", grad_fd[i]), fmt::format("{:.1e}", grad[i] - grad_fd[i])});
+            fmt::print("\n");
+            print_columns(stdout, cells);
+            auto matrix = [&](const char* title, const ag::Matrix& a, const char* number_format) {
+                std::vector<std::vector<std::string>> rows = {{""}};
+                for (std::size_t j = 0; j < n; ++j) rows[0].push_back(p.given[j].name);
+                for (std::size_t i = 0; i < n; ++i) {
+                    rows.push_back({p.given[i].name});
+                    for (std::size_t j = 0; j < n; ++j)
+                        rows.back().push_back(fmt::format(fmt::runtime(number_format), a[i][j]));
+                }
+                fmt::print("\n{}\n", title);
+                print_columns(stdout, rows);
+            };
+            matrix("Hessian ∂²f/∂row∂col (engine):", hessian, "{}");
+            matrix("Hessian by finite differences of the gradient:", hessian_fd, "{:.10g}");
+            double worst = 0;
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < n; ++j)
+                    worst = std::max(worst, std::fabs(hessian[i][j] - hessian_fd[i][j]));
+            fmt::print("\nlargest difference in the Hessian: {:.1e}\n", worst);
+        }
+    }
+
+    std::vector<std::string_view> unused;
+    for (std::size_t i = 0; i < n; ++i)
+        if (!k[i]) unused.push_back(p.given[i].name);
+    note_unused(unused);
+    bool disagree = false;
+    for (const auto& entry : fd.inputs) disagree = disagree || !entry.ok;
+    for (const auto& entry : fd.hessian) disagree = disagree || !entry.check.ok;
+    bool finite = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        finite = finite && std::isfinite(grad[i]);
+        for (std::size_t j = 0; j < n; ++j) finite = finite && std::isfinite(hessian[i][j]);
+    }
+    if (!finite)
+        fmt::print(stderr, "note: some derivatives are not finite (null in --json): f is not twice differentiable "
+                           "here (sqrt or log at 0, ...)\n");
+    else if (disagree)
+        fmt::print(stderr,
+                   "note: the engine and the finite differences disagree: f may not be twice differentiable at this "
+                   "point (relu, abs, min, max at their kinks) or may vary too fast for --step {}\n",
+                   args.step);
+    return exit_ok;
+}
+
+// `tapegrad explain`: the chain rule, node by node (ag::explain), as text,
+// as JSON, or drawn.
+Json explanation_json(const GradArgs& args, const ag::Explanation& x, const std::vector<GraphFile>& graphs) {
+    auto kind = [](ag::ExplainNode::Kind k) {
+        return k == ag::ExplainNode::Kind::Leaf ? "input" : k == ag::ExplainNode::Kind::Op ? "op" : "tensor op";
+    };
+    Json forward = Json::array(), reverse = Json::array(), gradient = Json::array();
+    for (const ag::ExplainNode& row : x.nodes) {
+        Json node = {{"node", row.node}, {"label", row.label}, {"kind", kind(row.kind)}, {"op", row.op}};
+        if (row.kind == ag::ExplainNode::Kind::Op) node["computes"] = row.computes;
+        if (row.constant) {
+            node["constant"] = json_number(*row.constant);
+            node["constant_letter"] = std::string(1, row.constant_letter);
+        }
+        node["value"] = json_number(row.value);
+        forward.push_back(node);
+    }
+    for (auto it = x.nodes.rbegin(); it != x.nodes.rend(); ++it) {
+        const ag::ExplainNode& row = *it;
+        Json received = Json::array(), inputs = Json::array();
+        for (const ag::ExplainContribution& c : row.received)
+            received.push_back({{"from", c.from}, {"amount", json_number(c.amount)}});
+        for (const ag::ExplainInput& in : row.inputs)
+            inputs.push_back({{"node", in.node},
+                              {"label", in.label},
+                              {"letter", std::string(1, in.letter)},
+                              {"value", json_number(in.value)},
+                              {"formula", in.formula},
+                              {"local_derivative", json_number(in.local)},
+                              {"sends", json_number(in.sent)}});
+        reverse.push_back({{"node", row.node},
+                           {"label", row.label},
+                           {"adjoint", json_number(row.adjoint)},
+                           {"received", received},
+                           {"skipped", row.skipped},
+                           {"inputs", inputs}});
+    }
+    for (const ag::ExplainGradient& g : x.gradient)
+        gradient.push_back({{"name", g.label}, {"value", json_number(g.value)}, {"gradient", json_number(g.gradient)}});
+    Json j = {{"expression", args.expression}, {"f", json_number(x.root_value)},
+              {"forward", forward}, {"reverse", reverse}, {"gradient", gradient}};
+    if (!graphs.empty()) {
+        Json files = Json::array();
+        for (const GraphFile& g : graphs) {
+            Json entry = {{"format", g.format}, {"file", g.file}, {"written", g.written}};
+            if (!g.written) {
+                entry["reason"] = g.reason;
+                entry["dot_file"] = g.dot_file;
+            }
+            files.push_back(entry);
+        }
+        j["graphs"] = files;
+    }
+    return j;
+}
+
+int run_explain(GradArgs& args) {
+    if (auto problem = check_options(args)) return report(args, {exit_usage, "usage", *problem, {}});
+    auto prepared = prepare(args);
+    if (const int* code = std::get_if<int>(&prepared)) return *code;
+    const Prepared& p = std::get<Prepared>(prepared);
+    const expr::Expression& e = *p.expression;
+
+    std::vector<ag::Value> leaves;
+    for (std::size_t k = 0; k < p.value_of.size(); ++k) leaves.emplace_back(p.value_of[k], e.variables()[k].name);
+    ag::Value f;
+    try {
+        f = e.evaluate(leaves);
+    } catch (const expr::ExpressionError& err) {
+        return report(args, {exit_evaluation, "domain", err.what(), err.column(), err.length()});
+    }
+    // The gradient for each given variable, in command-line order; one
+    // absent from the expression is a leaf f does not depend on.
+    std::vector<ag::Value> wrt;
+    std::vector<std::string_view> unused;
+    for (const Assignment& a : p.given) {
+        if (const auto k = e.variable_index(a.name)) {
+            wrt.push_back(leaves[*k]);
+        } else {
+            wrt.emplace_back(a.value, a.name);
+            unused.push_back(a.name);
+        }
+    }
+    const ag::Explanation x = ag::explain(f, wrt);
+
+    std::vector<GraphFile> graphs;
+    try {
+        const bool any_graph_file = !args.dot_file.empty() || !args.svg_file.empty() || !args.png_file.empty();
+        if (any_graph_file) graphs = write_graph_files(args, x.dot(), x.nodes.size());
+    } catch (const std::exception& err) {
+        return report(args, {exit_evaluation, "output", err.what(), {}});
+    }
+    if (args.json)
+        print_json(explanation_json(args, x, graphs));
+    else
+        fmt::print(args.dot_file == "-" ? stderr : stdout, "f = {}\n\n{}", args.expression, x.text());
+    note_unused(unused);
+    for (const ag::ExplainGradient& g : x.gradient)
+        if (!std::isfinite(g.gradient)) fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", g.label, g.gradient,
+                                                   anomaly_report(f, wrt));
+    const bool all_drawn = std::all_of(graphs.begin(), graphs.end(), [](const GraphFile& g) { return g.written; });
+    return all_drawn ? exit_ok : exit_picture_not_drawn;
+}
+
 constexpr const char* examples = R"EX(Examples:
   tapegrad grad "(x + y) * z" x=-2 y=5 z=-4
   tapegrad grad "tanh(w*x + b)" w=0.5 x=2 b=-1 --json
   tapegrad grad "sigmoid(a)^2 + log(b)" a=1 b=3 --svg graph.svg
   tapegrad grad "sigmoid(a)^2 + log(b)" a=1 b=3 --dot - | dot -Tpng > graph.png
   tapegrad grad -- "-x^2" x=3          (use -- before an expression that starts with '-')
+  tapegrad hessian "x^2*y + sin(x*y)" x=1 y=2 --json
+  tapegrad explain "(x + y) * z" x=-2 y=5 z=-4 --svg chain.svg
 
 Expressions: numbers (1, 2.5, 1e-3), variables, + - * / ^ (right-associative,
 -x^2 = -(x^2)), parentheses, exp log sqrt tanh sigmoid relu sin cos abs
@@ -453,21 +734,42 @@ int main(int argc, char** argv) {
     app.footer(examples);
 
     GradArgs args;
-    CLI::App* grad = app.add_subcommand("grad", "Evaluate an expression and print ∂f/∂var for each variable");
-    grad->add_option("expression", args.expression, "The expression, e.g. \"(x + y) * z\" (quote it)")->required();
-    grad->add_option("assignments", args.assignments, "A value for each variable: NAME=VALUE ...");
-    grad->add_option("--dot", args.dot_file, "Write the graph as Graphviz DOT to FILE ('-': standard output)")
-        ->type_name("FILE");
-    grad->add_option("--svg", args.svg_file, "Draw the graph as SVG to FILE (needs Graphviz's dot)")->type_name("FILE");
-    grad->add_option("--png", args.png_file, "Draw the graph as PNG to FILE (needs Graphviz's dot)")->type_name("FILE");
-    grad->add_flag("--json", args.json, "Print the result (or the error) as one JSON object");
+    auto add_common = [&](CLI::App* command) {
+        command->add_option("expression", args.expression, "The expression, e.g. \"(x + y) * z\" (quote it)")
+            ->required();
+        command->add_option("assignments", args.assignments, "A value for each variable: NAME=VALUE ...");
+        command->add_flag("--json", args.json, "Print the result (or the error) as one JSON object");
+        command->footer(examples);
+    };
+    auto add_graph_options = [&](CLI::App* command) {
+        command->add_option("--dot", args.dot_file, "Write the graph as Graphviz DOT to FILE ('-': standard output)")
+            ->type_name("FILE");
+        command->add_option("--svg", args.svg_file, "Draw the graph as SVG to FILE (needs Graphviz's dot)")
+            ->type_name("FILE");
+        command->add_option("--png", args.png_file, "Draw the graph as PNG to FILE (needs Graphviz's dot)")
+            ->type_name("FILE");
+        command->add_option("--render-timeout", args.render_timeout_text,
+                            fmt::format("Seconds Graphviz may take to draw --svg/--png (default {})",
+                                        default_render_timeout))
+            ->type_name("SECONDS");
+    };
     // Read as text and checked by check_options(), which says what is wrong
     // in words (CLI11's range check prints DBL_MAX in full).
-    grad->add_option("--step", args.step_text, "Relative finite-difference step (default 1e-6)")->type_name("H");
-    grad->add_option("--render-timeout", args.render_timeout_text,
-                     fmt::format("Seconds Graphviz may take to draw --svg/--png (default {})", default_render_timeout))
-        ->type_name("SECONDS");
-    grad->footer(examples);
+    auto add_step = [&](CLI::App* command) {
+        command->add_option("--step", args.step_text, "Relative finite-difference step (default 1e-6)")->type_name("H");
+    };
+    CLI::App* grad = app.add_subcommand("grad", "Evaluate an expression and print ∂f/∂var for each variable");
+    add_common(grad);
+    add_graph_options(grad);
+    add_step(grad);
+    CLI::App* hessian = app.add_subcommand(
+        "hessian", "Print f, its gradient and its Hessian, each beside finite-difference estimates");
+    add_common(hessian);
+    add_step(hessian);
+    CLI::App* explain = app.add_subcommand(
+        "explain", "Show the chain rule at work: the forward pass node by node, then the reverse sweep step by step");
+    add_common(explain);
+    add_graph_options(explain);
 
     // A usage error found before the options are read still honours --json:
     // a script reading stdout gets an error object, not an empty stream.
@@ -478,8 +780,10 @@ int main(int argc, char** argv) {
     };
 
     // CLI11 would only say "A subcommand is required" for a misspelt one.
-    if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "grad") {
-        const std::string message = fmt::format("unknown command '{}' (commands: grad)", argv[1]);
+    const std::string_view command = argc > 1 ? argv[1] : "";
+    const std::string_view hinted = command == "hessian" || command == "explain" ? command : "grad";
+    if (argc > 1 && argv[1][0] != '-' && command != "grad" && command != "hessian" && command != "explain") {
+        const std::string message = fmt::format("unknown command '{}' (commands: grad, hessian, explain)", argv[1]);
         fmt::print(stderr, "tapegrad: error: {}\nRun with --help for more information.\n", message);
         usage_json(message);
         return exit_usage;
@@ -492,11 +796,13 @@ int main(int argc, char** argv) {
         usage_json(e.what());
         for (int i = 1; i < argc; ++i)
             if (argv[i][0] == '-' && argv[i][1] != '-' && argv[i][1] != '\0' && !std::isdigit(static_cast<unsigned char>(argv[i][1]))) {
-                fmt::print(stderr, "hint: an expression that starts with '-' goes after --: tapegrad grad -- \"{}\" ...\n",
-                           argv[i]);
+                fmt::print(stderr, "hint: an expression that starts with '-' goes after --: tapegrad {} -- \"{}\" ...\n",
+                           hinted, argv[i]);
                 break;
             }
         return exit_usage;
     }
+    if (hessian->parsed()) return run_hessian(args);
+    if (explain->parsed()) return run_explain(args);
     return run_grad(args);
 }
