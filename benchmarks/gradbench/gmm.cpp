@@ -97,16 +97,15 @@ Input parse(const json& in) {
     if (p.gamma <= 0) throw InputError(fmt::format("gmm input.gamma is {}; the Wishart prior needs gamma > 0", p.gamma));
     const auto d = static_cast<std::size_t>(p.d), k = static_cast<std::size_t>(p.k);
     const std::size_t tri = d * (d - 1) / 2;
-    const auto shape = [&](const char* name, std::size_t rows, std::size_t cols) {
-        return fmt::format("gmm input.{} (expected {} x {} for n = {}, k = {}, d = {})", name, rows, cols, p.n, p.k,
-                           p.d);
+    const auto shape = [&](const char* name, const char* dims, std::size_t rows, std::size_t cols) {
+        return fmt::format("gmm input.{} ({} = {} x {})", name, dims, rows, cols);
     };
-    p.x = matrix(member(in, "x", where), shape("x", static_cast<std::size_t>(p.n), d), static_cast<std::size_t>(p.n), d)
-              .values;
+    const auto n = static_cast<std::size_t>(p.n);
+    p.x = matrix(member(in, "x", where), shape("x", "n x d", n, d), n, d).values;
     p.alpha = numbers(member(in, "alpha", where), fmt::format("gmm input.alpha (k = {})", p.k), k);
-    p.mu = matrix(member(in, "mu", where), shape("mu", k, d), k, d).values;
-    p.q = matrix(member(in, "q", where), shape("q", k, d), k, d).values;
-    p.l = matrix(member(in, "l", where), shape("l", k, tri), k, tri).values;
+    p.mu = matrix(member(in, "mu", where), shape("mu", "k x d", k, d), k, d).values;
+    p.q = matrix(member(in, "q", where), shape("q", "k x d", k, d), k, d).values;
+    p.l = matrix(member(in, "l", where), shape("l", "k x d(d-1)/2", k, tri), k, tri).values;
     p.upper_from_l.assign(d * d, static_cast<std::int64_t>(tri));
     std::int64_t next = 0;
     for (std::size_t col = 0; col < d; ++col)

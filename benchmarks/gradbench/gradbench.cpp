@@ -175,8 +175,8 @@ Matrix matrix(const json& v, std::string_view what, std::optional<std::size_t> r
         const std::string row_name = fmt::format("{}[{}]", what, i);
         std::vector<double> row = numbers(v[i], row_name);
         if (row.size() != m.cols)
-            throw InputError(fmt::format("{} has {} numbers; {} expected (as in every row of {})", row_name,
-                                         row.size(), m.cols, what));
+            throw InputError(cols ? fmt::format("{} has {} numbers; {} expected", row_name, row.size(), m.cols)
+                                  : fmt::format("{} has {} numbers; row 0 has {}", row_name, row.size(), m.cols));
         m.values.insert(m.values.end(), row.begin(), row.end());
     }
     return m;
