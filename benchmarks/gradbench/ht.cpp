@@ -12,7 +12,8 @@
 // has only reverse mode, which yields a row per sweep, and a sweep visits
 // the whole tape below its root; so the bone transforms are recorded once
 // and each correspondence records its own few vertices after them, in a
-// Scope, and sweeps its three rows over that.
+// Scope, and sweeps its three rows over that (ag::grad, which leaves the
+// tape's own gradients alone, so nothing needs clearing between rows).
 #include "gradbench.hpp"
 
 #include <fmt/format.h>
@@ -279,29 +280,24 @@ Evaluation jacobian(const json& in) {
         ag::Scope run;
         const std::vector<ag::Value> theta = leaves(x.theta);
         const Pose<ag::Value> p = pose<ag::Value>(theta, x.model);
+        // A row's variables: the correspondence's (u, u'), then θ.
+        std::vector<ag::Value> wrt(u_cols);
+        wrt.insert(wrt.end(), theta.begin(), theta.end());
         for (std::size_t i = 0; i < c; ++i) {
             ag::Scope correspondence;
-            std::array<ag::Value, 2> u;
             std::array<std::array<ag::Value, 3>, 3> corners;
             if (x.complicated()) {
-                u = {ag::Value(x.us[2 * i]), ag::Value(x.us[2 * i + 1])};
+                wrt[0] = x.us[2 * i];
+                wrt[1] = x.us[2 * i + 1];
                 const auto& tri = x.model.triangles[static_cast<std::size_t>(x.correspondences[i])];
                 for (std::size_t k = 0; k < 3; ++k) corners[k] = skinned(p, x.model, static_cast<std::size_t>(tri[k]));
             } else {
                 corners[0] = skinned(p, x.model, static_cast<std::size_t>(x.correspondences[i]));
             }
-            const std::array<ag::Value, 3> r = residual(x, i, corners.data(), x.complicated() ? u.data() : nullptr);
+            const std::array<ag::Value, 3> r = residual(x, i, corners.data(), x.complicated() ? wrt.data() : nullptr);
             for (std::size_t k = 0; k < 3; ++k) {
-                r[k].backward();
-                double* row = &jac[(3 * i + k) * width];
-                for (std::size_t j = 0; j < u_cols; ++j) {
-                    row[j] = u[j].grad();
-                    u[j].zero_grad();
-                }
-                for (std::size_t j = 0; j < pose_size; ++j) {
-                    row[u_cols + j] = theta[j].grad();
-                    theta[j].zero_grad();
-                }
+                const std::vector<double> row = ag::grad(r[k], wrt);
+                std::copy(row.begin(), row.end(), jac.begin() + static_cast<std::ptrdiff_t>((3 * i + k) * width));
             }
         }
     });
