@@ -8,8 +8,10 @@
 //       − n·logsumexp(alpha) − n·d/2·log 2π
 //       − Σ_c [½γ²(‖exp(q_c)‖² + ‖l_c‖²) − m·Σ_j q_cj] + k·C(d, m, γ)
 //
-// Written on tensors, as a PyTorch user would: a scalar tape of this
-// function holds n·k·d² nodes (4·10^8 at d = 64, k = 100, n = 1000).
+// Written on tensors, as a PyTorch user would (a scalar tape of this
+// function would hold n·k·d² nodes, 4·10^8 at d = 64, k = 100, n = 1000),
+// and for all components at once: one matrix product with every Q_cᵀ side
+// by side, instead of a loop of k small products.
 #include "gradbench.hpp"
 
 #include <autograd/tensor.hpp>
@@ -31,10 +33,12 @@ struct Input {
     std::int64_t d = 0, k = 0, n = 0, m = 0;
     double gamma = 1;
     std::vector<double> x, alpha, mu, q, l;  // row-major
-    // Where each entry of Q_cᵀ's strict upper part comes from in l_c (row
-    // i, column j > i holds Q_c[j][i]); the other entries read a zero
-    // appended to l_c.
-    std::vector<std::int64_t> upper_from_l;
+    // Where each entry of [Q_0ᵀ Q_1ᵀ ... Q_{k-1}ᵀ] ([d, k·d]) comes from in
+    // the rows [exp(q_c), l_c, 0] laid end to end: Q_cᵀ has exp(q_c) on its
+    // diagonal, Q_c[j][i] (from l_c) at (i, j > i), and 0 below.
+    std::vector<std::int64_t> qt_from;
+    // Where μ_c·Q_cᵀ sits in the flattened [k, k·d] product μ·[Q_0ᵀ ... Q_{k-1}ᵀ].
+    std::vector<std::int64_t> own_block;
 };
 
 ag::Tensor log_sum_exp_rows(const ag::Tensor& a) {  // over the last axis
@@ -52,25 +56,17 @@ ag::Tensor log_posterior(const Input& in, const Parameters& p, const ag::Tensor&
     const std::int64_t tri = d * (d - 1) / 2;
     const ag::Tensor q_diag = ag::exp(p.q);
     const ag::Tensor sum_q = ag::sum(p.q, 1);
-    const ag::Tensor offset = p.alpha + sum_q;  // [k]
-    // Q_cᵀ's strict upper part for every c, [k, d·d]: gathered from l with
-    // a zero column appended (select_rows works on rows, hence the transposes).
-    ag::Tensor upper;
-    if (tri > 0) {
-        const ag::Tensor padded = ag::concat({p.l, ag::Tensor::zeros({k, 1}).set_requires_grad(false)}, 1);
-        upper = ag::transpose(ag::select_rows(ag::transpose(padded), std::span<const std::int64_t>(in.upper_from_l)));
-    }
-    std::vector<ag::Tensor> columns;
-    columns.reserve(static_cast<std::size_t>(k));
-    for (std::int64_t c = 0; c < k; ++c) {
-        const std::array<std::int64_t, 1> row{c};
-        const ag::Tensor centered = x - ag::select_rows(p.mu, std::span<const std::int64_t>(row));  // [n, d]
-        ag::Tensor qx = centered * ag::select_rows(q_diag, std::span<const std::int64_t>(row));
-        if (tri > 0) qx = qx + ag::matmul(centered, ag::reshape(ag::select_rows(upper, std::span<const std::int64_t>(row)), {d, d}));
-        const ag::Tensor term = ag::select_rows(offset, std::span<const std::int64_t>(row)) - 0.5 * ag::sum(qx * qx, 1);
-        columns.push_back(ag::reshape(term, {n, 1}));
-    }
-    const ag::Tensor mixture = ag::sum(log_sum_exp_rows(ag::concat(std::span<const ag::Tensor>(columns), 1)));
+    // Every component's Q_cᵀ side by side, so that one matrix product
+    // gives Q_c(x_i − μ_c) = x_i·Q_cᵀ − μ_c·Q_cᵀ for all i and c.
+    const ag::Tensor zero = ag::Tensor::zeros({k, 1}).set_requires_grad(false);
+    const ag::Tensor pieces = tri > 0 ? ag::concat({q_diag, p.l, zero}, 1) : ag::concat({q_diag, zero}, 1);
+    const ag::Tensor qt = ag::reshape(
+        ag::select_rows(ag::reshape(pieces, {pieces.numel()}), std::span<const std::int64_t>(in.qt_from)), {d, k * d});
+    const ag::Tensor mu_qt =
+        ag::select_rows(ag::reshape(ag::matmul(p.mu, qt), {k * k * d}), std::span<const std::int64_t>(in.own_block));
+    const ag::Tensor qx = ag::matmul(x, qt) - mu_qt;                    // [n, k·d]
+    const ag::Tensor norms = ag::sum(ag::reshape(qx * qx, {n, k, d}), 2);  // ‖Q_c(x_i − μ_c)‖², [n, k]
+    const ag::Tensor mixture = ag::sum(log_sum_exp_rows((p.alpha + sum_q) - 0.5 * norms));
 
     ag::Tensor frobenius = ag::sum(q_diag * q_diag);
     if (tri > 0) frobenius = frobenius + ag::sum(p.l * p.l);
@@ -106,10 +102,22 @@ Input parse(const json& in) {
     p.mu = matrix(member(in, "mu", where), shape("mu", "k x d", k, d), k, d).values;
     p.q = matrix(member(in, "q", where), shape("q", "k x d", k, d), k, d).values;
     p.l = matrix(member(in, "l", where), shape("l", "k x d(d-1)/2", k, tri), k, tri).values;
-    p.upper_from_l.assign(d * d, static_cast<std::int64_t>(tri));
-    std::int64_t next = 0;
-    for (std::size_t col = 0; col < d; ++col)
-        for (std::size_t row = col + 1; row < d; ++row) p.upper_from_l[col * d + row] = next++;
+    // Q_cᵀ's entry (i, j) within the row [exp(q_c), l_c, 0] of its component.
+    std::vector<std::int64_t> source(d * d, static_cast<std::int64_t>(d + tri));
+    std::int64_t next = static_cast<std::int64_t>(d);
+    for (std::size_t i = 0; i < d; ++i) {
+        source[i * d + i] = static_cast<std::int64_t>(i);
+        for (std::size_t j = i + 1; j < d; ++j) source[i * d + j] = next++;  // l fills Q_c column by column
+    }
+    const auto width = static_cast<std::int64_t>(d + tri + 1);
+    p.qt_from.resize(d * k * d);
+    for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t c = 0; c < k; ++c)
+            for (std::size_t j = 0; j < d; ++j)
+                p.qt_from[(i * k + c) * d + j] = static_cast<std::int64_t>(c) * width + source[i * d + j];
+    p.own_block.resize(k * d);
+    for (std::size_t c = 0; c < k; ++c)
+        for (std::size_t j = 0; j < d; ++j) p.own_block[c * d + j] = static_cast<std::int64_t>((c * k + c) * d + j);
     return p;
 }
 
