@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cmath>
+#include <memory>
 
 namespace gradbench {
 
@@ -67,7 +68,8 @@ struct Input {
 
 Input parse(const json& in) {
     constexpr const char* where = "ba input";
-    constexpr std::int64_t most = std::int64_t{1} << 27;
+    // Keeps every CSR index below 2^31 (31p entries, 11n + 3m + p columns).
+    constexpr std::int64_t most = std::int64_t{1} << 25;
     Input x;
     x.n = static_cast<std::size_t>(integer(member(in, "n", where), "ba input.n", 1, most));
     x.m = static_cast<std::size_t>(integer(member(in, "m", where), "ba input.m", 1, most));
@@ -105,19 +107,24 @@ Evaluation objective(const json& in) {
 Evaluation jacobian(const json& in) {
     const Input x = parse(in);
     constexpr std::size_t block = camera_size + 3 + 1;  // variables of one reprojection row
-    std::vector<std::int64_t> rows, cols;
-    std::vector<double> vals;
+    const std::size_t p = x.p, entries = 2 * block * p + p;
+    // CSR with 32-bit indices, as the reference builds it (parse() keeps
+    // them below 2^31); allocated by the first run, written in place by all.
+    std::unique_ptr<std::int32_t[]> rows, cols;
+    std::unique_ptr<double[]> vals;
     auto ns = run_timed(runs_of(in), [&] {
-        const std::size_t p = x.p;
-        const auto point_col = static_cast<std::int64_t>(camera_size * x.n);
-        const auto weight_col = static_cast<std::int64_t>(camera_size * x.n + 3 * x.m);
-        rows.assign(3 * p + 1, 0);
-        cols.resize(2 * block * p + p);
-        vals.resize(2 * block * p + p);
+        if (!vals) {
+            rows = std::make_unique_for_overwrite<std::int32_t[]>(3 * p + 1);
+            cols = std::make_unique_for_overwrite<std::int32_t[]>(entries);
+            vals = std::make_unique_for_overwrite<double[]>(entries);
+        }
+        const auto point_col = static_cast<std::int32_t>(camera_size * x.n);
+        const auto weight_col = static_cast<std::int32_t>(camera_size * x.n + 3 * x.m);
+        rows[0] = 0;
+        std::array<ag::Value, block> v;  // camera, point, weight
         for (std::size_t i = 0; i < p; ++i) {
             const std::size_t cam = i % x.n, pt = i % x.m;
             ag::Scope scope;
-            std::array<ag::Value, block> v;  // camera, point, weight
             for (std::size_t k = 0; k < camera_size; ++k) v[k] = x.cams[camera_size * cam + k];
             for (std::size_t k = 0; k < 3; ++k) v[camera_size + k] = x.points[3 * pt + k];
             v[block - 1] = x.weights[i];
@@ -129,11 +136,10 @@ Evaluation jacobian(const json& in) {
                     vals[at + k] = v[k].grad();
                     v[k].zero_grad();
                 }
-                for (std::size_t k = 0; k < camera_size; ++k)
-                    cols[at + k] = static_cast<std::int64_t>(camera_size * cam + k);
-                for (std::size_t k = 0; k < 3; ++k) cols[at + camera_size + k] = point_col + static_cast<std::int64_t>(3 * pt + k);
-                cols[at + block - 1] = weight_col + static_cast<std::int64_t>(i);
-                rows[row + 1] = static_cast<std::int64_t>(at + block);
+                for (std::size_t k = 0; k < camera_size; ++k) cols[at + k] = static_cast<std::int32_t>(camera_size * cam + k);
+                for (std::size_t k = 0; k < 3; ++k) cols[at + camera_size + k] = point_col + static_cast<std::int32_t>(3 * pt + k);
+                cols[at + block - 1] = weight_col + static_cast<std::int32_t>(i);
+                rows[row + 1] = static_cast<std::int32_t>(at + block);
             }
         }
         for (std::size_t i = 0; i < p; ++i) {
@@ -142,18 +148,18 @@ Evaluation jacobian(const json& in) {
             weight_error(w).backward();
             const std::size_t at = 2 * block * p + i;
             vals[at] = w.grad();
-            cols[at] = weight_col + static_cast<std::int64_t>(i);
-            rows[2 * p + i + 1] = static_cast<std::int64_t>(at + 1);
+            cols[at] = weight_col + static_cast<std::int32_t>(i);
+            rows[2 * p + i + 1] = static_cast<std::int32_t>(at + 1);
         }
     });
     // What GradBench compares: the first 30 entries of each array and the last.
-    const auto sent = [](const auto& a) {
-        using V = typename std::decay_t<decltype(a)>::value_type;
-        std::vector<V> out(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(30, a.size())));
-        out.push_back(a.back());
+    const auto sent = [](const auto* a, std::size_t size) {
+        std::vector<std::decay_t<decltype(a[0])>> out(a, a + std::min<std::size_t>(30, size));
+        out.push_back(a[size - 1]);
         return out;
     };
-    return {json{{"rows", sent(rows)}, {"cols", sent(cols)}, {"vals", sent(vals)}}, std::move(ns)};
+    return {json{{"rows", sent(rows.get(), 3 * p + 1)}, {"cols", sent(cols.get(), entries)}, {"vals", sent(vals.get(), entries)}},
+            std::move(ns)};
 }
 
 }  // namespace
