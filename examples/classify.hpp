@@ -35,6 +35,7 @@ struct ClassifierSetup {
     std::size_t batch_size = 32;
     std::uint64_t seed = 1;  // split, weights and shuffles
     ag::nn::Progress progress = ag::nn::Progress::Off;
+    ag::nn::Distributed* distributed = nullptr;  // data-parallel across MPI ranks (digits_distributed)
 };
 
 struct ClassifierFigures {
@@ -49,6 +50,7 @@ struct ClassifierFigures {
     double test_accuracy = 0, test_loss = 0;
     // confusion[true][predicted], counts over the test part.
     std::vector<std::vector<std::size_t>> confusion;
+    std::vector<double> final_parameters;  // the trained model's values, in named_parameters() order
 };
 
 // Reads a labelled CSV (last column the label). The iris and wine files
@@ -95,7 +97,8 @@ inline ClassifierFigures train_classifier(const ClassifierSetup& setup) {
                                    .loss = ag::nn::Loss::CrossEntropy,
                                    .seed = setup.seed,
                                    .schedule = setup.cosine_schedule ? &cosine : nullptr,
-                                   .progress = setup.progress});
+                                   .progress = setup.progress,
+                                   .distributed = setup.distributed});
 
     const auto start = std::chrono::steady_clock::now();
     r.history = trainer.fit(model, adam, X, y, X_test, y_test);
@@ -104,6 +107,8 @@ inline ClassifierFigures train_classifier(const ClassifierSetup& setup) {
     const ag::nn::Evaluation e = trainer.evaluate(model, X_test, y_test);
     r.test_loss = e.loss;
     r.test_accuracy = e.accuracy;
+    for (const ag::nn::NamedParameter& p : model.named_parameters())
+        for (double x : p.values()) r.final_parameters.push_back(x);
 
     r.confusion.assign(r.classes, std::vector<std::size_t>(r.classes));
     ag::NoGrad no_grad;

@@ -10,6 +10,7 @@
 
 namespace {
 std::atomic<long> allocations{0}, deallocations{0};
+std::atomic<long long> allocated_bytes{0};  // requested, summed over every allocation
 
 void release(void* p) noexcept {
     if (p != nullptr) ++deallocations;
@@ -18,6 +19,7 @@ void release(void* p) noexcept {
 
 void* counted(std::size_t n, std::size_t align) {
     ++allocations;
+    allocated_bytes += static_cast<long long>(n);
     if (n == 0) n = 1;
     void* p = align <= alignof(std::max_align_t) ? std::malloc(n)
                                                   : std::aligned_alloc(align, (n + align - 1) / align * align);
@@ -60,6 +62,14 @@ long count_allocations(F&& f) {
     const long before = allocations.load();
     f();
     return allocations.load() - before;
+}
+
+// Bytes requested from operator new while running f (freed or not).
+template <class F>
+long long count_allocated_bytes(F&& f) {
+    const long long before = allocated_bytes.load();
+    f();
+    return allocated_bytes.load() - before;
 }
 
 // Allocations made while running f that were not freed by the time it

@@ -6,9 +6,16 @@
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -17,12 +24,17 @@
 #include <iterator>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
+using Json = nlohmann::json;
 
 
 std::string slurp(const fs::path& p) {
@@ -41,9 +53,11 @@ struct Run {
     std::string out, err;
 };
 
-// Runs tapegrad with `args`; `env` (e.g. "PATH=/nonexistent") is set for it.
-Run tapegrad(const std::vector<std::string>& args, const std::string& env = "") {
+// Runs tapegrad with `args`; `env` (e.g. "PATH=/nonexistent") is set for it,
+// and it runs in directory `cwd` when one is given.
+Run tapegrad(const std::vector<std::string>& args, const std::string& env = "", const fs::path& cwd = {}) {
     std::string cmd = fmt::format("env {} {}", env, shell_quote(TAPEGRAD_CLI));
+    if (!cwd.empty()) cmd = fmt::format("cd {} && {}", shell_quote(cwd.string()), cmd);
     for (const auto& a : args) cmd += fmt::format(" {}", shell_quote(a));
     const fs::path out = scratch_dir() / "stdout", err = scratch_dir() / "stderr";
     cmd += fmt::format(" > {} 2> {}", shell_quote(out.string()), shell_quote(err.string()));
@@ -67,32 +81,31 @@ struct JsonResult {
     std::vector<std::string> order;
 };
 
-// The raw text of `"key": VALUE` at or after `from`, up to ',' or '}'.
-std::string json_field(const std::string& text, const std::string& key, std::size_t from = 0) {
-    const std::string tag = fmt::format("\"{}\": ", key);
-    const auto at = text.find(tag, from);
-    REQUIRE(at != std::string::npos);
-    const auto begin = at + tag.size();
-    return text.substr(begin, text.find_first_of(",}", begin) - begin);
-}
-
-// The tool's JSON has a fixed shape: {"expression": .., "f": .., "variables": [{..}, ..]}.
+// The tool's JSON result: {"expression": .., "f": .., "variables": [{..}, ..]}.
+// Json::parse also rejects invalid UTF-8.
 JsonResult parse_json(const std::string& text) {
-    REQUIRE(text.rfind("{\"expression\": \"", 0) == 0);
-    CHECK(text.substr(text.size() - 3) == "]}\n");
+    REQUIRE(text.size() > 0);
+    CHECK(text.back() == '\n');
+    CHECK(text.find('\n') == text.size() - 1);  // one line
+    const Json j = Json::parse(text);
     JsonResult r;
-    const auto variables = text.find("\"variables\": [");
-    REQUIRE(variables != std::string::npos);
-    r.f = std::stod(json_field(text.substr(0, variables), "f"));
-    const std::string row_start = "{\"name\": \"";
-    for (auto at = text.find(row_start, variables); at != std::string::npos; at = text.find(row_start, at + 1)) {
-        const auto name_begin = at + row_start.size();
-        const std::string name = text.substr(name_begin, text.find('"', name_begin) - name_begin);
-        r.rows[name] = {std::stod(json_field(text, "value", at)), std::stod(json_field(text, "grad", at)),
-                        std::stod(json_field(text, "finite_difference", at)), std::stod(json_field(text, "difference", at))};
+    r.f = j.at("f").get<double>();
+    for (const Json& row : j.at("variables")) {
+        const std::string name = row.at("name").get<std::string>();
+        auto number = [&](const char* key) {
+            return row.at(key).is_null() ? std::nan("") : row.at(key).get<double>();
+        };
+        r.rows[name] = {number("value"), number("grad"), number("finite_difference"), number("difference")};
         r.order.push_back(name);
     }
     return r;
+}
+
+// The error object of a --json error: {"error": {"kind": .., "message": .., ["column": ..]}}.
+Json json_error(const std::string& kind, const std::string& message, std::optional<int> column = std::nullopt) {
+    Json error = {{"kind", kind}, {"message", message}};
+    if (column) error["column"] = *column;
+    return Json{{"error", error}};
 }
 
 // Whitespace-separated words.
@@ -204,7 +217,7 @@ TEST_CASE("tapegrad notes unused variables, infinite gradients and kinks") {
     // sqrt at 0: f is fine, its derivative is infinite; JSON has no inf.
     r = tapegrad({"grad", "sqrt(x)", "x=0", "--json"});
     CHECK(r.code == 0);
-    CHECK(r.out.find("\"grad\": null") != std::string::npos);
+    CHECK(Json::parse(r.out).at("variables").at(0).at("grad").is_null());
     CHECK(r.err.find("note: ∂f/∂x is inf: anomaly in backward pass: sqrt") != std::string::npos);
     r = tapegrad({"grad", "sqrt(x)", "x=0"});
     CHECK(r.code == 0);
@@ -253,9 +266,10 @@ TEST_CASE("syntax errors exit 2 and point at the column") {
           "     ^\n");
     r = tapegrad({"grad", "2x + 1", "x=1", "--json"});
     CHECK(r.code == 2);
-    CHECK(r.out ==
-          "{\"error\": {\"kind\": \"syntax\", \"message\": \"expected an operator (+ - * / ^) or the end of the expression, "
-          "found 'x' (multiplication needs an explicit '*')\", \"column\": 2}}\n");
+    CHECK(Json::parse(r.out) == json_error("syntax",
+                                           "expected an operator (+ - * / ^) or the end of the expression, found 'x' "
+                                           "(multiplication needs an explicit '*')",
+                                           2));
 }
 
 TEST_CASE("unknown functions and variables without values exit 2, named") {
@@ -273,9 +287,8 @@ TEST_CASE("unknown functions and variables without values exit 2, named") {
           "      ^^^^\n");
     r = tapegrad({"grad", "x * y", "x=1", "--json"});
     CHECK(r.code == 2);
-    CHECK(r.out ==
-          "{\"error\": {\"kind\": \"missing value\", \"message\": \"no value for variable y (give it on the command line: "
-          "y=VALUE)\", \"column\": 5}}\n");
+    CHECK(Json::parse(r.out) ==
+          json_error("missing value", "no value for variable y (give it on the command line: y=VALUE)", 5));
 }
 
 TEST_CASE("domain errors exit 1 and name the operation") {
@@ -288,26 +301,26 @@ TEST_CASE("domain errors exit 1 and name the operation") {
           "      ^^^\n");
     r = tapegrad({"grad", "1 / (x - 2)", "x=2", "--json"});
     CHECK(r.code == 1);
-    CHECK(r.out == "{\"error\": {\"kind\": \"domain\", \"message\": \"1 / 0 is inf (infinite)\", \"column\": 3}}\n");
+    CHECK(Json::parse(r.out) == json_error("domain", "1 / 0 is inf (infinite)", 3));
 }
 
 TEST_CASE("usage errors under --json still print one error object on stdout") {
     struct Case {
         std::vector<std::string> args;
-        const char* json;  // the whole of stdout
+        const char* message;
     };
     const Case cases[] = {
-        {{"grad", "x", "x=1", "--bogus", "--json"},
-         "{\"error\": {\"kind\": \"usage\", \"message\": \"The following argument was not expected: --bogus\"}}\n"},
-        {{"grad", "--json"}, "{\"error\": {\"kind\": \"usage\", \"message\": \"expression is required\"}}\n"},
-        {{"frobnicate", "x", "--json"},
-         "{\"error\": {\"kind\": \"usage\", \"message\": \"unknown command 'frobnicate' (commands: grad)\"}}\n"},
+        {{"grad", "x", "x=1", "--bogus", "--json"}, "The following argument was not expected: --bogus"},
+        {{"grad", "--json"}, "expression is required"},
+        {{"frobnicate", "x", "--json"}, "unknown command 'frobnicate' (commands: grad)"},
+        {{"grad", "x", "x=1", "--json", "--step", "0"}, "--step must be a positive number, found '0'"},
     };
     for (const Case& c : cases) {
         INFO("args: ", fmt::format("{}", fmt::join(c.args, " ")));
         const Run r = tapegrad(c.args);
         CHECK(r.code == 2);
-        CHECK(r.out == c.json);
+        CHECK(r.out.find('\n') == r.out.size() - 1);  // the whole of stdout: one line
+        CHECK(Json::parse(r.out) == json_error("usage", c.message));
         CHECK_FALSE(r.err.empty());  // the human-readable message stays on stderr
     }
     // Without --json, stdout stays empty; after --, "--json" is an argument.
@@ -336,7 +349,19 @@ TEST_CASE("usage errors exit 2") {
         {{"grad", "x", "x=1", "a-b=1"}, "tapegrad: error: in 'a-b=1': 'a-b' is not a variable name (letters, digits and _, not starting with a digit)"},
         {{"grad", "x", "x=1", "pi=3"}, "tapegrad: error: in 'pi=3': 'pi' is a built-in function or constant, not a variable"},
         {{"grad", "x", "x=1", "x=2"}, "tapegrad: error: x is given twice (x=1 and x=2)"},
-        {{"grad", "x", "x=1", "--step", "-1"}, "--step"},
+        {{"grad", "x", "x=1", "--step", "-1"}, "tapegrad: error: --step must be a positive number, found '-1'\n"},
+        {{"grad", "x", "x=1", "--step", "0"}, "tapegrad: error: --step must be a positive number, found '0'\n"},
+        {{"grad", "x", "x=1", "--step", "nan"}, "tapegrad: error: --step must be a positive number, found 'nan'\n"},
+        {{"grad", "x", "x=1", "--step", "inf"}, "tapegrad: error: --step must be a positive finite number, found 'inf'\n"},
+        {{"grad", "x", "x=1", "--step", "1e999"},
+         "tapegrad: error: --step must be a positive finite number, found '1e999'\n"},
+        {{"grad", "x", "x=1", "--step", "small"}, "tapegrad: error: --step must be a positive number, found 'small'\n"},
+        {{"grad", "x", "x=1", "--render-timeout", "0"},
+         "tapegrad: error: --render-timeout must be a positive number, found '0'\n"},
+        {{"grad", "x", "x=1", "--svg", "-"}, "tapegrad: error: --svg needs a file name: '-' (standard output) is for --dot"},
+        {{"grad", "x", "x=1", "--png", "-"}, "tapegrad: error: --png needs a file name"},
+        {{"grad", "x", "x=1", "--dot", "-", "--json"},
+         "tapegrad: error: --dot - and --json both write to standard output; give --dot a file name, or drop --json\n"},
         {{"grad", "x", "x=1", "--bogus"}, "--bogus"},
         {{"grad", "-x^2", "x=1"}, "hint: an expression that starts with '-' goes after --: tapegrad grad -- \"-x^2\""},
     };
@@ -419,7 +444,7 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
     // No `dot` on PATH (as on a machine without Graphviz).
     const fs::path svg2 = scratch_dir() / "h.svg";
     const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--svg", svg2.string()}, "PATH=/nonexistent");
-    CHECK(r.code == 0);
+    CHECK(r.code == 3);  // the result is there, the picture is not
     CHECK_FALSE(fs::exists(svg2));
     const fs::path written = scratch_dir() / "h.dot";
     CHECK(slurp(written).rfind("digraph tapegrad {", 0) == 0);
@@ -434,7 +459,7 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
     const Run all = tapegrad({"grad", "x * y + y", "x=1", "y=2", "--dot", both_dot.string(), "--svg", both_svg.string(),
                               "--png", both_png.string()},
                              "PATH=/nonexistent");
-    CHECK(all.code == 0);
+    CHECK(all.code == 3);
     const std::string graph = slurp(both_dot);
     CHECK(graph.rfind("digraph tapegrad {", 0) == 0);
     CHECK(graph.find("[label=\"y\\nvalue 2\\ngrad 2\"") != std::string::npos);
@@ -443,6 +468,234 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
     CHECK(all.err.rfind(fmt::format("wrote {}\nnote: Graphviz's 'dot' is not on PATH, so {} was not drawn",
                                     both_dot.string(), both_svg.string()),
                         0) == 0);
+}
+
+TEST_CASE("without Graphviz, --svg/--png exit 3 and the JSON says which picture was not drawn and why") {
+    const fs::path svg = scratch_dir() / "j.svg", png = scratch_dir() / "j.png", dot = scratch_dir() / "j.dot";
+    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--dot", dot.string(), "--svg", svg.string(), "--png",
+                            png.string()},
+                           "PATH=/nonexistent");
+    CHECK(r.code == 3);
+    const Json j = Json::parse(r.out);
+    CHECK(j.at("f") == 2.0);
+    CHECK(j.at("variables").size() == 2);
+    const Json expected = Json::array({
+        {{"format", "dot"}, {"file", dot.string()}, {"written", true}},
+        {{"format", "svg"}, {"file", svg.string()}, {"written", false}, {"reason", "graphviz not found"},
+         {"dot_file", dot.string()}},
+        {{"format", "png"}, {"file", png.string()}, {"written", false}, {"reason", "graphviz not found"},
+         {"dot_file", dot.string()}},
+    });
+    CHECK(j.at("graphs") == expected);
+    CHECK_FALSE(fs::exists(svg));
+    CHECK_FALSE(fs::exists(png));
+    CHECK(slurp(dot).rfind("digraph tapegrad {", 0) == 0);
+    // No graph asked for: no "graphs" key, exit 0.
+    const Run plain = tapegrad({"grad", "x * y", "x=1", "y=2", "--json"}, "PATH=/nonexistent");
+    CHECK(plain.code == 0);
+    CHECK_FALSE(Json::parse(plain.out).contains("graphs"));
+    if (have_graphviz()) {
+        const Run drawn = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--svg", svg.string()});
+        CHECK(drawn.code == 0);
+        CHECK(Json::parse(drawn.out).at("graphs") ==
+              Json::array({{{"format", "svg"}, {"file", svg.string()}, {"written", true}}}));
+        CHECK(slurp(svg).find("<svg") != std::string::npos);
+    }
+}
+
+TEST_CASE("--dot - writes the graph to standard output, not to a file named -") {
+    const fs::path dir = scratch_dir() / "dash";
+    fs::create_directories(dir);
+    const Run r = tapegrad({"grad", "tanh(x1*w1 + b)", "x1=2", "w1=-3", "b=6.8813735870195432", "--dot", "-"}, "", dir);
+    CHECK(r.code == 0);
+    CHECK(r.out.rfind("digraph tapegrad {", 0) == 0);
+    CHECK(r.out.find("[label=\"x1\\nvalue 2\\ngrad -1.5\"") != std::string::npos);
+    CHECK(r.out.substr(r.out.size() - 2) == "}\n");  // the DOT text and nothing else
+    CHECK(lines(r.err).at(0).rfind("f = tanh(x1*w1 + b) = 0.70710678", 0) == 0);  // the table went to stderr
+    CHECK(fs::is_empty(dir));  // no file named "-" (or anything else)
+    if (have_graphviz()) {
+        const fs::path dot_file = dir / "from_stdout.dot";
+        std::ofstream(dot_file, std::ios::binary) << r.out;
+        CHECK(std::system(fmt::format("dot -Tsvg {} -o /dev/null", shell_quote(dot_file.string())).c_str()) == 0);
+    }
+}
+
+TEST_CASE("--json prints valid UTF-8 whatever bytes the arguments hold") {
+    // Latin-1 é, a lone continuation byte, a truncated sequence, an overlong
+    // '/', a UTF-16 surrogate, 0xff: each becomes U+FFFD in the JSON.
+    const char* bad[] = {"\xe9", "\x80", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xff"};
+    const std::string replacement = "\xef\xbf\xbd";
+    for (std::size_t k = 0; k < std::size(bad); ++k) {
+        INFO("case ", k);
+        const char* bytes = bad[k];
+        const std::string name = fmt::format("a{}b", bytes);
+        // In an assignment's name (a usage error quoting it) ...
+        Run r = tapegrad({"grad", "x", "x=1", name + "=2", "--json"});
+        CHECK(r.code == 2);
+        Json j = Json::parse(r.out);  // throws on invalid UTF-8
+        const std::string message = j.at("error").at("message").get<std::string>();
+        CHECK(message.find("a" + replacement) != std::string::npos);
+        CHECK(r.err.find(name) != std::string::npos);  // stderr keeps the bytes as given
+        // ... in an assignment's value ...
+        r = tapegrad({"grad", "x", fmt::format("x=1{}", bytes), "--json"});
+        CHECK(r.code == 2);
+        CHECK(Json::parse(r.out).at("error").at("message").get<std::string>().find("1" + replacement) != std::string::npos);
+        // ... and in the expression itself.
+        r = tapegrad({"grad", fmt::format("x + {}", bytes), "x=1", "--json"});
+        CHECK(r.code == 2);
+        j = Json::parse(r.out);
+        CHECK(j.at("error").at("kind") == "syntax");
+    }
+    // Valid UTF-8 passes through unchanged.
+    const Run ok = tapegrad({"grad", "x", "x=1", "\xc3\xa9=2", "--json"});
+    CHECK(Json::parse(ok.out).at("error").at("message").get<std::string>().find("'\xc3\xa9'") != std::string::npos);
+}
+
+TEST_CASE("--step changes the finite difference and nothing else") {
+    // f = x^3 at 2: the central difference is 12 + h^2 exactly (in exact
+    // arithmetic), so a step of 1e-2 (relative: h = 0.02) gives 12.0004.
+    const JsonResult fine = parse_json(tapegrad({"grad", "x^3", "x=2", "--json"}).out);
+    const JsonResult coarse = parse_json(tapegrad({"grad", "x^3", "x=2", "--json", "--step", "1e-2"}).out);
+    CHECK(fine.rows.at("x").grad == 12);
+    CHECK(coarse.rows.at("x").grad == 12);
+    CHECK(fine.rows.at("x").numeric == doctest::Approx(12).epsilon(1e-9));
+    CHECK(coarse.rows.at("x").numeric == doctest::Approx(12.0004).epsilon(1e-10));
+}
+
+namespace {
+
+// A stand-in for Graphviz's `dot` that never finishes: it records its
+// process id (atomically, via rename) and then becomes `sleep`.
+fs::path hanging_dot(const std::string& name) {
+    const fs::path bin = scratch_dir() / name;
+    fs::create_directories(bin);
+    std::ofstream(bin / "dot") << fmt::format("#!/bin/sh\necho $$ > {0}.tmp && mv {0}.tmp {0}\nexec sleep 600\n",
+                                              shell_quote((bin / "pid").string()));
+    fs::permissions(bin / "dot", fs::perms::owner_all);
+    return bin;
+}
+
+// The pid a hanging_dot wrote, once it has (up to a minute).
+pid_t wait_for_pid(const fs::path& bin) {
+    for (int i = 0; i < 6000 && !fs::exists(bin / "pid"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(fs::exists(bin / "pid"));
+    return static_cast<pid_t>(std::stol(slurp(bin / "pid")));
+}
+
+// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
+bool ended(pid_t pid) {
+    const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
+    if (stat.empty()) return true;
+    const auto close = stat.rfind(')');
+    return close != std::string::npos && stat.substr(close + 2, 1) == "Z";
+}
+
+bool ends_within_a_minute(pid_t pid) {
+    for (int i = 0; i < 6000; ++i) {
+        if (ended(pid)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+// Starts tapegrad with `args` and PATH=`path`, without waiting.
+pid_t start_tapegrad(const std::vector<std::string>& args, const std::string& path) {
+    std::vector<std::string> words = {"env", fmt::format("PATH={}", path), TAPEGRAD_CLI};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    // env then execs tapegrad in the same process, so this pid is tapegrad's.
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawnp(&pid, "env", &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    REQUIRE(spawned == 0);
+    return pid;
+}
+
+// The files in `dir` whose names start with `prefix`.
+std::vector<std::string> files_starting(const fs::path& dir, const std::string& prefix) {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.path().filename().string().rfind(prefix, 0) == 0) out.push_back(entry.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a graph too large for Graphviz is not handed to it: exit 3, the .dot written, --dot suggested") {
+    // 1500 terms sin(x*k): 4500 nodes. Graphviz ran for over ten minutes on it.
+    std::string text = "sin(x*0)";
+    for (int k = 1; k < 1500; ++k) text += fmt::format(" + sin(x*{})", k);
+    const fs::path dir = scratch_dir() / "large";
+    fs::create_directories(dir);
+    const Run r = tapegrad({"grad", text, "x=0.5", "--json", "--svg", (dir / "big.svg").string()});
+    CHECK(r.code == 3);
+    const Json j = Json::parse(r.out);
+    // f = sum sin(k/2), ∂f/∂x = sum k cos(k x).
+    double f = 0, df = 0;
+    for (int k = 0; k < 1500; ++k) {
+        f += std::sin(0.5 * k);
+        df += k * std::cos(0.5 * k);
+    }
+    CHECK(j.at("f").get<double>() == doctest::Approx(f).epsilon(1e-12));
+    CHECK(j.at("variables").at(0).at("grad").get<double>() == doctest::Approx(df).epsilon(1e-12));
+    CHECK(j.at("graphs") == Json::array({{{"format", "svg"}, {"file", (dir / "big.svg").string()}, {"written", false},
+                                          {"reason", "graph too large"}, {"dot_file", (dir / "big.dot").string()}}}));
+    CHECK(r.err.find("note: the graph has 4500 nodes, and Graphviz can take many minutes past 1000, so") !=
+          std::string::npos);
+    CHECK(r.err.find("--dot FILE writes only the DOT text") != std::string::npos);
+    CHECK(files_starting(dir, "") == std::vector<std::string>{"big.dot"});
+    CHECK(slurp(dir / "big.dot").find("n4499 [") != std::string::npos);
+}
+
+TEST_CASE("Graphviz past --render-timeout is killed: exit 3, the .dot written, no temporary file left") {
+    const fs::path bin = hanging_dot("slow_bin");
+    const fs::path dir = scratch_dir() / "slow";
+    fs::create_directories(dir);
+    const fs::path svg = dir / "g.svg";
+    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--svg", svg.string(), "--render-timeout", "2"},
+                           fmt::format("PATH={}:/usr/bin:/bin", bin.string()));
+    CHECK(r.code == 3);
+    CHECK(Json::parse(r.out).at("graphs") ==
+          Json::array({{{"format", "svg"}, {"file", svg.string()}, {"written", false}, {"reason", "graphviz timed out"},
+                        {"dot_file", (dir / "g.dot").string()}}}));
+    CHECK(r.err.find("note: Graphviz's 'dot' did not finish within 2 s (--render-timeout) and was stopped, so") !=
+          std::string::npos);
+    CHECK(files_starting(dir, "") == std::vector<std::string>{"g.dot"});
+    // Killed and reaped before tapegrad returned (on a machine so loaded that
+    // the stand-in had not yet written its pid in 2 s, there is none to check).
+    if (fs::exists(bin / "pid")) {
+        const pid_t dot_pid = wait_for_pid(bin);
+        CHECK(ended(dot_pid));
+        ::kill(dot_pid, SIGKILL);  // in case it was not
+    }
+}
+
+TEST_CASE("killing tapegrad while Graphviz draws also ends Graphviz, and SIGTERM removes the temporary files") {
+    const fs::path dir = scratch_dir() / "killed";
+    fs::create_directories(dir);
+    for (const int sig : {SIGKILL, SIGTERM}) {
+        INFO("signal ", sig);
+        const fs::path bin = hanging_dot(fmt::format("kill_bin_{}", sig));
+        const pid_t tapegrad_pid = start_tapegrad({"grad", "x * y", "x=1", "y=2", "--svg", (dir / "g.svg").string()},
+                                                  fmt::format("{}:/usr/bin:/bin", bin.string()));
+        const pid_t dot_pid = wait_for_pid(bin);
+        REQUIRE(::kill(tapegrad_pid, sig) == 0);
+        int status = 0;
+        REQUIRE(::waitpid(tapegrad_pid, &status, 0) == tapegrad_pid);
+        CHECK(WIFSIGNALED(status));
+        CHECK(ends_within_a_minute(dot_pid));  // PR_SET_PDEATHSIG
+        ::kill(dot_pid, SIGKILL);              // in case it did not
+        // SIGKILL cannot be caught, so only SIGTERM can clean up.
+        if (sig == SIGTERM) CHECK(files_starting(dir, "g.svg").empty());
+        for (const auto& f : files_starting(dir, "")) fs::remove(dir / f);
+    }
 }
 
 #endif

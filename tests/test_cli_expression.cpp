@@ -165,7 +165,7 @@ TEST_CASE("variables in first-appearance order with columns, and constants folde
     const std::uint32_t before = ag::tape().size();
     const ag::Value f = folded.evaluate(std::vector<ag::Value>{x});
     CHECK(ag::tape().size() == before + 1);
-    CHECK(ag::tape().op[f.index()] == ag::Op::MulC);
+    CHECK(ag::tape().op(f.index()) == ag::Op::MulC);
     CHECK(f.data() == 2 * std::numbers::pi * 0.5);
     // An expression without variables is a leaf holding its value.
     const ag::Value c = Expression("(1 + 2) * 3").evaluate({});

@@ -219,3 +219,99 @@ TEST_CASE("Datasets become tensors that need no gradient") {
     CHECK_THROWS_WITH_AS(bad.class_labels(), "class labels: row 2 has label 0.5, not a class index (a whole number >= 0)",
                          std::invalid_argument);
 }
+
+TEST_CASE("train_test_split stratifies only by class indices: regression targets split at random") {
+    // 2000 rows whose real-valued targets are all distinct: stratifying by
+    // value would make 2000 classes of one row and a test part of none.
+    Dataset d;
+    d.n_features = 1;
+    for (int i = 0; i < 2000; ++i) {
+        d.features.push_back(i);
+        d.labels.push_back(0.5 * i + 0.25);
+    }
+    const auto [train, test] = train_test_split(d, 0.25, 3);
+    CHECK(test.size() == 500);
+    CHECK(train.size() == 1500);
+    // The same rows as an explicit random split, and each label still travels with its row.
+    CHECK(test.features == train_test_split(d, 0.25, 3, /*stratify=*/false).test.features);
+    for (std::size_t i = 0; i < test.size(); ++i) CHECK(test.labels[i] == 0.5 * test.feature(i, 0) + 0.25);
+    // No labels at all: nothing to stratify by, a random split too.
+    Dataset unlabelled = d;
+    unlabelled.labels.clear();
+    CHECK(train_test_split(unlabelled, 0.25, 3).test.features == test.features);
+    Dataset half_labelled = d;
+    half_labelled.labels.resize(1000);
+    CHECK_THROWS_WITH_AS(train_test_split(half_labelled, 0.25, 3),
+                         "train_test_split: the data set has 1000 labels for 2000 rows", std::invalid_argument);
+}
+
+TEST_CASE("train_test_split refuses a stratified split with a class of one row, and an empty part") {
+    // Whole-number targets that are really a regression (ages, counts) look
+    // like class indices; most "classes" then have one row.
+    Dataset d;
+    d.n_features = 1;
+    for (int i = 0; i < 2000; ++i) {
+        d.features.push_back(i);
+        d.labels.push_back(i < 10 ? 0 : i);
+    }
+    CHECK_THROWS_WITH_AS(train_test_split(d, 0.25, 1),
+                         "train_test_split: class 10 has only 1 row; a stratified split needs at least 2 rows of each "
+                         "class (for whole-number regression targets, or to keep a rare class, pass stratify = false)",
+                         std::invalid_argument);
+    CHECK(train_test_split(d, 0.25, 1, /*stratify=*/false).test.size() == 500);
+    // round(0.1 · 3) = 0 rows for test.
+    Dataset three;
+    three.n_features = 1;
+    three.features = {1, 2, 3};
+    three.labels = {0.5, 1.5, 2.5};
+    CHECK_THROWS_WITH_AS(train_test_split(three, 0.1, 1),
+                         "train_test_split: test_fraction 0.1 of 3 rows gives 3 training and 0 test rows; each part "
+                         "needs at least one",
+                         std::invalid_argument);
+    CHECK(train_test_split(three, 0.4, 1).test.size() == 1);
+}
+
+TEST_CASE("CSV: quoted fields lose their quotes, keep their delimiters, and quoted numbers are numbers") {
+    const Dataset d = parse_csv("\"sepal length\",\"width, cm\",\"say \"\"hi\"\"\",\"label\"\n"
+                                "\"5.1\",3.5,\"1.4\",0\n 2 , \"3\" ,4,1\n");
+    CHECK(d.column_names == std::vector<std::string>{"sepal length", "width, cm", "say \"hi\"", "label"});
+    CHECK(d.features == std::vector<double>{5.1, 3.5, 1.4, 2, 3, 4});
+    CHECK(d.labels == std::vector<double>{0, 1});
+    const Dataset semi = parse_csv("\"a\";\"b\"\n1;0\n", {.delimiter = ';'});
+    CHECK(semi.column_names == std::vector<std::string>{"a", "b"});
+    CHECK_THROWS_WITH_AS(parse_csv("\"a,b\n1,2\n", {}, "q.csv"),
+                         "read_csv: q.csv: line 1, column 1: a quoted field is not closed (quoted fields cannot span lines)",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_csv("a,\"b\"x,c\n1,2,3\n", {}, "q.csv"),
+                         "read_csv: q.csv: line 1, column 2: 'x' follows the closing quote of a quoted field",
+                         std::invalid_argument);
+}
+
+TEST_CASE("CSV: a file separated by another delimiter gets an error that names it") {
+    CHECK_THROWS_WITH_AS(parse_csv("x;y;label\n1;2;0\n3;4;1\n", {}, "semi.csv"),
+                         "read_csv: semi.csv: line 2 has only the label column; no features are left (the line "
+                         "contains ';': if the file is separated by ';', set CsvOptions::delimiter = ';')",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_csv("1\t2\t0\n", {.header = Header::No}, "tabs.csv"),
+                         "read_csv: tabs.csv: line 1 has only the label column; no features are left (the line "
+                         "contains '\\t': if the file is separated by '\\t', set CsvOptions::delimiter = '\\t')",
+                         std::invalid_argument);
+    // Without a label column the first field is not a number; with decimal commas the fields split wrongly.
+    CHECK_THROWS_WITH_AS(parse_csv("1;2;0\n", {.header = Header::No, .label_column = std::nullopt}, "semi.csv"),
+                         "read_csv: semi.csv: line 1, column 1: '1;2;0' is not a number (the line contains ';': if "
+                         "the file is separated by ';', set CsvOptions::delimiter = ';')",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_csv("a;b;label\n1,5;2,25;0\n", {}, "euro.csv"),
+                         "read_csv: euro.csv: line 2, column 2: '5;2' is not a number (the line contains ';': if the "
+                         "file is separated by ';', set CsvOptions::delimiter = ';')",
+                         std::invalid_argument);
+    // The hint only when another delimiter is there: a ragged comma file gets none.
+    CHECK_THROWS_WITH_AS(parse_csv("1,2,3\n4,5\n", {}, "ragged.csv"),
+                         "read_csv: ragged.csv: line 2 has 2 fields, expected 3 (as on line 1)", std::invalid_argument);
+    // A header and nothing else that splits: the header is the only line.
+    CHECK_THROWS_WITH_AS(parse_csv("a;b;label\n", {}, "semi.csv"),
+                         "read_csv: semi.csv: no data rows (the line contains ';': if the file is separated by ';', "
+                         "set CsvOptions::delimiter = ';')",
+                         std::invalid_argument);
+    CHECK(parse_csv("1;2;0\n", {.delimiter = ';'}).features == std::vector<double>{1, 2});
+}

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <string>
 
 using ag::Value;
 using namespace ag::nn;
@@ -57,7 +59,7 @@ TEST_CASE("Neuron gradients: hand formula and central differences") {
 
 TEST_CASE("MLP gradients of every parameter match central differences") {
     for (Activation act : {Activation::Tanh, Activation::Sigmoid, Activation::Relu, Activation::Identity}) {
-        CAPTURE(act);
+        CAPTURE(std::string(to_string(act)));
         const MLP model(3, {4, 3, 2}, {.hidden = act, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 11});
         const std::vector<double> x{0.3, -0.7, 1.1};
         auto loss = [&] {
@@ -104,8 +106,9 @@ TEST_CASE("MLP structure: layer sizes, activations, parameter count and order") 
 TEST_CASE("Weights and biases set by hand reproduce a textbook forward pass") {
     // Mazur's 2-2-2 sigmoid network: hidden h1 = σ(0.15·0.05 + 0.20·0.10 + 0.35) = 0.593269992,
     // output o1 = σ(0.40·h1 + 0.45·h2 + 0.60) = 0.75136507 (published to these digits).
-    const MLP net({Layer({{0.15, 0.20}, {0.25, 0.30}}, {0.35, 0.35}, Activation::Sigmoid),
-                   Layer({{0.40, 0.45}, {0.50, 0.55}}, {0.60, 0.60}, Activation::Sigmoid)});
+    // Weights [inputs][outputs]: row i1 holds w1 (to h1) and w3 (to h2).
+    const MLP net({Layer({{0.15, 0.25}, {0.20, 0.30}}, {0.35, 0.35}, Activation::Sigmoid),
+                   Layer({{0.40, 0.50}, {0.45, 0.55}}, {0.60, 0.60}, Activation::Sigmoid)});
     const std::vector<double> x{0.05, 0.10};
     CHECK(net.layer(0)(x)[0].data() == doctest::Approx(0.593269992).epsilon(1e-9));
     const std::vector<Value> out = net(x);
@@ -175,7 +178,17 @@ TEST_CASE("Scalar model errors name the operation and the sizes") {
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(m.layer(0).neuron(0).set_weights({1.0}),
                          "Neuron::set_weights: got 1 weights, the neuron has 2", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(Layer({{1.0, 2.0}}, {0.0, 1.0}), "Layer: 1 rows of weights but 2 biases (one of each per neuron)",
+    CHECK_THROWS_WITH_AS(Layer({{1.0, 2.0}, {3.0}}, {0.0, 1.0}),
+                         "Layer: weight row 1 has 1 entries, expected 2 (one per output: weight is [inputs][outputs], "
+                         "the W of x·W + b)",
+                         std::invalid_argument);
+    // Weights given the other way round ([outputs][inputs], one row per neuron) do not fit.
+    CHECK_THROWS_WITH_AS(Layer({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, {0.0, 1.0}),
+                         "Layer: weight row 0 has 3 entries, expected 2 (one per output: weight is [inputs][outputs], "
+                         "the W of x·W + b)",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(m.layer(0).set_weights({{1, 2, 3}}),
+                         "Layer::set_weights: got 1 rows, the layer has 2 inputs (weight is [inputs][outputs])",
                          std::invalid_argument);
     CHECK_THROWS_AS(parse_activation("softplus"), std::invalid_argument);
     CHECK(parse_activation("tanh") == Activation::Tanh);
@@ -209,4 +222,58 @@ TEST_CASE("A 2-2-1 scalar network learns XOR to a loss below 0.01") {
         ag::Scope scope;
         CHECK((model(xor4.row(i))[0].data() > 0.5) == (xor4.labels[i] == 1.0));
     }
+}
+
+TEST_CASE("One weight convention: a Layer and a Linear built from the same [inputs][outputs] rows are one layer") {
+    // W [2, 3]: row i holds input i's weights to the three outputs.
+    const std::vector<std::vector<double>> W{{1.0, -2.0, 0.5}, {3.0, 0.25, -1.0}};
+    const std::vector<double> b{0.1, 0.2, 0.3};
+    const Layer layer(W, b, Activation::Identity);
+    const Linear linear(W, b);
+    REQUIRE(layer.n_inputs() == 2);
+    REQUIRE(layer.n_outputs() == 3);
+    CHECK(linear.in_features() == layer.n_inputs());
+    CHECK(linear.out_features() == layer.n_outputs());
+    // Neuron j holds column j.
+    CHECK(layer.neuron(1).weights()[0].data() == -2.0);
+    CHECK(layer.neuron(1).weights()[1].data() == 0.25);
+    // Same outputs: x·W + b, by hand: [1·1 + 2·3, 1·(−2) + 2·0.25, 1·0.5 + 2·(−1)] + b.
+    const std::vector<double> x{1.0, 2.0};
+    ag::Scope scope;
+    const std::vector<Value> out = layer(x);
+    const ag::Tensor t = linear(ag::Tensor({1, 2}, std::span<const double>(x)));
+    const std::vector<double> expected{7.1, -1.3, -1.2};
+    for (std::size_t j = 0; j < 3; ++j) {
+        CHECK(out[j].data() == doctest::Approx(expected[j]).epsilon(1e-15));
+        CHECK(t.data()[j] == doctest::Approx(out[j].data()).epsilon(1e-15));  // BLAS may round otherwise
+    }
+    // Same named parameters, values in the same row-major order.
+    const std::vector<NamedParameter> a = layer.named_parameters(), c = linear.named_parameters();
+    REQUIRE(a.size() == 2);
+    for (std::size_t k = 0; k < 2; ++k) {
+        CHECK(a[k].name() == c[k].name());
+        CHECK(a[k].shape() == c[k].shape());
+        CHECK(a[k].values() == c[k].values());
+    }
+    CHECK(a[0].values() == std::vector<double>{1.0, -2.0, 0.5, 3.0, 0.25, -1.0});
+    // set_weights takes the same rows.
+    const Layer other(2, 3, Activation::Identity, Init::Uniform, 1);
+    other.set_weights(W);
+    other.set_biases(b);
+    CHECK(other.named_parameters()[0].values() == a[0].values());
+    // And a Layer made of Neurons, each given its column.
+    const Layer by_neurons({Neuron({1.0, 3.0}, 0.1), Neuron({-2.0, 0.25}, 0.2), Neuron({0.5, -1.0}, 0.3)});
+    CHECK(by_neurons.named_parameters()[0].values() == a[0].values());
+}
+
+TEST_CASE("Scalar layers too large for a tape are refused before anything is allocated") {
+    CHECK_THROWS_WITH_AS(Layer(std::size_t{1} << 62, 4),
+                         "Layer(4611686018427387904 -> 4): 4 x (4611686018427387904 + 1) scalar parameters are more "
+                         "than one tape holds (4294967295 nodes)",
+                         std::length_error);
+    CHECK_THROWS_AS(Layer(std::size_t{1} << 32, std::size_t{1} << 32), std::length_error);
+    CHECK_THROWS_AS(Layer(std::size_t{1} << 31, 2), std::length_error);  // 2^32 + 2: one past the tape
+    CHECK_THROWS_AS(Neuron(std::size_t{1} << 40), std::length_error);
+    CHECK_THROWS_AS(MLP(2, {std::size_t{1} << 62, 1}), std::length_error);
+    CHECK_THROWS_AS(Layer(std::numeric_limits<std::size_t>::max(), 1), std::length_error);  // n_inputs + 1 wraps
 }

@@ -5,13 +5,22 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <string>
+#include <vector>
 
 using namespace ag::nn;
 
@@ -208,4 +217,160 @@ TEST_CASE("save errors: duplicate names, unwritable path") {
                          doctest::Contains("two parameters are named 'w'"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(save(MLP(1, {1}), scratch_path("no_such_dir") / "x.tgp"), doctest::Contains("save: cannot create"),
                          std::runtime_error);
+}
+
+namespace {
+// The names in a directory, sorted, one space between them.
+std::string listing(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return fmt::format("{}", fmt::join(names, " "));
+}
+std::string text_of(const std::filesystem::path& p) {
+    const std::vector<unsigned char> b = read_bytes(p);
+    return std::string(b.begin(), b.end());
+}
+}  // namespace
+
+TEST_CASE("save does not write through a link planted at a temporary file's name, and leaves no temporary file") {
+    const auto dir = scratch_path("planted");
+    std::filesystem::create_directories(dir);
+    const auto victim = scratch_path("victim.txt");
+    write_bytes(victim, {'k', 'e', 'e', 'p'});
+    const auto path = dir / "model.tgp";
+    std::filesystem::create_symlink(victim, path.string() + ".tmp");  // the name save() used to write to
+    const MLP model(2, {3, 1}, {.seed = 31});
+    save(model, path);
+    CHECK(text_of(victim) == "keep");
+    CHECK(std::filesystem::is_symlink(path.string() + ".tmp"));  // someone else's file: left alone
+    CHECK(!std::filesystem::is_symlink(path));
+    const MLP loaded(2, {3, 1}, {.seed = 32});
+    load(loaded, path);
+    CHECK(bits(loaded) == bits(model));
+    CHECK(listing(dir) == "model.tgp model.tgp.tmp");
+    // A save that fails at the rename (the target is a directory) removes its temporary file.
+    const auto taken = dir / "taken";
+    std::filesystem::create_directories(taken / "inside");
+    CHECK_THROWS_WITH_AS(save(model, taken), doctest::Contains("save: cannot rename"), std::runtime_error);
+    CHECK(listing(dir) == "model.tgp model.tgp.tmp taken");
+}
+
+TEST_CASE("Two processes saving one path at once each succeed, and a reader only ever sees a whole file") {
+    const auto path = scratch_path("shared.tgp");
+    const TensorMLP a(8, {64, 16}, {.seed = 41}), b(8, {64, 16}, {.seed = 42});
+    const TensorMLP reader(8, {64, 16}, {.seed = 43});
+    save(a, path);
+    const std::vector<std::uint64_t> bits_a = bits(a), bits_b = bits(b);
+    REQUIRE(bits_a != bits_b);
+    constexpr int saves = 300;
+    std::vector<pid_t> writers;
+    for (const TensorMLP* m : {&a, &b}) {
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {  // a writer: no doctest in here, only an exit code
+            int status = 0;
+            try {
+                for (int k = 0; k < saves; ++k) save(*m, path);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "writer %d: %s\n", static_cast<int>(::getpid()), e.what());
+                status = 1;
+            }
+            std::_Exit(status);
+        }
+        writers.push_back(pid);
+    }
+    int loads = 0, whole = 0, failures = 0;
+    std::string first_failure;
+    std::vector<int> statuses(writers.size(), -1);
+    std::size_t finished = 0;
+    auto running = [&] {
+        for (std::size_t w = 0; w < writers.size(); ++w) {
+            int status = 0;
+            if (statuses[w] == -1 && ::waitpid(writers[w], &status, WNOHANG) == writers[w]) {
+                statuses[w] = status;
+                ++finished;
+            }
+        }
+        return finished < writers.size();
+    };
+    while (running() || loads < 10) {
+        ++loads;
+        try {
+            load(reader, path);
+            const std::vector<std::uint64_t> got = bits(reader);
+            whole += got == bits_a || got == bits_b ? 1 : 0;
+        } catch (const LoadError& e) {
+            if (failures++ == 0) first_failure = e.what();
+        }
+    }
+    for (const int status : statuses) {
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    INFO("first failed load: ", first_failure);
+    CHECK(failures == 0);
+    CHECK(whole == loads);
+    // Nothing left behind but the file.
+    CHECK(listing(scratch_dir()).find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("load refuses what is not a regular file before reading it") {
+    const MLP model(2, {3, 1}, {.seed = 51});
+    // /dev/zero would be read forever, a FIFO would block at open.
+    expect_load_error(model, "/dev/zero", LoadErrorKind::Missing,
+                      "load: '/dev/zero': not a regular file (a character device), so not a parameter file");
+    const auto fifo = scratch_path("fifo.tgp");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    expect_load_error(model, fifo, LoadErrorKind::Missing, "not a regular file (a FIFO)");
+    expect_load_error(model, scratch_dir(), LoadErrorKind::Missing, "not a regular file (a directory)");
+}
+
+TEST_CASE("load checks the header against the file's size and the model's before reading the rest") {
+    const MLP model(2, {3, 1}, {.seed = 61});
+    const auto before = bits(model);
+    // A sparse 3 GiB file: zeros are not a header.
+    const auto sparse = scratch_path("sparse.tgp");
+    constexpr std::uint64_t size = std::uint64_t{3} << 30;
+    {
+        std::filesystem::path p = sparse;
+        write_bytes(p, {});
+        std::filesystem::resize_file(p, size);
+    }
+    expect_load_error(model, sparse, LoadErrorKind::Corrupted, "does not start with \"TAPEGRAD\"");
+    // The same file behind a valid header that announces all of it: its
+    // payload cannot be this model's (a few hundred bytes), so it is not read;
+    // the first parameter record (zeros: no parameters) says why.
+    std::vector<unsigned char> header(24);
+    for (std::size_t i = 0; i < 8; ++i) header[i] = static_cast<unsigned char>("TAPEGRAD"[i]);
+    put_u32(header, 8, 1);
+    const std::uint64_t payload = size - 28;
+    put_u32(header, 12, static_cast<std::uint32_t>(payload));
+    put_u32(header, 16, static_cast<std::uint32_t>(payload >> 32));
+    put_u32(header, 20, crc_of(header, 0, 20));
+    {
+        std::FILE* f = std::fopen(sparse.c_str(), "r+b");
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fwrite(header.data(), 1, header.size(), f) == header.size());
+        std::fclose(f);
+    }
+    REQUIRE(std::filesystem::file_size(sparse) == size);
+    expect_load_error(model, sparse, LoadErrorKind::WrongArchitecture,
+                      "wrong architecture: the model's parameter 'layers.0.weight' [2, 3] is not in the file");
+    // A first parameter whose name would take 1 GiB is not read either.
+    std::vector<unsigned char> record(8);
+    put_u32(record, 0, 1);
+    put_u32(record, 4, 1u << 30);
+    {
+        std::FILE* f = std::fopen(sparse.c_str(), "r+b");
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fseek(f, 24, SEEK_SET) == 0);
+        REQUIRE(std::fwrite(record.data(), 1, record.size(), f) == record.size());
+        std::fclose(f);
+    }
+    expect_load_error(model, sparse, LoadErrorKind::WrongArchitecture,
+                      "wrong architecture: the file's parameter #1 has a name of 1073741824 bytes, longer than any of "
+                      "the model's");
+    CHECK(bits(model) == before);
+    std::filesystem::remove(sparse);
 }

@@ -7,7 +7,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
+#include <string>
 
 using ag::Tensor;
 using ag::Value;
@@ -183,7 +186,7 @@ TEST_CASE("Trainer with explicit validation data, evaluate, hinge and BCE losses
     for (double& t : signed_data.labels) t = 2 * t - 1;
     for (double& t : signed_val.labels) t = 2 * t - 1;
     for (Loss loss : {Loss::BinaryCrossEntropy, Loss::Hinge}) {
-        CAPTURE(static_cast<int>(loss));
+        CAPTURE(std::string(loss == Loss::Hinge ? "hinge" : "binary cross-entropy"));
         const Dataset& d = loss == Loss::Hinge ? signed_data : data;
         const Dataset& v = loss == Loss::Hinge ? signed_val : val;
         const TensorMLP model(2, {16, 1}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 2});
@@ -213,12 +216,26 @@ TEST_CASE("Trainer: history CSV, one progress line per epoch off a terminal, a b
     CHECK(out.find('\r') == std::string::npos);
     CHECK(out.find("accuracy") != std::string::npos);
 
+    // A bar when asked; off a terminal its width comes from COLUMNS.
+    ::setenv("COLUMNS", "50", 1);
     std::FILE* bar = std::tmpfile();
     Trainer({.epochs = 2, .batch_size = 4, .progress = Progress::Bar, .output = bar}).fit(model, opt, X, y);
     const std::string drawn = read_file(bar);
     std::fclose(bar);
+    ::unsetenv("COLUMNS");
     CHECK(drawn.find("\r\033[Kepoch 1/2 [") != std::string::npos);
-    CHECK(drawn.find("##############################] 100%") != std::string::npos);
+    CHECK(drawn.find("########] 100% loss ") != std::string::npos);
+    // Every redraw fits in 49 columns, so none wraps.
+    std::size_t redraws = 0;
+    for (std::size_t at = drawn.find("\r\033[K"); at != std::string::npos; at = drawn.find("\r\033[K", at + 1)) {
+        const std::size_t end = std::min(drawn.find('\r', at + 1), drawn.find('\n', at));
+        const std::string line = drawn.substr(at + 4, end - at - 4);
+        CAPTURE(line);
+        if (line.rfind("epoch 1/2:", 0) == 0 || line.rfind("epoch 2/2:", 0) == 0) continue;  // the epoch's summary
+        ++redraws;
+        CHECK(line.size() <= 49);
+    }
+    CHECK(redraws >= 2);
 
     const std::string csv = h.csv();
     CHECK(csv.find("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n1,") == 0);
@@ -271,4 +288,90 @@ TEST_CASE("Trainer validates on every row of an explicit validation set with sev
     ag::Scope scope;
     const Tensor d = model(X_val) - y_val;
     CHECK(h.epochs.back().val_loss == doctest::Approx(ag::mean(d * d).item()).epsilon(1e-12));
+}
+
+TEST_CASE("The progress bar fits the terminal's width and shows elapsed time and ETA") {
+    const detail::BatchProgress p{.epoch = 3, .epochs = 20, .done = 600, .total = 1200, .loss = 0.123456, .seconds = 4.5};
+    // Wide: the whole line, a 30-cell bar.
+    CHECK(detail::progress_line(p, 200) ==
+          "epoch 3/20 [###############...............]  50% loss 0.1235 00:04<00:04 133 samples/s");
+    // 80 columns: the bar narrows so that the line keeps one column free.
+    const std::string at80 = detail::progress_line(p, 80);
+    CHECK(at80 == "epoch 3/20 [###########............]  50% loss 0.1235 00:04<00:04 133 samples/s");
+    CHECK(at80.size() == 79);
+    // 50 columns: the speed goes, the bar shrinks, elapsed and ETA stay.
+    CHECK(detail::progress_line(p, 50) == "epoch 3/20 [###....]  50% loss 0.1235 00:04<00:04");
+    CHECK(detail::progress_line(p, 48) == "epoch 3/20 [##...]  50% loss 0.1235 00:04<00:04");
+    // Narrower: no bar; then the text is cut at the width.
+    CHECK(detail::progress_line(p, 47) == "epoch 3/20  50% loss 0.1235 00:04<00:04");
+    CHECK(detail::progress_line(p, 40) == "epoch 3/20  50% loss 0.1235 00:04<00:04");
+    CHECK(detail::progress_line(p, 20) == "epoch 3/20  50% los");
+    CHECK(detail::progress_line(p, 1).size() <= 1);
+    for (std::size_t columns = 1; columns <= 200; ++columns) {
+        CAPTURE(columns);
+        CHECK(detail::progress_line(p, columns).size() <= std::max<std::size_t>(columns - 1, 1));
+    }
+    // The ETA is the epoch's remaining rows at the speed so far; unknown before the first batch.
+    CHECK(detail::progress_line({.epoch = 1, .epochs = 1, .done = 100, .total = 1000, .loss = 1, .seconds = 10}, 200)
+              .find(" 00:10<01:30 ") != std::string::npos);
+    CHECK(detail::progress_line({.epoch = 1, .epochs = 1, .done = 0, .total = 1000, .loss = 1, .seconds = 0}, 200)
+              .find(" 00:00<? ") != std::string::npos);
+    CHECK(detail::clock_time(59.9) == "00:59");
+    CHECK(detail::clock_time(754) == "12:34");
+    CHECK(detail::clock_time(3723) == "1:02:03");
+    CHECK(detail::clock_time(-1) == "?");
+}
+
+TEST_CASE("The terminal width comes from the terminal, else COLUMNS, else 80") {
+    std::FILE* file = std::tmpfile();  // not a terminal
+    REQUIRE(file != nullptr);
+    ::unsetenv("COLUMNS");
+    CHECK(detail::terminal_columns(file) == 80);
+    ::setenv("COLUMNS", "50", 1);
+    CHECK(detail::terminal_columns(file) == 50);
+    ::setenv("COLUMNS", "wide", 1);
+    CHECK(detail::terminal_columns(file) == 80);
+    ::setenv("COLUMNS", "0", 1);
+    CHECK(detail::terminal_columns(file) == 80);
+    ::unsetenv("COLUMNS");
+    std::fclose(file);
+}
+
+TEST_CASE("Trainer refuses zero rows instead of reporting a NaN loss") {
+    const TensorMLP model(2, {2}, {.seed = 1});
+    SGD opt(model.parameters(), 0.1);
+    const Trainer trainer(quiet({.epochs = 1, .loss = Loss::MSE}));
+    const Tensor X0 = Tensor::zeros({0, 2}).set_requires_grad(false), y0 = Tensor::zeros({0, 2}).set_requires_grad(false);
+    const Tensor X = Tensor::zeros({4, 2}).set_requires_grad(false), y = Tensor::zeros({4, 2}).set_requires_grad(false);
+    CHECK_THROWS_WITH_AS(trainer.evaluate(model, X0, y0), "Trainer::evaluate: X is [0, 2]: there are no rows",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X0, y0), "Trainer::fit: X is [0, 2]: there are no rows",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, y, X0, y0),
+                         "Trainer::fit (validation): X is [0, 2]: there are no rows", std::invalid_argument);
+    // A validation fraction that holds out no row (round(0.1 · 4) = 0) is an error, not a run without validation.
+    CHECK_THROWS_WITH_AS(Trainer(quiet({.epochs = 1, .loss = Loss::MSE, .validation_fraction = 0.1})).fit(model, opt, X, y),
+                         "Trainer::fit: validation_fraction 0.1 of 4 rows gives 4 training and 0 validation rows; each "
+                         "part needs at least one",
+                         std::invalid_argument);
+    CHECK(trainer.evaluate(model, X, y).loss >= 0);
+    CHECK(opt.steps() == 0);
+}
+
+TEST_CASE("Linear layers whose weight size overflows are refused before anything is allocated") {
+    CHECK_THROWS_WITH_AS(Linear(std::size_t{1} << 62, 4),
+                         "Linear(4611686018427387904 -> 4): a [4611686018427387904, 4] weight of float64 is more than "
+                         "memory can address (at most 1152921504606846975 elements)",
+                         std::length_error);
+    CHECK_THROWS_AS(Linear(std::size_t{1} << 32, std::size_t{1} << 32), std::length_error);
+    CHECK_THROWS_WITH_AS(Linear32(std::size_t{1} << 61, 8),
+                         "Linear(2305843009213693952 -> 8): a [2305843009213693952, 8] weight of float32 is more than "
+                         "memory can address (at most 2305843009213693951 elements)",
+                         std::length_error);
+    CHECK_THROWS_AS(Linear(std::numeric_limits<std::size_t>::max(), 1), std::length_error);
+    CHECK_THROWS_AS(TensorMLP(std::size_t{1} << 62, {4}), std::length_error);
+    CHECK_THROWS_AS(TensorMLP32(8, {std::size_t{1} << 61, 2}), std::length_error);
+    // A shape given by hand whose sizes multiply past 64 bits.
+    CHECK_THROWS_AS(NamedParameter("w", {std::size_t{1} << 32, std::size_t{1} << 32}, {}), std::length_error);
+    CHECK(NamedParameter("empty", {0, std::size_t{1} << 40}, {}).size() == 0);
 }

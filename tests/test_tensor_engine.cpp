@@ -113,10 +113,10 @@ TEST_CASE("handles: stale after a Scope / empty / wrong kind / wrong dtype") {
 
     ag::Scope scope;
     const ag::Value v = 2.0;
-    const Tensor not_a_tensor = Tensor::from_node(v.index(), v.generation());
+    const Tensor not_a_tensor = Tensor::from_node(v.id());
     CHECK(message_of([&] { not_a_tensor.shape(); }).find("is a scalar Value, not a tensor") != std::string::npos);
     const Tensor t = Tensor::ones({2});
-    const Tensor32 wrong_dtype = Tensor32::from_node(t.index(), t.generation());
+    const Tensor32 wrong_dtype = Tensor32::from_node(t.id());
     CHECK(message_of([&] { wrong_dtype.data(); }).find("holds float64, the handle expects float32") !=
           std::string::npos);
     CHECK(fmt::format("{}", inner) == "Tensor(<freed>)");

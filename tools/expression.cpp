@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <numbers>
 
 namespace ag::expr {
@@ -103,6 +104,7 @@ public:
 
     std::vector<Node> nodes;
     std::vector<VariableUse> variables;
+    Expression::NameIndex variable_index;  // a hash lookup per name: many variables stay linear
 
 private:
     std::string_view text(const Token& t) const { return s_.substr(t.begin, t.end - t.begin); }
@@ -333,12 +335,12 @@ private:
     }
 
     std::uint32_t variable(std::string_view name, const Token& t) {
-        auto it = std::find_if(variables.begin(), variables.end(), [&](const VariableUse& v) { return v.name == name; });
-        if (it == variables.end()) {
+        auto it = variable_index.find(name);
+        if (it == variable_index.end()) {
+            it = variable_index.emplace(std::string(name), variables.size()).first;
             variables.push_back({std::string(name), t.begin});
-            it = variables.end() - 1;
         }
-        return emit(Func::Variable, t, static_cast<std::uint32_t>(it - variables.begin()));
+        return emit(Func::Variable, t, static_cast<std::uint32_t>(it->second));
     }
 
     std::string_view s_;
@@ -475,12 +477,13 @@ Expression::Expression(std::string_view text) : text_(text) {
     p.parse();
     nodes_ = std::move(p.nodes);
     variables_ = std::move(p.variables);
+    variable_index_ = std::move(p.variable_index);
 }
 
 std::optional<std::size_t> Expression::variable_index(std::string_view name) const {
-    for (std::size_t k = 0; k < variables_.size(); ++k)
-        if (variables_[k].name == name) return k;
-    return std::nullopt;
+    const auto it = variable_index_.find(name);
+    if (it == variable_index_.end()) return std::nullopt;
+    return it->second;
 }
 
 Value Expression::evaluate(std::span<const Value> values, bool check_finite) const {
@@ -510,24 +513,68 @@ Value Expression::evaluate(std::span<const Value> values, bool check_finite) con
 }
 
 std::string Expression::to_string() const {
-    std::vector<std::string> text(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-        const Node& n = nodes_[i];
+    // Each operand's text was once built as its own string and copied into
+    // its parent's, which is quadratic for a long chain (x + x + ... + x is
+    // a tree as deep as it is long). Here a stack of pending pieces (text,
+    // or a node still to write) appends everything to one string; no
+    // recursion, however deep the tree.
+    struct Piece {
+        std::string_view text;
+        std::uint32_t node = 0;
+        bool is_node = false;
+    };
+    auto text_piece = [](std::string_view t) { return Piece{t, 0, false}; };
+    auto node_piece = [](std::uint32_t i) { return Piece{{}, i, true}; };
+    auto spaced = [](Func f) -> std::string_view {
+        switch (f) {
+            case Func::Add: return " + ";
+            case Func::Sub: return " - ";
+            case Func::Mul: return " * ";
+            case Func::Div: return " / ";
+            default: return " ^ ";
+        }
+    };
+
+    std::string out;
+    std::vector<Piece> pending = {node_piece(static_cast<std::uint32_t>(nodes_.size() - 1))};
+    while (!pending.empty()) {
+        const Piece piece = pending.back();
+        pending.pop_back();
+        if (!piece.is_node) {
+            out += piece.text;
+            continue;
+        }
+        const Node& n = nodes_[piece.node];
+        // Pushed in reverse: the last piece pushed is written first.
         switch (n.func) {
-            case Func::Number: text[i] = fmt::format("{}", n.number); break;
-            case Func::Constant: text[i] = text_.substr(n.column, n.length); break;
-            case Func::Variable: text[i] = variables_[n.a].name; break;
-            case Func::Neg: text[i] = fmt::format("(-{})", text[n.a]); break;
+            case Func::Number: fmt::format_to(std::back_inserter(out), "{}", n.number); break;
+            case Func::Constant: out += std::string_view(text_).substr(n.column, n.length); break;
+            case Func::Variable: out += variables_[n.a].name; break;
+            case Func::Neg:
+                out += "(-";
+                pending.push_back(text_piece(")"));
+                pending.push_back(node_piece(n.a));
+                break;
             default:
-                if (!infix(n.func).empty())
-                    text[i] = fmt::format("({} {} {})", text[n.a], infix(n.func), text[n.b]);
-                else if (is_binary(n.func))
-                    text[i] = fmt::format("{}({}, {})", function_name(n.func), text[n.a], text[n.b]);
-                else
-                    text[i] = fmt::format("{}({})", function_name(n.func), text[n.a]);
+                if (!infix(n.func).empty()) {
+                    out += "(";
+                    pending.push_back(text_piece(")"));
+                    pending.push_back(node_piece(n.b));
+                    pending.push_back(text_piece(spaced(n.func)));
+                    pending.push_back(node_piece(n.a));
+                } else {
+                    out += function_name(n.func);
+                    out += "(";
+                    pending.push_back(text_piece(")"));
+                    if (is_binary(n.func)) {
+                        pending.push_back(node_piece(n.b));
+                        pending.push_back(text_piece(", "));
+                    }
+                    pending.push_back(node_piece(n.a));
+                }
         }
     }
-    return text.back();
+    return out;
 }
 
 }  // namespace ag::expr

@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ag::expr {
@@ -93,17 +94,26 @@ public:
     Value evaluate(std::span<const Value> values, bool check_finite = true) const;
 
     // Fully parenthesized form, which parses back to the same nodes:
-    // "(x + y) * -z" -> "((x + y) * (-z))".
+    // "(x + y) * -z" -> "((x + y) * (-z))". Built in one pass into one
+    // string, so its cost is linear in the length of the result.
     std::string to_string() const;
 
     // Deeper nesting than this (parentheses, unary signs, powers) is a
     // syntax error rather than a stack overflow.
     static constexpr int max_depth = 200;
 
+    // Looks names up by string_view without making a std::string.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using NameIndex = std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>>;
+
 private:
     std::string text_;
     std::vector<Node> nodes_;  // post-order: operands first, the root last
     std::vector<VariableUse> variables_;
+    NameIndex variable_index_;  // name -> position in variables_
 };
 
 // Whether `name` is a function or constant of the language (so it cannot

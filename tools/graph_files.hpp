@@ -13,15 +13,31 @@ void write_text_file(const std::string& path, std::string_view text);
 // The full path of `program` in a PATH directory, or "" if it is not there.
 std::string find_on_path(std::string_view program);
 
-struct RenderResult {
-    bool rendered = false;  // false: `dot` is not installed
-    std::string dot_path;   // where the DOT text went instead (when not rendered)
+// Writes DOT text beside the picture `picture_path` would have been (same
+// name, extension .dot; "g.dot" for a picture named "g.dot" is "g.dot.dot")
+// and returns that path.
+std::string write_dot_beside(const std::string& picture_path, std::string_view dot_text);
+
+enum class RenderStatus {
+    Drawn,
+    NoGraphviz,  // `dot` is not on PATH
+    TimedOut,    // `dot` ran past the time limit and was killed
 };
 
-// Renders DOT text to `path` in `format` ("svg" or "png") with `dot`. When
-// `dot` is not on PATH, writes the DOT text next to `path` (same name,
-// extension .dot) instead and says so in the result. Throws
-// std::runtime_error when a file cannot be written or `dot` fails.
-RenderResult render_graph(std::string_view dot_text, const std::string& path, std::string_view format);
+struct RenderResult {
+    RenderStatus status = RenderStatus::Drawn;
+    std::string dot_path;  // where the DOT text went instead (when not drawn)
+};
+
+// Renders DOT text to `path` in `format` ("svg" or "png") with `dot`, giving
+// it at most `timeout_seconds`. When `dot` is not on PATH or runs out of
+// time (it is then killed), writes the DOT text beside `path` instead
+// (write_dot_beside) and says so in the result; `path` is then left as it
+// was, because `dot` draws into a temporary file renamed to `path` only
+// once complete. `dot` dies with tapegrad if tapegrad is killed
+// (PR_SET_PDEATHSIG). Throws std::runtime_error when a file cannot be
+// written or `dot` fails.
+RenderResult render_graph(std::string_view dot_text, const std::string& path, std::string_view format,
+                          double timeout_seconds);
 
 }  // namespace tapegrad_cli

@@ -5,14 +5,23 @@
 // prints f, then for each variable its value, the engine's ∂f/∂var, the
 // central finite difference and their difference. Exit codes: 0 ok,
 // 1 evaluation error (NaN/Inf, a graph file that cannot be written),
-// 2 usage or syntax error. Results go to stdout, errors and notes to stderr;
-// with --json, stdout is always one JSON object (the result or the error).
+// 2 usage or syntax error, 3 the result was printed but an --svg/--png
+// picture was not drawn (no Graphviz, a graph too large for it, or it ran
+// out of time; the DOT text is written beside the picture's name instead,
+// and the JSON says so per file). Results go to stdout, errors and notes to
+// stderr; with --json, stdout is always one JSON object (the result or the
+// error), valid UTF-8 whatever bytes the arguments held (an invalid byte
+// becomes U+FFFD, as Python's errors="replace" does). `--dot -` writes the
+// DOT text to stdout, so it can be piped to `dot`; the table then goes to
+// stderr.
 //
 // Choices where the issue is silent: a variable given a value but absent
 // from the expression is listed with gradient 0 (as ag::grad does) and a
 // note; the table lists variables in command-line order; a gradient that is
 // not finite (sqrt at 0) is printed as is, with the engine's anomaly report
-// as a note, and is null in JSON.
+// as a note, and is null in JSON. Exit code 3 rather than 0 for a picture
+// not drawn, since a script asked for a file that does not exist; rather
+// than 1, since everything else (the result on stdout) is there.
 #include "expression.hpp"
 #include "graph_files.hpp"
 
@@ -21,6 +30,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -28,44 +39,42 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
 namespace {
 
 namespace expr = ag::expr;
+using Json = nlohmann::ordered_json;  // keys in the order written
 
-enum ExitCode { exit_ok = 0, exit_evaluation = 1, exit_usage = 2 };
+enum ExitCode { exit_ok = 0, exit_evaluation = 1, exit_usage = 2, exit_picture_not_drawn = 3 };
+
+// Graphviz lays out a few hundred nodes in seconds (a 300-node sum of
+// sin(x*i): 14 s) but soon needs many minutes (900 nodes: over five):
+// larger graphs are not handed to it at all, and --render-timeout bounds
+// the rest.
+constexpr std::size_t max_drawn_nodes = 1000;
+constexpr double default_render_timeout = 60;
 
 struct GradArgs {
     std::string expression;
     std::vector<std::string> assignments;
     std::string dot_file, svg_file, png_file;
     bool json = false;
+    std::string step_text, render_timeout_text;
+    // Read from the texts above by check_options().
     double step = ag::GradCheckOptions{}.step;
+    double render_timeout = default_render_timeout;
 };
 
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (c < 0x20)
-                    out += fmt::format("\\u{:04x}", c);
-                else
-                    out += ch;
-        }
-    }
-    return out + "\"";
+// One JSON object on one line of stdout. Arguments may hold any bytes and
+// JSON text must be UTF-8, so invalid sequences become U+FFFD.
+void print_json(const Json& j) {
+    fmt::print("{}\n", j.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 // JSON has no NaN or Infinity.
-std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
+Json json_number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
 // An error: printed with the expression and a caret under the column when
 // there is one; as a JSON object on stdout too under --json.
@@ -79,9 +88,9 @@ struct Failure {
 
 // The --json form of an error, on stdout (columns counted from 1).
 void print_json_error(std::string_view kind, std::string_view message, std::optional<std::size_t> column) {
-    std::string out = fmt::format("{{\"error\": {{\"kind\": {}, \"message\": {}", json_string(kind), json_string(message));
-    if (column) out += fmt::format(", \"column\": {}", *column + 1);
-    fmt::print("{}}}}}\n", out);
+    Json error = {{"kind", kind}, {"message", message}};
+    if (column) error["column"] = *column + 1;
+    print_json(Json{{"error", error}});
 }
 
 int report(const GradArgs& args, const Failure& f) {
@@ -96,6 +105,14 @@ struct Assignment {
     double value = 0;
 };
 
+// The whole of `text` as a number (strtod's forms), or nothing.
+std::optional<double> parse_number(const std::string& text) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size()) return std::nullopt;
+    return v;
+}
+
 // "x=-2" -> {x, -2}; a description of what is wrong otherwise.
 std::variant<Assignment, std::string> parse_assignment(const std::string& s) {
     const std::size_t eq = s.find('=');
@@ -107,12 +124,41 @@ std::variant<Assignment, std::string> parse_assignment(const std::string& s) {
                            a.name);
     if (expr::is_reserved_name(a.name))
         return fmt::format("in '{}': '{}' is a built-in function or constant, not a variable", s, a.name);
-    char* end = nullptr;
-    a.value = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
-        return fmt::format("in '{}': the value of {}, '{}', is not a number", s, a.name, text);
-    if (!std::isfinite(a.value)) return fmt::format("in '{}': the value of {} must be finite", s, a.name);
+    const std::optional<double> value = parse_number(text);
+    if (!value) return fmt::format("in '{}': the value of {}, '{}', is not a number", s, a.name, text);
+    if (!std::isfinite(*value)) return fmt::format("in '{}': the value of {} must be finite", s, a.name);
+    a.value = *value;
     return a;
+}
+
+// A positive, finite number from an option, or what is wrong with it.
+std::variant<double, std::string> parse_positive(std::string_view option, const std::string& text) {
+    const std::optional<double> v = parse_number(text);
+    if (!v || !(*v > 0)) return fmt::format("{} must be a positive number, found '{}'", option, text);
+    if (!std::isfinite(*v)) return fmt::format("{} must be a positive finite number, found '{}'", option, text);
+    return *v;
+}
+
+// Problems with the options themselves (before the expression is read).
+std::optional<std::string> check_options(GradArgs& args) {
+    if (!args.step_text.empty()) {
+        auto step = parse_positive("--step", args.step_text);
+        if (auto* problem = std::get_if<std::string>(&step)) return *problem;
+        args.step = std::get<double>(step);
+    }
+    if (!args.render_timeout_text.empty()) {
+        auto timeout = parse_positive("--render-timeout", args.render_timeout_text);
+        if (auto* problem = std::get_if<std::string>(&timeout)) return *problem;
+        args.render_timeout = std::get<double>(timeout);
+    }
+    for (const auto& [file, option] : {std::pair{&args.svg_file, "--svg"}, std::pair{&args.png_file, "--png"}})
+        if (*file == "-")
+            return fmt::format("{} needs a file name: '-' (standard output) is for --dot only; to draw to standard "
+                               "output, pipe it: tapegrad grad ... --dot - | dot -T{}",
+                               option, std::string_view(option).substr(2));
+    if (args.dot_file == "-" && args.json)
+        return std::string("--dot - and --json both write to standard output; give --dot a file name, or drop --json");
+    return std::nullopt;
 }
 
 struct Row {
@@ -121,8 +167,8 @@ struct Row {
     bool agrees = true;
 };
 
-void print_table(const GradArgs& args, double f, const std::vector<Row>& rows) {
-    fmt::print("f = {} = {}\n", args.expression, f);
+void print_table(std::FILE* out, const GradArgs& args, double f, const std::vector<Row>& rows) {
+    fmt::print(out, "f = {} = {}\n", args.expression, f);
     if (rows.empty()) return;
     std::vector<std::vector<std::string>> cells = {{"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
     for (const Row& r : rows)
@@ -131,27 +177,48 @@ void print_table(const GradArgs& args, double f, const std::vector<Row>& rows) {
     std::vector<std::size_t> width(cells[0].size(), 0);
     for (const auto& line : cells)
         for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], expr::display_width(line[c]));
-    fmt::print("\n");
+    fmt::print(out, "\n");
     for (const auto& line : cells) {
-        std::string out;
+        std::string text;
         for (std::size_t c = 0; c < line.size(); ++c) {
-            out += line[c];
-            if (c + 1 < line.size()) out += std::string(width[c] - expr::display_width(line[c]) + 2, ' ');
+            text += line[c];
+            if (c + 1 < line.size()) text += std::string(width[c] - expr::display_width(line[c]) + 2, ' ');
         }
-        fmt::print("{}\n", out);
+        fmt::print(out, "{}\n", text);
     }
 }
 
-void print_json(const GradArgs& args, double f, const std::vector<Row>& rows) {
-    std::string out = fmt::format("{{\"expression\": {}, \"f\": {}, \"variables\": [", json_string(args.expression), json_number(f));
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-        const Row& r = rows[k];
-        out += fmt::format(
-            "{}{{\"name\": {}, \"value\": {}, \"grad\": {}, \"finite_difference\": {}, \"difference\": {}}}",
-            k ? ", " : "", json_string(r.name), json_number(r.value), json_number(r.grad), json_number(r.numeric),
-            json_number(r.difference));
+// What happened to one requested graph file, for the notes and the JSON.
+struct GraphFile {
+    std::string format;  // "dot", "svg", "png"
+    std::string file;
+    bool written = true;
+    std::string reason;    // when not written: "graphviz not found", "graph too large", "graphviz timed out"
+    std::string dot_file;  // when not written: where the DOT text went instead
+};
+
+Json result_json(const GradArgs& args, double f, const std::vector<Row>& rows, const std::vector<GraphFile>& graphs) {
+    Json variables = Json::array();
+    for (const Row& r : rows)
+        variables.push_back({{"name", r.name},
+                             {"value", json_number(r.value)},
+                             {"grad", json_number(r.grad)},
+                             {"finite_difference", json_number(r.numeric)},
+                             {"difference", json_number(r.difference)}});
+    Json j = {{"expression", args.expression}, {"f", json_number(f)}, {"variables", variables}};
+    if (!graphs.empty()) {
+        Json files = Json::array();
+        for (const GraphFile& g : graphs) {
+            Json entry = {{"format", g.format}, {"file", g.file}, {"written", g.written}};
+            if (!g.written) {
+                entry["reason"] = g.reason;
+                entry["dot_file"] = g.dot_file;
+            }
+            files.push_back(entry);
+        }
+        j["graphs"] = files;
     }
-    fmt::print("{}]}}\n", out);
+    return j;
 }
 
 // ": " and the engine's report of the op that made a gradient NaN or Inf,
@@ -166,7 +233,59 @@ std::string anomaly_report(const ag::Value& f, const std::vector<ag::Value>& lea
     return "";
 }
 
-int run_grad(const GradArgs& args) {
+// Draws the graph into each requested file; returns what happened to each.
+// Throws std::runtime_error when a file cannot be written.
+std::vector<GraphFile> write_graph_files(const GradArgs& args, const std::string& dot, std::size_t graph_nodes) {
+    std::vector<GraphFile> graphs;
+    if (!args.dot_file.empty()) {
+        if (args.dot_file == "-") {
+            fmt::print("{}", dot);
+        } else {
+            tapegrad_cli::write_text_file(args.dot_file, dot);
+            fmt::print(stderr, "wrote {}\n", args.dot_file);
+        }
+        graphs.push_back({"dot", args.dot_file, true, "", ""});
+    }
+    for (const auto& [file, format] : {std::pair{args.svg_file, "svg"}, std::pair{args.png_file, "png"}}) {
+        if (file.empty()) continue;
+        GraphFile g{format, file, true, "", ""};
+        std::string why;
+        if (graph_nodes > max_drawn_nodes) {
+            g.written = false;
+            g.reason = "graph too large";
+            g.dot_file = tapegrad_cli::write_dot_beside(file, dot);
+            why = fmt::format("the graph has {} nodes, and Graphviz can take many minutes past {}", graph_nodes,
+                              max_drawn_nodes);
+        } else {
+            const auto result = tapegrad_cli::render_graph(dot, file, format, args.render_timeout);
+            g.written = result.status == tapegrad_cli::RenderStatus::Drawn;
+            g.dot_file = result.dot_path;
+            if (result.status == tapegrad_cli::RenderStatus::NoGraphviz) {
+                g.reason = "graphviz not found";
+                why = "Graphviz's 'dot' is not on PATH";
+            } else if (result.status == tapegrad_cli::RenderStatus::TimedOut) {
+                g.reason = "graphviz timed out";
+                why = fmt::format("Graphviz's 'dot' did not finish within {} s (--render-timeout) and was stopped",
+                                  args.render_timeout);
+            }
+        }
+        if (g.written)
+            fmt::print(stderr, "wrote {}\n", file);
+        else
+            fmt::print(stderr,
+                       "note: {}, so {} was not drawn; wrote the graph to {} instead.\n"
+                       "      Render it with: dot -T{} {} -o {}{}\n",
+                       why, file, g.dot_file, format, g.dot_file, file,
+                       g.reason == "graphviz not found" ? "   (Debian/Ubuntu: apt install graphviz)"
+                                                         : "   (it may take long; --dot FILE writes only the DOT text)");
+        graphs.push_back(std::move(g));
+    }
+    return graphs;
+}
+
+int run_grad(GradArgs& args) {
+    if (auto problem = check_options(args)) return report(args, {exit_usage, "usage", *problem, {}});
+
     std::optional<expr::Expression> parsed;
     try {
         parsed.emplace(args.expression);
@@ -176,17 +295,22 @@ int run_grad(const GradArgs& args) {
     }
     const expr::Expression& e = *parsed;
 
+    // Names are looked up in hash maps throughout: thousands of assignments
+    // cost linear time, not a scan per name.
     std::vector<Assignment> given;
+    std::unordered_map<std::string, std::size_t> given_index;
     for (const std::string& s : args.assignments) {
         auto a = parse_assignment(s);
         if (auto* problem = std::get_if<std::string>(&a)) return report(args, {exit_usage, "usage", *problem, {}});
         const Assignment& assignment = std::get<Assignment>(a);
-        for (const Assignment& earlier : given)
-            if (earlier.name == assignment.name)
-                return report(args, {exit_usage, "usage",
-                                     fmt::format("{} is given twice ({}={} and {})", assignment.name, earlier.name,
-                                                 earlier.value, s),
-                                     {}});
+        const auto [it, added] = given_index.emplace(assignment.name, given.size());
+        if (!added) {
+            const Assignment& earlier = given[it->second];
+            return report(args, {exit_usage, "usage",
+                                 fmt::format("{} is given twice ({}={} and {})", assignment.name, earlier.name,
+                                             earlier.value, s),
+                                 {}});
+        }
         given.push_back(assignment);
     }
 
@@ -197,9 +321,8 @@ int run_grad(const GradArgs& args) {
     std::size_t first_missing_length = 1;
     for (std::size_t k = 0; k < e.variables().size(); ++k) {
         const auto& v = e.variables()[k];
-        auto it = std::find_if(given.begin(), given.end(), [&](const Assignment& a) { return a.name == v.name; });
-        if (it != given.end()) {
-            value_of[k] = it->value;
+        if (const auto it = given_index.find(v.name); it != given_index.end()) {
+            value_of[k] = given[it->second].value;
         } else {
             missing.push_back(v.name);
             if (!first_missing) {
@@ -221,6 +344,7 @@ int run_grad(const GradArgs& args) {
     }
 
     // Evaluate on the tape (leaves named, for the picture) and differentiate.
+    const std::uint32_t tape_before = ag::tape().size();
     std::vector<ag::Value> leaves;
     for (std::size_t k = 0; k < value_of.size(); ++k) leaves.emplace_back(value_of[k], e.variables()[k].name);
     ag::Value f;
@@ -229,71 +353,67 @@ int run_grad(const GradArgs& args) {
     } catch (const expr::ExpressionError& err) {
         return report(args, {exit_evaluation, "domain", err.what(), err.column(), err.length()});
     }
+    const std::size_t graph_nodes = ag::tape().size() - tape_before;
     f.backward();
 
-    // The finite differences, over the variables in table (command-line) order.
-    std::vector<double> point;
-    std::vector<std::optional<std::size_t>> expression_index;
-    for (const Assignment& a : given) {
-        point.push_back(a.value);
-        expression_index.push_back(e.variable_index(a.name));
-    }
+    // Finite differences over the expression's variables only: a variable
+    // that does not occur has partial 0 and its difference is exactly 0, so
+    // unused assignments cost nothing.
     ag::GradCheckOptions options;
     options.step = args.step;
     const ag::GradCheckReport fd = ag::check_gradients(
-        [&](const std::vector<ag::Value>& xs) {
-            std::vector<ag::Value> values(e.variables().size());
-            for (std::size_t k = 0; k < xs.size(); ++k)
-                if (expression_index[k]) values[*expression_index[k]] = xs[k];
-            return e.evaluate(values, false);
-        },
-        point, options);
+        [&](const std::vector<ag::Value>& xs) { return e.evaluate(xs, false); }, value_of, options);
 
     std::vector<Row> rows;
-    for (std::size_t k = 0; k < given.size(); ++k) {
+    std::vector<bool> occurs;  // per row
+    for (const Assignment& a : given) {
         Row r;
-        r.name = given[k].name;
-        r.value = given[k].value;
-        r.grad = expression_index[k] ? leaves[*expression_index[k]].grad() : 0.0;
-        r.numeric = fd.inputs[k].numeric;
+        r.name = a.name;
+        r.value = a.value;
+        const std::optional<std::size_t> k = e.variable_index(a.name);
+        if (k) {
+            r.grad = leaves[*k].grad();
+            r.numeric = fd.inputs[*k].numeric;
+            r.agrees = fd.inputs[*k].ok;
+        }
         r.difference = r.grad - r.numeric;
-        r.agrees = fd.inputs[k].ok;
         rows.push_back(r);
+        occurs.push_back(k.has_value());
     }
 
     // Graph files first: if one cannot be written, that is the result.
+    std::vector<GraphFile> graphs;
     try {
         const bool any_graph_file = !args.dot_file.empty() || !args.svg_file.empty() || !args.png_file.empty();
-        const std::string dot = any_graph_file ? ag::to_dot(f) : std::string();
-        if (!args.dot_file.empty()) {
-            tapegrad_cli::write_text_file(args.dot_file, dot);
-            fmt::print(stderr, "wrote {}\n", args.dot_file);
-        }
-        for (const auto& [file, format] : {std::pair{args.svg_file, "svg"}, std::pair{args.png_file, "png"}}) {
-            if (file.empty()) continue;
-            const auto result = tapegrad_cli::render_graph(dot, file, format);
-            if (result.rendered)
-                fmt::print(stderr, "wrote {}\n", file);
-            else
-                fmt::print(stderr,
-                           "note: Graphviz's 'dot' is not on PATH, so {} was not drawn; wrote the graph to {} instead.\n"
-                           "      Render it with: dot -T{} {} -o {}   (Debian/Ubuntu: apt install graphviz)\n",
-                           file, result.dot_path, format, result.dot_path, file);
-        }
+        if (any_graph_file) graphs = write_graph_files(args, ag::to_dot(f), graph_nodes);
     } catch (const std::exception& err) {
         return report(args, {exit_evaluation, "output", err.what(), {}});
     }
 
     if (args.json)
-        print_json(args, f.data(), rows);
+        print_json(result_json(args, f.data(), rows, graphs));
     else
-        print_table(args, f.data(), rows);
+        print_table(args.dot_file == "-" ? stderr : stdout, args, f.data(), rows);
+
+    // One note for all the unused variables (there may be thousands),
+    // naming the first few.
+    std::vector<std::string_view> unused;
+    for (std::size_t k = 0; k < rows.size(); ++k)
+        if (!occurs[k]) unused.push_back(rows[k].name);
+    if (unused.size() == 1) {
+        fmt::print(stderr, "note: {} does not occur in the expression; ∂f/∂{} = 0\n", unused[0], unused[0]);
+    } else if (!unused.empty()) {
+        constexpr std::size_t named = 10;
+        const std::size_t shown = std::min(unused.size(), named);
+        fmt::print(stderr, "note: {}{} do not occur in the expression; their partials are 0\n",
+                   fmt::join(unused.begin(), unused.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                   unused.size() > shown ? fmt::format(" and {} more", unused.size() - shown) : std::string());
+    }
 
     // The sweep is the same for every variable, so one rerun names the op
     // behind all the non-finite gradients.
     std::optional<std::string> anomaly;
     for (const Row& r : rows) {
-        if (!e.variable_index(r.name)) fmt::print(stderr, "note: {} does not occur in the expression; ∂f/∂{} = 0\n", r.name, r.name);
         if (!std::isfinite(r.grad)) {
             if (!anomaly) anomaly = anomaly_report(f, leaves);
             fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", r.name, r.grad, *anomaly);
@@ -304,13 +424,15 @@ int run_grad(const GradArgs& args) {
                        r.name, args.step);
         }
     }
-    return exit_ok;
+    const bool all_drawn = std::all_of(graphs.begin(), graphs.end(), [](const GraphFile& g) { return g.written; });
+    return all_drawn ? exit_ok : exit_picture_not_drawn;
 }
 
 constexpr const char* examples = R"EX(Examples:
   tapegrad grad "(x + y) * z" x=-2 y=5 z=-4
   tapegrad grad "tanh(w*x + b)" w=0.5 x=2 b=-1 --json
   tapegrad grad "sigmoid(a)^2 + log(b)" a=1 b=3 --svg graph.svg
+  tapegrad grad "sigmoid(a)^2 + log(b)" a=1 b=3 --dot - | dot -Tpng > graph.png
   tapegrad grad -- "-x^2" x=3          (use -- before an expression that starts with '-')
 
 Expressions: numbers (1, 2.5, 1e-3), variables, + - * / ^ (right-associative,
@@ -318,7 +440,9 @@ Expressions: numbers (1, 2.5, 1e-3), variables, + - * / ^ (right-associative,
 (one argument), pow min max (two), constants pi and e.
 
 Exit codes: 0 ok, 1 evaluation error (NaN/Inf, unwritable file),
-2 usage or syntax error.)EX";
+2 usage or syntax error, 3 result printed but an --svg/--png picture not
+drawn (no Graphviz, graph too large, or --render-timeout passed; the graph
+was written as .dot beside it instead).)EX";
 
 }  // namespace
 
@@ -332,13 +456,17 @@ int main(int argc, char** argv) {
     CLI::App* grad = app.add_subcommand("grad", "Evaluate an expression and print ∂f/∂var for each variable");
     grad->add_option("expression", args.expression, "The expression, e.g. \"(x + y) * z\" (quote it)")->required();
     grad->add_option("assignments", args.assignments, "A value for each variable: NAME=VALUE ...");
-    grad->add_option("--dot", args.dot_file, "Write the graph as Graphviz DOT to FILE")->type_name("FILE");
+    grad->add_option("--dot", args.dot_file, "Write the graph as Graphviz DOT to FILE ('-': standard output)")
+        ->type_name("FILE");
     grad->add_option("--svg", args.svg_file, "Draw the graph as SVG to FILE (needs Graphviz's dot)")->type_name("FILE");
     grad->add_option("--png", args.png_file, "Draw the graph as PNG to FILE (needs Graphviz's dot)")->type_name("FILE");
     grad->add_flag("--json", args.json, "Print the result (or the error) as one JSON object");
-    grad->add_option("--step", args.step, "Relative finite-difference step (default 1e-6)")
-        ->check(CLI::PositiveNumber)
-        ->type_name("H");
+    // Read as text and checked by check_options(), which says what is wrong
+    // in words (CLI11's range check prints DBL_MAX in full).
+    grad->add_option("--step", args.step_text, "Relative finite-difference step (default 1e-6)")->type_name("H");
+    grad->add_option("--render-timeout", args.render_timeout_text,
+                     fmt::format("Seconds Graphviz may take to draw --svg/--png (default {})", default_render_timeout))
+        ->type_name("SECONDS");
     grad->footer(examples);
 
     // A usage error found before the options are read still honours --json:

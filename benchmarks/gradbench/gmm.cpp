@@ -167,7 +167,7 @@ Evaluation jacobian(const json& in) {
         copy(w.alpha, alpha);
         copy(w.mu, mu);
         copy(w.q, q);
-        if (w.l.generation() != 0)
+        if (!w.l.empty())
             copy(w.l, l);
         else
             l.clear();

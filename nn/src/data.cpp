@@ -60,14 +60,68 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-std::vector<std::string_view> split_fields(std::string_view line, char delimiter) {
-    std::vector<std::string_view> fields;
-    std::size_t start = 0;
+// Delimiters people use for CSV files; one of them in a line that did not
+// split as expected suggests the file uses it.
+constexpr std::string_view common_delimiters = ",;\t|";
+
+std::string delimiter_name(char c) { return c == '\t' ? std::string("\\t") : std::string(1, c); }
+
+// " (the line contains ';': ...)" when `text` holds a common delimiter other
+// than the one in use, else "".
+std::string delimiter_hint(std::string_view text, char delimiter) {
+    for (char c : common_delimiters)
+        if (c != delimiter && text.find(c) != std::string_view::npos)
+            return fmt::format(" (the line contains '{0}': if the file is separated by '{0}', set CsvOptions::delimiter "
+                               "= '{0}')",
+                               delimiter_name(c));
+    return "";
+}
+
+// The fields of one line. A field may be quoted as in RFC 4180 ("a,b",
+// "say ""hi"""): the quotes are removed, a doubled quote is one quote, and a
+// delimiter inside quotes belongs to the field. Unquoted fields are trimmed
+// of spaces and tabs. A quoted field cannot span lines.
+std::vector<std::string> split_fields(std::string_view line, char delimiter, std::string_view source,
+                                      std::size_t line_no) {
+    std::vector<std::string> fields;
+    std::size_t at = 0;
     while (true) {
-        const std::size_t end = line.find(delimiter, start);
-        fields.push_back(trim(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start)));
-        if (end == std::string_view::npos) break;
-        start = end + 1;
+        while (at < line.size() && (line[at] == ' ' || line[at] == '\t') && line[at] != delimiter) ++at;
+        std::string field;
+        if (at < line.size() && line[at] == '"') {
+            const std::size_t column = fields.size() + 1;
+            ++at;
+            while (true) {
+                if (at >= line.size())
+                    throw std::invalid_argument(fmt::format(
+                        "read_csv: {}: line {}, column {}: a quoted field is not closed (quoted fields cannot span "
+                        "lines){}",
+                        source, line_no, column, delimiter_hint(line, delimiter)));
+                if (line[at] == '"') {
+                    if (at + 1 < line.size() && line[at + 1] == '"') {
+                        field += '"';
+                        at += 2;
+                        continue;
+                    }
+                    ++at;
+                    break;
+                }
+                field += line[at++];
+            }
+            const std::size_t end = std::min(line.find(delimiter, at), line.size());
+            if (!trim(line.substr(at, end - at)).empty())
+                throw std::invalid_argument(
+                    fmt::format("read_csv: {}: line {}, column {}: '{}' follows the closing quote of a quoted field{}",
+                                source, line_no, column, trim(line.substr(at, end - at)), delimiter_hint(line, delimiter)));
+            at = end;
+        } else {
+            const std::size_t end = std::min(line.find(delimiter, at), line.size());
+            field = trim(line.substr(at, end - at));
+            at = end;
+        }
+        fields.push_back(std::move(field));
+        if (at >= line.size()) break;
+        ++at;  // the delimiter
     }
     return fields;
 }
@@ -86,20 +140,22 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
     Dataset out;
     std::size_t n_columns = 0, first_data_line = 0, label_index = 0, line_no = 0;
     bool first_line = true;
+    std::string_view header_line;
     while (!text.empty()) {
         const std::size_t nl = text.find('\n');
         const std::string_view line = text.substr(0, nl);
         text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
         ++line_no;
         if (trim(line).empty()) continue;
-        const std::vector<std::string_view> fields = split_fields(line, options.delimiter);
+        std::vector<std::string> fields = split_fields(line, options.delimiter, source, line_no);
         if (first_line) {
             first_line = false;
             bool header = options.header == Header::Yes;
             if (options.header == Header::Auto)
                 header = std::any_of(fields.begin(), fields.end(), [](std::string_view f) { return !parse_number(f); });
             if (header) {
-                for (std::string_view f : fields) out.column_names.emplace_back(f);
+                out.column_names = std::move(fields);
+                header_line = line;
                 continue;
             }
         }
@@ -116,27 +172,33 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
                         "read_csv: {}: label column {} does not exist (line {} has {} columns)", source, c, line_no,
                         n_columns));
                 if (n_columns < 2)
-                    throw std::invalid_argument(fmt::format(
-                        "read_csv: {}: line {} has only the label column; no features are left", source, line_no));
+                    throw std::invalid_argument(
+                        fmt::format("read_csv: {}: line {} has only the label column; no features are left{}", source,
+                                    line_no, delimiter_hint(line, options.delimiter)));
                 label_index = static_cast<std::size_t>(c < 0 ? n + c : c);
             }
             out.n_features = options.label_column ? n_columns - 1 : n_columns;
         }
         if (fields.size() != n_columns)
-            throw std::invalid_argument(fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {})",
-                                                    source, line_no, fields.size(), n_columns, first_data_line));
+            throw std::invalid_argument(fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {}){}",
+                                                    source, line_no, fields.size(), n_columns, first_data_line,
+                                                    delimiter_hint(line, options.delimiter)));
         for (std::size_t c = 0; c < fields.size(); ++c) {
             const std::optional<double> x = parse_number(fields[c]);
             if (!x)
-                throw std::invalid_argument(fmt::format("read_csv: {}: line {}, column {}: '{}' is not a number", source,
-                                                        line_no, c + 1, fields[c]));
+                throw std::invalid_argument(fmt::format("read_csv: {}: line {}, column {}: '{}' is not a number{}", source,
+                                                        line_no, c + 1, fields[c],
+                                                        delimiter_hint(fields[c], options.delimiter)));
             if (options.label_column && c == label_index)
                 out.labels.push_back(*x);
             else
                 out.features.push_back(*x);
         }
     }
-    if (first_data_line == 0) throw std::invalid_argument(fmt::format("read_csv: {}: no data rows", source));
+    if (first_data_line == 0)
+        throw std::invalid_argument(fmt::format("read_csv: {}: no data rows{}", source,
+                                                out.column_names.size() == 1 ? delimiter_hint(header_line, options.delimiter)
+                                                                             : std::string()));
     return out;
 }
 
@@ -212,11 +274,33 @@ RowSplit stratified_split(std::size_t n, std::span<const double> keys, double fr
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify) {
     if (!(test_fraction > 0.0 && test_fraction < 1.0))
         throw std::invalid_argument(fmt::format("train_test_split: test_fraction {} is not in (0, 1)", test_fraction));
-    if (stratify && data.labels.size() != data.size())
-        throw std::invalid_argument("train_test_split: stratify needs one label per row; the data set has none");
+    const std::size_t n = data.size();
+    if (!data.labels.empty() && data.labels.size() != n)
+        throw std::invalid_argument(
+            fmt::format("train_test_split: the data set has {} labels for {} rows", data.labels.size(), n));
+    // Stratified only by class indices: with real-valued (regression)
+    // targets every distinct value would be a class of one row, and
+    // round(fraction · 1) = 0 would send every row to training.
+    const bool by_class = stratify && !data.labels.empty() &&
+                          std::all_of(data.labels.begin(), data.labels.end(), [](double y) { return is_class_index(y); });
+    if (by_class) {
+        std::map<double, std::size_t> counts;
+        for (double y : data.labels) ++counts[y];
+        for (const auto& [label, count] : counts)
+            if (count < 2)
+                throw std::invalid_argument(fmt::format(
+                    "train_test_split: class {} has only 1 row; a stratified split needs at least 2 rows of each class "
+                    "(for whole-number regression targets, or to keep a rare class, pass stratify = false)",
+                    label));
+    }
     Rng rng(seed);
     detail::RowSplit rows = detail::stratified_split(
-        data.size(), stratify ? std::span<const double>(data.labels) : std::span<const double>(), test_fraction, rng);
+        n, by_class ? std::span<const double>(data.labels) : std::span<const double>(), test_fraction, rng);
+    if (rows.kept.empty() || rows.held_out.empty())
+        throw std::invalid_argument(
+            fmt::format("train_test_split: test_fraction {} of {} rows gives {} training and {} test rows; each part "
+                        "needs at least one",
+                        test_fraction, n, rows.kept.size(), rows.held_out.size()));
     // The parts come out grouped by label; shuffled, so that neither is sorted by class.
     rng.shuffle(std::span<std::size_t>(rows.kept));
     rng.shuffle(std::span<std::size_t>(rows.held_out));

@@ -1,6 +1,7 @@
 #include <nn/optim.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <numbers>
@@ -31,7 +32,7 @@ SGD::SGD(ParameterList parameters, const SGDOptions& options)
     check_finite_nonnegative("SGD", "weight_decay", options.weight_decay);
     if (options.nesterov && options.momentum == 0.0)
         throw std::invalid_argument("SGD: Nesterov momentum needs momentum > 0");
-    if (options.momentum != 0.0) velocity_.assign(n_, 0.0);
+    velocity_.assign(n_, 0.0);
 }
 
 void SGD::step() {
@@ -85,6 +86,113 @@ void Adam::step() {
             p[i] = static_cast<T>(x);
         }
     });
+}
+
+// ------------------------------------------------------------- state ---
+
+namespace {
+double scalar_named(const OptimizerState& s, const char* name) {
+    for (const auto& [k, v] : s.scalars)
+        if (k == name) return v;
+    throw std::invalid_argument(fmt::format("Optimizer::load_state: {} state without '{}'", s.kind, name));
+}
+const std::vector<double>& buffer_named(const OptimizerState& s, const char* name) {
+    for (const auto& [k, v] : s.buffers)
+        if (k == name) return v;
+    throw std::invalid_argument(fmt::format("Optimizer::load_state: {} state without buffer '{}'", s.kind, name));
+}
+// A count stored as a double: a whole number in [0, 2^53].
+std::size_t count_from(const char* who, const char* what, double x) {
+    if (!(x >= 0.0 && x <= 0x1p53) || x != std::floor(x))
+        throw std::invalid_argument(fmt::format("{}: {} {} is not a whole number >= 0", who, what, x));
+    return static_cast<std::size_t>(x);
+}
+}  // namespace
+
+OptimizerState Optimizer::state() const {
+    OptimizerState s;
+    s.kind = kind();
+    s.scalars = {{"lr", lr_}, {"steps", static_cast<double>(steps_)}};
+    s.blocks = parameters_.block_sizes();
+    save_extra(s);
+    return s;
+}
+
+void Optimizer::load_state(const OptimizerState& state) {
+    const OptimizerState mine = this->state();  // the names and sizes expected
+    if (state.kind != mine.kind)
+        throw std::invalid_argument(fmt::format("Optimizer::load_state: the state is {}'s, this optimizer is {}",
+                                                state.kind, mine.kind));
+    if (state.blocks != mine.blocks)
+        throw std::invalid_argument(fmt::format(
+            "Optimizer::load_state: the state is for parameter blocks of sizes [{}], this optimizer has [{}]",
+            fmt::join(state.blocks, ", "), fmt::join(mine.blocks, ", ")));
+    for (const auto& [name, value] : mine.scalars) (void)scalar_named(state, name.c_str());
+    for (const auto& [name, values] : mine.buffers)
+        if (buffer_named(state, name.c_str()).size() != values.size())
+            throw std::invalid_argument(fmt::format("Optimizer::load_state: {} buffer '{}' has {} values, expected {}",
+                                                    state.kind, name, buffer_named(state, name.c_str()).size(),
+                                                    values.size()));
+    const double lr = scalar_named(state, "lr");
+    check_finite_nonnegative("Optimizer::load_state", "learning rate", lr);
+    const std::size_t steps = count_from("Optimizer::load_state", "steps", scalar_named(state, "steps"));
+    load_extra(state);  // checks its hyperparameters before it changes anything
+    lr_ = lr;
+    steps_ = steps;
+}
+
+void SGD::save_extra(OptimizerState& s) const {
+    s.scalars.insert(s.scalars.end(), {{"momentum", options_.momentum},
+                                       {"nesterov", options_.nesterov ? 1.0 : 0.0},
+                                       {"weight_decay", options_.weight_decay}});
+    s.buffers.emplace_back("velocity", velocity_);
+}
+
+void SGD::load_extra(const OptimizerState& s) {
+    SGDOptions o = options_;
+    o.momentum = scalar_named(s, "momentum");
+    o.nesterov = scalar_named(s, "nesterov") != 0.0;
+    o.weight_decay = scalar_named(s, "weight_decay");
+    check_finite_nonnegative("SGD::load_state", "momentum", o.momentum);
+    check_finite_nonnegative("SGD::load_state", "weight_decay", o.weight_decay);
+    if (o.nesterov && o.momentum == 0.0) throw std::invalid_argument("SGD::load_state: Nesterov momentum needs momentum > 0");
+    options_ = o;
+    velocity_ = buffer_named(s, "velocity");
+}
+
+void Adam::save_extra(OptimizerState& s) const {
+    s.scalars.insert(s.scalars.end(), {{"beta1", options_.beta1},
+                                       {"beta2", options_.beta2},
+                                       {"eps", options_.eps},
+                                       {"weight_decay", options_.weight_decay},
+                                       {"decoupled_weight_decay", options_.decoupled_weight_decay ? 1.0 : 0.0}});
+    s.buffers.emplace_back("m", m_);
+    s.buffers.emplace_back("v", v_);
+}
+
+void Adam::load_extra(const OptimizerState& s) {
+    AdamOptions o = options_;
+    o.beta1 = scalar_named(s, "beta1");
+    o.beta2 = scalar_named(s, "beta2");
+    o.eps = scalar_named(s, "eps");
+    o.weight_decay = scalar_named(s, "weight_decay");
+    o.decoupled_weight_decay = scalar_named(s, "decoupled_weight_decay") != 0.0;
+    if (!(o.beta1 >= 0.0 && o.beta1 < 1.0) || !(o.beta2 >= 0.0 && o.beta2 < 1.0))
+        throw std::invalid_argument(
+            fmt::format("Adam::load_state: betas must be in [0, 1), got beta1 = {}, beta2 = {}", o.beta1, o.beta2));
+    check_finite_nonnegative("Adam::load_state", "eps", o.eps);
+    check_finite_nonnegative("Adam::load_state", "weight_decay", o.weight_decay);
+    options_ = o;
+    m_ = buffer_named(s, "m");
+    v_ = buffer_named(s, "v");
+}
+
+void LRSchedule::restore(std::size_t epoch, double base_lr) {
+    if (!(base_lr >= 0.0) || !std::isfinite(base_lr))
+        throw std::invalid_argument(fmt::format("LRSchedule::restore: base learning rate {} is not a finite number >= 0",
+                                                base_lr));
+    epoch_ = epoch;
+    base_lr_ = base_lr;
 }
 
 StepLR::StepLR(Optimizer& optimizer, const StepLROptions& options) : LRSchedule(optimizer), options_(options) {

@@ -2,6 +2,8 @@
 
 #include "rng_internal.hpp"
 
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 namespace ag::nn {
@@ -13,6 +15,39 @@ void check_inputs(const char* who, std::size_t got, std::size_t expected) {
         throw std::invalid_argument(fmt::format("{}: got {} inputs, expected {}", who, got, expected));
 }
 
+// The most scalar parameters one layer can have: each is a node on the
+// tape, whose node indices are 32-bit.
+constexpr std::uint64_t max_parameters = std::numeric_limits<std::uint32_t>::max();
+
+// n_outputs · (n_inputs + 1), or a std::length_error naming `who` when that
+// passes what one tape holds (the product may not even fit in 64 bits).
+std::size_t checked_parameter_count(const char* who, std::size_t n_inputs, std::size_t n_outputs) {
+    std::uint64_t per_neuron = 0, total = 0;
+    if (__builtin_add_overflow(std::uint64_t{n_inputs}, 1, &per_neuron) ||
+        __builtin_mul_overflow(per_neuron, std::uint64_t{n_outputs}, &total) || total > max_parameters)
+        throw std::length_error(fmt::format("{}({} -> {}): {} x ({} + 1) scalar parameters are more than one tape "
+                                            "holds ({} nodes)",
+                                            who, n_inputs, n_outputs, n_outputs, n_inputs, max_parameters));
+    return static_cast<std::size_t>(total);
+}
+
+// The columns of a weight matrix given as rows [inputs][outputs]: column j
+// holds neuron j's weights. Every row must have n_outputs entries.
+std::vector<std::vector<double>> weight_columns(const char* who, const std::vector<std::vector<double>>& rows,
+                                                std::size_t n_outputs) {
+    if (rows.empty() || n_outputs == 0)
+        throw std::invalid_argument(fmt::format("{}: weight and biases must not be empty", who));
+    std::vector<std::vector<double>> columns(n_outputs, std::vector<double>(rows.size()));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (rows[i].size() != n_outputs)
+            throw std::invalid_argument(fmt::format("{}: weight row {} has {} entries, expected {} (one per output: "
+                                                    "weight is [inputs][outputs], the W of x·W + b)",
+                                                    who, i, rows[i].size(), n_outputs));
+        for (std::size_t j = 0; j < n_outputs; ++j) columns[j][i] = rows[i][j];
+    }
+    return columns;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Neuron ---
@@ -20,6 +55,7 @@ void check_inputs(const char* who, std::size_t got, std::size_t expected) {
 Neuron::Neuron(std::size_t n_inputs, Activation activation, Init init, Rng& rng, std::size_t fan_out)
     : bias_(0.0), activation_(activation) {
     if (n_inputs == 0) throw std::invalid_argument("Neuron: needs at least one input");
+    checked_parameter_count("Neuron", n_inputs, 1);
     weights_.reserve(n_inputs);
     for (std::size_t i = 0; i < n_inputs; ++i) weights_.emplace_back(init_weight(init, n_inputs, fan_out, rng));
 }
@@ -69,6 +105,7 @@ void Neuron::set_weights(const std::vector<double>& weights) const {
 
 Layer::Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation, Init init, Rng& rng) {
     if (n_outputs == 0) throw std::invalid_argument("Layer: needs at least one output");
+    checked_parameter_count("Layer", n_inputs, n_outputs);
     neurons_.reserve(n_outputs);
     for (std::size_t j = 0; j < n_outputs; ++j) neurons_.emplace_back(n_inputs, activation, init, rng, n_outputs);
 }
@@ -78,11 +115,10 @@ Layer::Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation,
 
 Layer::Layer(const std::vector<std::vector<double>>& weights, const std::vector<double>& biases,
              Activation activation) {
-    if (weights.size() != biases.size())
-        throw std::invalid_argument(
-            fmt::format("Layer: {} rows of weights but {} biases (one of each per neuron)", weights.size(), biases.size()));
+    const std::vector<std::vector<double>> columns = weight_columns("Layer", weights, biases.size());
     std::vector<Neuron> neurons;
-    for (std::size_t j = 0; j < weights.size(); ++j) neurons.emplace_back(weights[j], biases[j], activation);
+    neurons.reserve(columns.size());
+    for (std::size_t j = 0; j < columns.size(); ++j) neurons.emplace_back(columns[j], biases[j], activation);
     *this = Layer(std::move(neurons));
 }
 
@@ -139,10 +175,12 @@ void Layer::zero_grad() const {
 }
 
 void Layer::set_weights(const std::vector<std::vector<double>>& weights) const {
-    if (weights.size() != neurons_.size())
-        throw std::invalid_argument(fmt::format("Layer::set_weights: got {} rows, the layer has {} neurons",
-                                                weights.size(), neurons_.size()));
-    for (std::size_t j = 0; j < weights.size(); ++j) neurons_[j].set_weights(weights[j]);
+    if (weights.size() != n_inputs())
+        throw std::invalid_argument(fmt::format("Layer::set_weights: got {} rows, the layer has {} inputs (weight is "
+                                                "[inputs][outputs])",
+                                                weights.size(), n_inputs()));
+    const std::vector<std::vector<double>> columns = weight_columns("Layer::set_weights", weights, n_outputs());
+    for (std::size_t j = 0; j < columns.size(); ++j) neurons_[j].set_weights(columns[j]);
 }
 
 void Layer::set_biases(const std::vector<double>& biases) const {

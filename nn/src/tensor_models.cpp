@@ -2,12 +2,29 @@
 
 #include "rng_internal.hpp"
 
+#include <cstdint>
+#include <limits>
+#include <new>
 #include <stdexcept>
 
 namespace ag::nn {
 
 namespace {
 auto i64(std::size_t n) { return static_cast<std::int64_t>(n); }
+
+// Checks, before anything is allocated, that an in × out weight of T fits:
+// the product must not wrap (2^62 × 4 would wrap to 0 and leave the weight
+// loop writing past an empty buffer) and must be addressable in bytes.
+template <class T>
+void check_linear_size(std::size_t in, std::size_t out) {
+    constexpr std::uint64_t max_elements = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / sizeof(T);
+    std::uint64_t n = 0;
+    if (__builtin_mul_overflow(std::uint64_t{in}, std::uint64_t{out}, &n) || n > max_elements ||
+        out > max_elements - n)  // the bias too
+        throw std::length_error(fmt::format("Linear({} -> {}): a [{}, {}] weight of {} is more than memory can address "
+                                            "(at most {} elements)",
+                                            in, out, in, out, dtype_name(dtype_of<T>), max_elements));
+}
 }  // namespace
 
 // ---------------------------------------------------------------- Linear ---
@@ -17,8 +34,15 @@ BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, I
     : in_(in_features), out_(out_features) {
     if (in_ == 0 || out_ == 0)
         throw std::invalid_argument(fmt::format("Linear({} -> {}): sizes must be at least 1", in_, out_));
+    check_linear_size<T>(in_, out_);
+    std::vector<T> w;
+    try {
+        w.resize(in_ * out_);
+    } catch (const std::bad_alloc&) {
+        throw std::length_error(fmt::format("Linear({} -> {}): not enough memory for a [{}, {}] weight of {} ({} bytes)",
+                                            in_, out_, in_, out_, dtype_name(dtype_of<T>), in_ * out_ * sizeof(T)));
+    }
     // Drawn output by output as the scalar Layer does, stored as W[i][j].
-    std::vector<T> w(in_ * out_);
     for (std::size_t j = 0; j < out_; ++j)
         for (std::size_t i = 0; i < in_; ++i) w[i * out_ + j] = static_cast<T>(init_weight(init, in_, out_, rng));
     weight_ = BasicTensor<T>(Shape{i64(in_), i64(out_)}, std::span<const T>(w));

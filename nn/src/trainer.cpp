@@ -5,8 +5,13 @@
 
 #include <fmt/format.h>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 
@@ -25,6 +30,8 @@ const char* loss_name(Loss loss) {
 
 void check_training_data(const char* who, const Shape& x, const Shape& y, Loss loss, std::span<const double> y_values) {
     if (x.rank() != 2) throw std::invalid_argument(fmt::format("{}: X is {}; expected [rows, features]", who, x.str()));
+    // A mean over no rows would be NaN, reported as a loss without an error.
+    if (x[0] == 0) throw std::invalid_argument(fmt::format("{}: X is {}: there are no rows", who, x.str()));
     if (y.rank() == 0 || y[0] != x[0])
         throw std::invalid_argument(fmt::format("{}: X is {} but y is {}: they need the same number of rows", who,
                                                 x.str(), y.str()));
@@ -75,10 +82,18 @@ void split_rows(std::size_t n, std::span<const double> y, Loss loss, double frac
         train = all_rows(static_cast<std::int64_t>(n));
         return;
     }
-    // Stratified by label for classification (one value per row), else one group.
-    const bool stratify = loss != Loss::MSE && y.size() == n;
+    // Stratified by label for classification with one whole-number label
+    // per row (class indices, 0/1, ±1); else one group: soft targets in
+    // [0, 1] would make each distinct value a group of its own.
+    const bool stratify = loss != Loss::MSE && y.size() == n &&
+                          std::all_of(y.begin(), y.end(), [](double t) { return t == std::floor(t); });
     Rng rng(seed);
     const RowSplit rows = stratified_split(n, stratify ? y : std::span<const double>(), fraction, rng);
+    if (rows.kept.empty() || rows.held_out.empty())
+        throw std::invalid_argument(
+            fmt::format("Trainer::fit: validation_fraction {} of {} rows gives {} training and {} validation rows; "
+                        "each part needs at least one",
+                        fraction, n, rows.kept.size(), rows.held_out.size()));
     train.assign(rows.kept.begin(), rows.kept.end());
     validation.assign(rows.held_out.begin(), rows.held_out.end());
 }
@@ -153,17 +168,65 @@ ProgressPrinter::ProgressPrinter(Progress mode, std::FILE* out, std::size_t epoc
     bar_ = mode == Progress::Bar;
 }
 
+std::string clock_time(double seconds) {
+    if (!(seconds >= 0) || !std::isfinite(seconds) || seconds > 1e9) return "?";
+    const auto s = static_cast<std::uint64_t>(seconds);
+    if (s < 3600) return fmt::format("{:02}:{:02}", s / 60, s % 60);
+    return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+}
+
+std::string progress_line(const BatchProgress& p, std::size_t columns) {
+    const std::size_t done = std::min(p.done, p.total);
+    const std::size_t percent = p.total == 0 ? 100 : 100 * done / p.total;
+    // The rest of the epoch at the speed so far; unknown ("?") before the first batch.
+    const double remaining =
+        done == 0 ? -1.0 : p.seconds * static_cast<double>(p.total - done) / static_cast<double>(done);
+    const std::string head = fmt::format("epoch {}/{} ", p.epoch, p.epochs);
+    const std::string tail = fmt::format(" {:3}% loss {:.4f} {}<{}", percent, p.loss, clock_time(p.seconds),
+                                         clock_time(remaining));
+    std::string speed = fmt::format(" {:.0f} samples/s", p.seconds > 0 ? static_cast<double>(p.done) / p.seconds : 0.0);
+    const std::size_t width = columns > 1 ? columns - 1 : 1;
+    constexpr std::size_t widest_bar = 30, narrowest_bar = 5, bar_before_speed = 10;
+    auto room = [&] {  // cells left for the bar between its brackets
+        const std::size_t used = head.size() + 2 + tail.size() + speed.size();
+        return width > used ? width - used : 0;
+    };
+    if (room() < bar_before_speed) speed.clear();
+    std::string line = head;
+    if (const std::size_t cells = std::min(room(), widest_bar); cells >= narrowest_bar) {
+        const std::size_t filled = p.total == 0 ? cells : cells * done / p.total;
+        line += fmt::format("[{}{}]", std::string(filled, '#'), std::string(cells - filled, '.'));
+    } else {
+        line.pop_back();  // the space before the bar
+    }
+    line += tail + speed;
+    if (line.size() > width) line.resize(width);
+    return line;
+}
+
+std::size_t terminal_columns(std::FILE* out) {
+    winsize w{};
+    if (out != nullptr && ::ioctl(::fileno(out), TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+    if (const char* env = std::getenv("COLUMNS")) {
+        std::size_t n = 0;
+        const std::string_view text(env);
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc() && end == text.data() + text.size() && n > 0) return n;
+    }
+    return 80;
+}
+
 void ProgressPrinter::batch(std::size_t epoch, std::size_t done, std::size_t total, double loss, double seconds) {
     if (!on_ || !bar_) return;
     // Redraw at most 20 times a second, and at the end of the epoch.
     const auto now = std::chrono::steady_clock::now();
     if (done < total && now - last_draw_ < std::chrono::milliseconds(50)) return;
     last_draw_ = now;
-    constexpr std::size_t width = 30;
-    const std::size_t filled = total == 0 ? width : width * done / total;
-    fmt::print(out_, "\r\033[Kepoch {}/{} [{}{}] {:3}% loss {:.4f} {:.0f} samples/s", epoch, epochs_,
-               std::string(filled, '#'), std::string(width - filled, '.'), total == 0 ? 100 : 100 * done / total, loss,
-               seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
+    // The width is asked at every redraw: the terminal may be resized.
+    const std::string line = progress_line(
+        {.epoch = epoch, .epochs = epochs_, .done = done, .total = total, .loss = loss, .seconds = seconds},
+        terminal_columns(out_));
+    fmt::print(out_, "\r\033[K{}", line);
     std::fflush(out_);
 }
 

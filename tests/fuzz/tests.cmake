@@ -14,16 +14,23 @@ if(NOT TARGET tapegrad_expr)
   return()
 endif()
 
-foreach(test_name IN ITEMS test_cli test_cli_expression)
+foreach(test_name IN ITEMS test_cli test_cli_expression test_cli_scaling)
   if(TARGET ${test_name})
     target_link_libraries(${test_name} PRIVATE tapegrad_expr)
     target_compile_definitions(${test_name} PRIVATE TAPEGRAD_HAVE_EXPR=1)
   endif()
 endforeach()
-if(TARGET test_cli AND TARGET tapegrad)
-  target_compile_definitions(test_cli PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>" TAPEGRAD_VERSION_TEXT="${PROJECT_VERSION}")
-  add_dependencies(test_cli tapegrad)
-endif()
+# The tests that run the tool read its JSON with nlohmann_json, which also
+# checks that it is valid (UTF-8 included).
+find_package(nlohmann_json 3 CONFIG REQUIRED)
+foreach(test_name IN ITEMS test_cli test_cli_scaling)
+  if(TARGET ${test_name} AND TARGET tapegrad)
+    target_compile_definitions(${test_name} PRIVATE TAPEGRAD_CLI="$<TARGET_FILE:tapegrad>"
+      TAPEGRAD_VERSION_TEXT="${PROJECT_VERSION}")
+    target_link_libraries(${test_name} PRIVATE nlohmann_json::nlohmann_json)
+    add_dependencies(${test_name} tapegrad)
+  endif()
+endforeach()
 
 set(TAPEGRAD_FUZZ_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
 
@@ -54,29 +61,21 @@ if(NOT probe_result EQUAL 0)
 endif()
 message(STATUS "tapegrad: building the libFuzzer target fuzz_expression with ${TAPEGRAD_CLANGXX}")
 
-set(BLA_VENDOR OpenBLAS)
-find_package(BLAS REQUIRED)
-file(GLOB fuzz_engine_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/autograd/src/*.cpp)
-set(fuzz_sources ${fuzz_engine_sources} ${PROJECT_SOURCE_DIR}/tools/expression.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_expression.cpp)
-set(fuzz_flags -std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
-  -I${PROJECT_SOURCE_DIR}/autograd/include -I${PROJECT_SOURCE_DIR}/tools -I${PROJECT_SOURCE_DIR})
-set(fuzz_objects)
-file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz/obj)
-foreach(src ${fuzz_sources})
-  get_filename_component(stem ${src} NAME_WE)
-  set(obj ${CMAKE_CURRENT_BINARY_DIR}/fuzz/obj/${stem}.o)
-  add_custom_command(OUTPUT ${obj}
-    COMMAND ${TAPEGRAD_CLANGXX} ${fuzz_flags} -fsanitize=fuzzer-no-link -MD -MF ${obj}.d -c ${src} -o ${obj}
-    DEPENDS ${src} DEPFILE ${obj}.d
-    COMMENT "clang++ (libFuzzer) ${stem}.cpp" VERBATIM)
-  list(APPEND fuzz_objects ${obj})
-endforeach()
-set(fuzz_binary ${CMAKE_CURRENT_BINARY_DIR}/fuzz/fuzz_expression)
-add_custom_command(OUTPUT ${fuzz_binary}
-  COMMAND ${TAPEGRAD_CLANGXX} -fsanitize=fuzzer,address,undefined ${fuzz_objects} -lfmt ${BLAS_LIBRARIES} -o ${fuzz_binary}
-  DEPENDS ${fuzz_objects} COMMENT "Linking libFuzzer target fuzz_expression" VERBATIM)
-add_custom_target(fuzz_expression ALL DEPENDS ${fuzz_binary})
+# The fuzz binary is built from the real library targets (their own flags,
+# per-file ones included) in a nested build of this project with clang and
+# the fuzzer's coverage flags on every target (TAPEGRAD_FUZZ_BUILD, see the
+# top-level CMakeLists.txt), which builds only what the target needs.
+include(ExternalProject)
+set(fuzz_build_dir ${CMAKE_CURRENT_BINARY_DIR}/fuzz/build)
+ExternalProject_Add(fuzz_expression_build
+  SOURCE_DIR ${PROJECT_SOURCE_DIR}
+  BINARY_DIR ${fuzz_build_dir}
+  CMAKE_ARGS -DCMAKE_CXX_COMPILER=${TAPEGRAD_CLANGXX} -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEGRAD_FUZZ_BUILD=ON
+  BUILD_COMMAND ${CMAKE_COMMAND} --build <BINARY_DIR> --target fuzz_expression
+  INSTALL_COMMAND ""
+  BUILD_ALWAYS ON  # the nested build decides what is out of date
+  USES_TERMINAL_BUILD ON)
+set(fuzz_binary ${fuzz_build_dir}/tests/fuzz/fuzz_expression)
 # -runs=0: execute every corpus input once and stop.
 add_test(NAME "fuzz_expression: libFuzzer corpus run" COMMAND ${fuzz_binary} -runs=0 ${TAPEGRAD_FUZZ_CORPUS})
 set_tests_properties("fuzz_expression: libFuzzer corpus run" PROPERTIES TIMEOUT 300)

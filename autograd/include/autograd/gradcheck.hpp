@@ -17,6 +17,11 @@ struct GradCheckOptions {
     // An input passes when abs_error <= atol + rtol * |numeric|.
     double atol = 1e-6;
     double rtol = 1e-5;
+    // Also check second derivatives (like PyTorch's gradgradcheck): the
+    // Hessian from the recorded gradient (ag::create_graph) against central
+    // differences of the gradient, entry by entry, with the same step and
+    // tolerances (differences of a gradient are as accurate as those of f).
+    bool second_order = false;
 };
 
 struct GradCheckEntry {
@@ -28,9 +33,16 @@ struct GradCheckEntry {
     bool ok = false;
 };
 
+// One Hessian entry d2f / dx_row dx_col (second_order); `value` is x_col.
+struct HessianCheckEntry {
+    std::size_t row = 0, col = 0;
+    GradCheckEntry check;
+};
+
 struct GradCheckReport {
     double f = 0;  // f at the point
     std::vector<GradCheckEntry> inputs;
+    std::vector<HessianCheckEntry> hessian;  // with second_order only
     double max_abs_error = 0;
     double max_rel_error = 0;
     std::size_t worst_input = 0;  // index of the input with the largest abs_error

@@ -2,24 +2,26 @@
 // The tape: every operation appends one node, in creation order, which is a
 // topological order, so backward() is a single reverse sweep.
 //
-// Layout (structure of arrays, one entry per node, 30 bytes a node):
+// Layout (structure of arrays, one entry per node, 32 bytes a node):
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
-//                           a constant, rhs indexes `constants`; for
-//                           Op::Tensor, lhs indexes the tensor record (one
+//                           a constant, rhs indexes `constants`; for an
+//                           extension's node (Op::Custom), lhs is its record
+//                           in the extension and rhs the extension (one
 //                           array, not two: one stream to write and read)
-//   op[i]          uint16   what the node computes (see ops.hpp); 16 bits
-//                           rather than 8 because a byte store may alias
-//                           anything and would make the compiler reload
-//                           every array pointer after each recorded node
-//   generation[i]  uint32   which recording epoch wrote the node, so that a
-//                           handle to a node freed by rewind() is detected
-// The five arrays share one allocation (tape.cpp explains their offsets).
+//   key[i]         uint64   the node's identity: the generation (recording
+//                           epoch) that wrote it, times 256, plus its op
+//                           code (what the node computes, see ops.hpp). A
+//                           handle holds its node's key, so one comparison
+//                           tells a live node from one freed by rewind()
+//                           (see NodeId). One array, not two: one store.
+// Each array lives in address space reserved once and grows in place
+// (detail/region.hpp; tape.cpp explains their placement).
 //
 // Each thread has its own tape (ag::tape()); graphs on different threads are
-// independent. Handles (Value, Tensor) are {index, generation} pairs: cheap
-// to copy, checked on every use.
+// independent. Handles (Value, Tensor) hold a NodeId: cheap to copy, checked
+// on every use.
 //
 // Why the tape is a trivially destructible `constinit thread_local` object
 // rather than a heap tape behind a thread_local pointer: its fields are then
@@ -27,8 +29,10 @@
 // operation works on the same object, instead of loading the tape's address
 // and then each field through it for every recorded node (that cost about a
 // quarter of the recording time). Trivially destructible so that no access
-// needs an initialization guard: the arrays are plain owning pointers,
-// freed when the thread exits (see tape.cpp).
+// needs an initialization guard: its memory is freed when the thread exits
+// (see tape.cpp). There is exactly one Tape per thread: the type cannot be
+// constructed or copied by users.
+#include <autograd/detail/region.hpp>
 #include <autograd/ops.hpp>
 
 #include <bit>
@@ -47,17 +51,76 @@ struct AnomalyError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-namespace detail {
-struct TensorStore;  // the tensor record, defined by the tensor module
-}
-
 // A node's operand indices (see the layout above).
 struct Operands {
     std::uint32_t lhs, rhs;
 };
 
-// One per thread: ag::tape(). Other Tape objects are not supported (the
-// thread-exit hook frees only the thread's own tape).
+// What a handle knows of its node: the index and the node's key, its
+// generation (the recording epoch that wrote it) and op code. Every rewind
+// starts a new generation, unique in the process, so a handle to a freed
+// node, or to another thread's tape, never matches a live node. Generations
+// have 56 bits: at one rewind a nanosecond a process would need two years to
+// use them up, and the next rewind would then throw instead of reusing one
+// (a stale handle can never pass the check).
+struct NodeId {
+    std::uint32_t index = 0;
+    std::uint64_t key = 0;  // generation << 8 | op code
+    // Generation 0 is never live: a default NodeId is an empty handle.
+    bool empty() const noexcept { return key == 0; }
+    std::uint64_t generation() const noexcept { return key >> 8; }
+};
+
+class Tape;
+
+namespace detail {
+class Extension;
+struct GraphSweep;  // value.hpp
+struct TapeHolder;
+struct TapeAccess;
+template <int Which>
+class DepthGuard;
+
+// Where a backward sweep puts gradients: the tape's own adjoints (backward())
+// or scratch ones (ag::grad, which touches no .grad()).
+struct Sweep {
+    double* adjoint;     // scalar adjoints, one per node; an extension's node
+                         // uses its entry as "has a gradient" (nonzero)
+    bool scratch;        // gradients go to scratch storage, not to .grad()
+    bool check_anomaly;  // DetectAnomaly is on
+};
+
+// A kind of node with its own backward, recorded as Op::Custom (or
+// Op::CustomLeaf for one with nothing to propagate) whose operands are
+// {record, extension}. The tensor module is one. The tape owns its
+// extensions and calls them back; it knows nothing else of them.
+class Extension {
+public:
+    virtual ~Extension() = default;
+    // Node `node` (record `record` of this extension) received a gradient:
+    // propagate it to its inputs.
+    virtual void backward(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
+    // A sweep starts at this node: give it the seed gradient (one).
+    virtual void seed(Tape& t, std::uint32_t node, std::uint32_t record, const Sweep& sweep) = 0;
+    // The same two for a sweep that records its gradients as new nodes
+    // (derivatives of derivatives): the gradient of node `node` and of its
+    // inputs are Values / tensors on the tape.
+    virtual void backward_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
+    virtual void seed_graph(Tape& t, std::uint32_t node, std::uint32_t record, GraphSweep& sweep) = 0;
+    // A recording sweep from `root` starts: forget the gradients of the last.
+    virtual void begin_graph(std::uint32_t root) = 0;
+    // A sweep into scratch storage starts; earlier scratch may be dropped.
+    virtual void begin_scratch() {}
+    // Nodes from `nodes_kept` on are freed: drop their records.
+    virtual void rewind(Tape& t, std::uint32_t nodes_kept) = 0;
+    // Memory held, in bytes.
+    virtual std::size_t bytes() const = 0;
+    // The op that made node `record` ("matmul", ...).
+    virtual const char* name(std::uint32_t record) const = 0;
+};
+}  // namespace detail
+
+// One per thread: ag::tape().
 class Tape {
 public:
     // A position on the tape to come back to: nodes recorded after it are
@@ -67,8 +130,6 @@ public:
         std::uint32_t constants = 0;
     };
 
-    // Constant initialization: memory and a generation come with the first node.
-    constexpr Tape() noexcept = default;
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
 
@@ -80,24 +141,61 @@ public:
     void clear() { rewind(Mark{}); }
     // Sets every adjoint on the tape to zero.
     void zero_grad() noexcept;
-    // Memory the tape holds now, in bytes (capacity, not just size).
+    // Memory the tape holds now, in bytes (committed, not just used).
     std::size_t bytes_reserved() const noexcept;
     // Bytes one recorded node takes (see the layout above).
-    static constexpr std::size_t bytes_per_node =
-        2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint32_t) + sizeof(Op);
-    // Preallocates room for n nodes.
+    static constexpr std::size_t bytes_per_node = 2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint64_t);
+    // Makes room for n nodes now (the tape grows by itself too).
     void reserve(std::uint32_t n);
 
-    // --- recording (used by Value and Tensor; not needed by users) ---
-    // Appends a node and returns its index; under NoGrad, records a leaf.
-    std::uint32_t record(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    // --- reading the graph (pictures, the command-line tool) ---
+    // Index i must be < size() (k < constant_count()): unchecked, like [].
+    double value(std::uint32_t i) const noexcept { return value_[i]; }
+    double adjoint(std::uint32_t i) const noexcept { return adjoint_[i]; }
+    Op op(std::uint32_t i) const noexcept { return static_cast<Op>(key_[i] & 0xff); }
+    Operands operands(std::uint32_t i) const noexcept { return operands_[i]; }
+    double constant(std::uint32_t k) const noexcept { return constants_[k]; }
+    std::uint32_t constant_count() const noexcept { return constant_count_; }
+    // The id of the live node at `index` (< size()).
+    NodeId id(std::uint32_t index) const noexcept { return NodeId{index, key_[index]}; }
+
+    // What node i computes: the op's name ("tanh", "+", "matmul", "leaf").
+    const char* op_name(std::uint32_t i) const noexcept;
+
+    // Whether `h` names a live node of this tape.
+    bool alive(const NodeId& h) const noexcept { return h.index < size_ && key_[h.index] == h.key; }
+    // Throws std::logic_error, naming `what`, unless `h` names a live node.
+    void check(const NodeId& h, const char* what) const {
+        if (!alive(h)) [[unlikely]]
+            throw_stale(h, what);
+    }
+
+    // Names given to Values (for pictures and printing).
+    void set_name(std::uint32_t index, std::string name);
+    const std::string* name(std::uint32_t index) const;
+
+    bool anomaly() const noexcept { return anomaly_depth_ > 0; }
+    bool grad_enabled() const noexcept { return no_grad_depth_ == 0; }
+
+private:
+    friend struct detail::TapeHolder;
+    friend struct detail::TapeAccess;
+    template <int Which>
+    friend class detail::DepthGuard;
+
+    // Constant initialization: memory and a generation come with the first node.
+    constexpr Tape() noexcept = default;
+
+    // --- recording (through detail::TapeAccess) ---
+    // Appends a node and returns its id; under NoGrad, records a leaf.
+    NodeId record(Op o, std::uint32_t a, std::uint32_t b, double y) {
         // One test on the hot path: limit_ is 0 while a guard is active.
         if (size_ >= limit_) [[unlikely]]
             return record_slow(o, a, b, y);
         return append(o, a, b, y);
     }
     // Appends a node whatever the guards (the tensor module's stubs).
-    std::uint32_t push(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    NodeId push(Op o, std::uint32_t a, std::uint32_t b, double y) {
         if (size_ == capacity_) [[unlikely]]
             grow();
         return append(o, a, b, y);
@@ -106,103 +204,121 @@ public:
     // constant (x + 0.5, ...) reuses its slot.
     std::uint32_t add_constant(double c) {
         if (constant_count_ > 0 &&
-            std::bit_cast<std::uint64_t>(constants[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
+            std::bit_cast<std::uint64_t>(constants_[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
             [[likely]]
             return constant_count_ - 1;
         return push_constant(c);
     }
-    std::uint32_t constant_count() const noexcept { return constant_count_; }
-    // Throws std::logic_error unless (index, gen) names a live node.
-    void check(std::uint32_t index, std::uint32_t gen, const char* what) const {
-        if (index >= size_ || generation[index] != gen) [[unlikely]]
-            throw_stale(index, gen, what);
-    }
-    std::uint32_t generation_now() const noexcept { return generation_now_; }
 
-    // Reverse sweep from `root` (already seeded) down to node 0, accumulating
-    // into `adj`: the tape's adjoints, or a scratch buffer for ag::grad.
-    void sweep(std::uint32_t root, double* adj);
-    // backward(): clears stale intermediate adjoints, then sweeps into the
-    // tape's own adjoints, so leaf gradients accumulate as in PyTorch.
+    // Reverse sweep from `root` (already seeded) down to node 0.
+    void sweep(std::uint32_t root, const detail::Sweep& s);
+    // The sweep backward() runs: into the tape's own adjoints.
+    detail::Sweep own_sweep() noexcept { return {adjoint_, false, anomaly()}; }
+    // Seeds `root` with one: its adjoint, or through its extension.
+    void seed(std::uint32_t root, const detail::Sweep& s);
+    // backward(): clears stale intermediate adjoints, seeds, then sweeps into
+    // the tape's own adjoints, so leaf gradients accumulate as in PyTorch.
     void backward(std::uint32_t root);
-    // Ensures non-leaf adjoints up to `root` are zero before a new sweep.
+    // Ensures non-leaf adjoints up to `root` are zero before a new sweep, and
+    // notes that a sweep will write up to `root`.
     void prepare_backward(std::uint32_t root);
 
-    // Names given to Values (for pictures and printing).
-    void set_name(std::uint32_t index, std::string name);
-    const std::string* name(std::uint32_t index) const;
+    void update_flags() noexcept { limit_ = (no_grad_depth_ > 0 || anomaly_depth_ > 0) ? 0 : capacity_; }
 
-    // Guards (see NoGrad, DetectAnomaly) flip these; depth counters so they nest.
-    int no_grad_depth = 0;
-    int anomaly_depth = 0;
-    void update_flags() noexcept {
-        flags_ = (no_grad_depth > 0 ? 1u : 0u) | (anomaly_depth > 0 ? 2u : 0u);
-        limit_ = flags_ != 0 ? 0 : capacity_;
-    }
-    bool anomaly() const noexcept { return anomaly_depth > 0; }
-    bool grad_enabled() const noexcept { return no_grad_depth == 0; }
-
-    // The arrays (see the layout above), owned by the tape. Valid for
-    // indices < size() (constants: < constant_count()).
-    double* value = nullptr;
-    double* adjoint = nullptr;
-    Operands* operands = nullptr;
-    Op* op = nullptr;
-    std::uint32_t* generation = nullptr;
-    double* constants = nullptr;
-    // The tensor record, owned by the tape; created on first use by the
-    // tensor module (which calls adopt_tensor_store).
-    detail::TensorStore* tensors = nullptr;
-    void adopt_tensor_store(detail::TensorStore* s);
-
-private:
-    std::uint32_t append(Op o, std::uint32_t a, std::uint32_t b, double y) {
+    NodeId append(Op o, std::uint32_t a, std::uint32_t b, double y) {
         const std::uint32_t i = size_++;
-        value[i] = y;
-        adjoint[i] = 0.0;
-        operands[i] = Operands{a, b};
-        generation[i] = generation_now_;
-        op[i] = o;
-        return i;
+        const std::uint64_t key = generation_key_ | static_cast<std::uint64_t>(o);
+        value_[i] = y;
+        adjoint_[i] = 0.0;
+        operands_[i] = Operands{a, b};
+        key_[i] = key;
+        return NodeId{i, key};
     }
-    std::uint32_t record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
+    NodeId record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
     std::uint32_t push_constant(double c);
     void grow();
+    void new_generation();
+    [[noreturn]] void throw_stale(const NodeId& h, const char* what) const;
     // Called before the tape first allocates: frees its memory at thread exit.
     void own_memory();
     friend struct TapeRelease;
     void release() noexcept;
-    [[noreturn]] void throw_stale(std::uint32_t index, std::uint32_t gen, const char* what) const;
+
+    // The arrays (see the layout above). Valid for indices < size()
+    // (constants: < constant_count()).
+    double* value_ = nullptr;
+    double* adjoint_ = nullptr;
+    Operands* operands_ = nullptr;
+    std::uint64_t* key_ = nullptr;
+    double* constants_ = nullptr;
 
     std::uint32_t size_ = 0, capacity_ = 0;
     std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
     std::uint32_t constant_count_ = 0, constant_capacity_ = 0;
-    std::uint32_t generation_now_ = 0;  // 0 (never live) until the first node
-    std::uint32_t flags_ = 0;  // bit 0: no grad, bit 1: anomaly mode
+    std::uint64_t generation_key_ = 0;  // the current generation << 8 (0: none yet)
+    int no_grad_depth_ = 0;  // guards (NoGrad, DetectAnomaly) nest
+    int anomaly_depth_ = 0;
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
+    detail::GrowableRegion regions_[4];  // where value_, adjoint_, operands_, key_ live (tape.cpp)
     std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
-    void* nodes_block_ = nullptr;  // the one allocation the node arrays live in (tape.cpp)
-    std::size_t nodes_block_bytes_ = 0;
+    // Kinds of nodes with their own backward (the tensor module), owned by
+    // the tape; each registers itself on first use.
+    static constexpr std::uint32_t max_extensions = 4;
+    detail::Extension* extensions_[max_extensions] = {};
 };
 
 namespace detail {
-inline constinit thread_local Tape thread_tape;
-// Hooks the tensor module fills in (called from the tape's sweep and rewind).
-void tensor_backward(Tape& t, std::uint32_t tensor_index, bool check_anomaly);
-void tensor_seed(Tape& t, std::uint32_t tensor_index);  // grad of the root tensor += 1
-void tensor_zero_grad(Tape& t, std::uint32_t tensor_index);
-bool tensor_is_leaf(const Tape& t, std::uint32_t tensor_index);
-void tensor_rewind(Tape& t, std::uint32_t nodes_kept);
-std::size_t tensor_bytes(const Tape& t);
-void delete_tensor_store(TensorStore* s) noexcept;
+struct TapeHolder {
+    static inline constinit thread_local Tape tape{};
+};
+
+// The engine's access to the tape's internals (value.hpp, the tensor module,
+// the sweep). Not for users: the public Tape API keeps its invariants.
+struct TapeAccess {
+    static NodeId record(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.record(o, a, b, y); }
+    static NodeId push(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.push(o, a, b, y); }
+    static std::uint32_t add_constant(Tape& t, double c) { return t.add_constant(c); }
+    static double* value(Tape& t) noexcept { return t.value_; }
+    static double* adjoint(Tape& t) noexcept { return t.adjoint_; }
+    static void sweep(Tape& t, std::uint32_t root, const Sweep& s) { t.sweep(root, s); }
+    static void seed(Tape& t, std::uint32_t root, const Sweep& s) { t.seed(root, s); }
+    static Sweep own_sweep(Tape& t) noexcept { return t.own_sweep(); }
+    static void backward(Tape& t, std::uint32_t root) { t.backward(root); }
+    static void prepare_backward(Tape& t, std::uint32_t root) { t.prepare_backward(root); }
+    static Extension* extension_at(Tape& t, std::uint32_t slot) noexcept { return t.extensions_[slot]; }
+    static constexpr std::uint32_t max_extensions = Tape::max_extensions;
+    // A sweep into scratch adjoints (`adjoint`, root + 1 zeros): nothing on
+    // the tape or in any .grad() changes.
+    static Sweep scratch_sweep(Tape& t, double* adjoint) {
+        for (Extension* e : t.extensions_)
+            if (e) e->begin_scratch();
+        return {adjoint, true, t.anomaly()};
+    }
+    // The extension in `slot`, made by make() and given to the tape on first use.
+    template <class E>
+    static E& extension(Tape& t, std::uint32_t slot) {
+        if (!t.extensions_[slot]) [[unlikely]] {
+            t.own_memory();  // the tape deletes it at thread exit
+            t.extensions_[slot] = new E;
+        }
+        return static_cast<E&>(*t.extensions_[slot]);
+    }
+    // Moves the process's generation counter (tests of the 2^32 wrap).
+    static void set_next_generation(std::uint64_t g);
+};
+
+// Extension slots (one per kind of extension node).
+inline constexpr std::uint32_t tensor_extension = 0;
 }  // namespace detail
 
 static_assert(std::is_trivially_destructible_v<Tape>, "a thread_local Tape must need no initialization guard");
+static_assert(!std::is_default_constructible_v<Tape> && !std::is_copy_constructible_v<Tape>,
+              "the only Tape of a thread is ag::tape()");
 
 // The current thread's tape.
-inline Tape& tape() { return detail::thread_tape; }
+inline Tape& tape() { return detail::TapeHolder::tape; }
 
 // Frees, when it ends, every node recorded while it lived (RAII form of
 // mark/rewind). Use one per training step so a loop runs in flat memory:
@@ -221,26 +337,34 @@ private:
 
 namespace detail {
 // Raises one of the tape's guard counters while alive (guards nest).
-template <int Tape::*Depth>
+// Which: 0 for NoGrad, 1 for DetectAnomaly.
+template <int Which>
 class DepthGuard {
 public:
-    DepthGuard() : tape_(&tape()) { ++(tape_->*Depth); tape_->update_flags(); }
-    ~DepthGuard() { --(tape_->*Depth); tape_->update_flags(); }
+    DepthGuard() : tape_(&tape()) {
+        ++depth();
+        tape_->update_flags();
+    }
+    ~DepthGuard() {
+        --depth();
+        tape_->update_flags();
+    }
     DepthGuard(const DepthGuard&) = delete;
     DepthGuard& operator=(const DepthGuard&) = delete;
 
 private:
+    int& depth() { return Which == 0 ? tape_->no_grad_depth_ : tape_->anomaly_depth_; }
     Tape* tape_;
 };
 }  // namespace detail
 
 // While alive, operations compute values but record no history: results are
 // new leaves and backward() does not reach their inputs (torch.no_grad()).
-class NoGrad : detail::DepthGuard<&Tape::no_grad_depth> {};
+class NoGrad : detail::DepthGuard<0> {};
 
 // While alive, the first operation whose result is NaN or Inf, in the forward
 // pass or in a backward sweep, throws ag::AnomalyError naming the operation
 // and its inputs (torch.autograd.detect_anomaly()). Slower; for debugging.
-class DetectAnomaly : detail::DepthGuard<&Tape::anomaly_depth> {};
+class DetectAnomaly : detail::DepthGuard<1> {};
 
 }  // namespace ag

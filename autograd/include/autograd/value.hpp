@@ -5,7 +5,7 @@
 //     ag::Value f = (x + y) * z;
 //     f.backward();             // x.grad() == -4, y.grad() == -4, z.grad() == 3
 //
-// A Value is a handle {node index, generation}: copying it is free and never
+// A Value is a handle (a NodeId: node index and generation): copying it is free and never
 // copies the graph. Using a handle whose node was freed by Tape::rewind or a
 // Scope throws std::logic_error.
 #include <autograd/tape.hpp>
@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <initializer_list>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -25,41 +26,46 @@ public:
     // An empty handle; using it throws. Exists so Values fit in containers.
     Value() noexcept = default;
     // A new leaf holding `data` (implicit, like micrograd's auto-wrapping).
-    Value(double data) : index_(tape().record(Op::Leaf, 0, 0, data)), gen_(tape().generation_now()) {}  // NOLINT
+    Value(double data) {  // NOLINT
+        Tape& t = tape();
+        id_ = detail::TapeAccess::record(t, Op::Leaf, 0, 0, data);
+    }
     Value(double data, std::string name) : Value(data) { set_name(std::move(name)); }
 
-    double data() const { return tape_checked().value[index_]; }
+    double data() const { return detail::TapeAccess::value(tape_checked())[id_.index]; }
     // Overwrites a leaf's value in place (optimizer updates); nodes already
     // computed from it are not recomputed.
-    void set_data(double d) const { tape_checked().value[index_] = d; }
-    double grad() const { return tape_checked().adjoint[index_]; }
-    void set_grad(double g) const { tape_checked().adjoint[index_] = g; }
+    void set_data(double d) const { detail::TapeAccess::value(tape_checked())[id_.index] = d; }
+    double grad() const { return detail::TapeAccess::adjoint(tape_checked())[id_.index]; }
+    void set_grad(double g) const { detail::TapeAccess::adjoint(tape_checked())[id_.index] = g; }
     void zero_grad() const { set_grad(0.0); }
     // Reverse sweep from this node with seed 1; gradients accumulate.
     void backward() const;
     // A new leaf with the same value: gradients stop here.
     Value detach() const { return Value(data()); }
-    bool is_leaf() const { return tape_checked().op[index_] == Op::Leaf; }
+    bool is_leaf() const { return tape_checked().op(id_.index) == Op::Leaf; }
+    // The op that made this Value ("tanh", "+", "to_value", ...; "leaf").
+    const char* op_name() const { return tape_checked().op_name(id_.index); }
 
     void set_name(std::string name) const;
     std::string name() const;  // "" when unnamed
 
     // For the engine and tools that read the graph (to_dot, the CLI).
-    std::uint32_t index() const noexcept { return index_; }
-    std::uint32_t generation() const noexcept { return gen_; }
+    std::uint32_t index() const noexcept { return id_.index; }
+    const NodeId& id() const noexcept { return id_; }
     // Checks the handle and returns the node index.
     std::uint32_t checked_index(const char* what = "Value") const {
-        tape().check(index_, gen_, what);
-        return index_;
+        tape().check(id_, what);
+        return id_.index;
     }
     // A handle to node `index` of tape `t`, e.g. for a tool walking the graph.
     static Value from_index(std::uint32_t index, const Tape& t) {
         if (index >= t.size())
             throw std::out_of_range(fmt::format("Value::from_index: node #{} does not exist (the tape has {} nodes)",
                                                 index, t.size()));
-        return Value(index, t.generation[index]);
+        return Value(t.id(index));
     }
-    static Value from_node(std::uint32_t index, std::uint32_t gen) noexcept { return Value(index, gen); }
+    static Value from_node(const NodeId& id) noexcept { return Value(id); }
 
     Value& operator+=(const Value& o);
     Value& operator-=(const Value& o);
@@ -67,14 +73,13 @@ public:
     Value& operator/=(const Value& o);
 
 private:
-    Value(std::uint32_t index, std::uint32_t gen) noexcept : index_(index), gen_(gen) {}
+    explicit Value(const NodeId& id) noexcept : id_(id) {}
     Tape& tape_checked() const {
         Tape& t = tape();
-        t.check(index_, gen_, "Value");
+        t.check(id_, "Value");
         return t;
     }
-    std::uint32_t index_ = 0;
-    std::uint32_t gen_ = 0;  // generation 0 is never live: empty handle
+    NodeId id_;  // empty: a default-constructed handle
 };
 
 namespace detail {
@@ -83,30 +88,31 @@ namespace detail {
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
     const std::uint32_t ia = a.index();
-    t.check(ia, a.generation(), OpT::name);
-    const double y = OpT::f(t.value[ia]);
-    return Value::from_node(t.record(op_code<OpT>, ia, 0, y), t.generation_now());
+    const double y = OpT::f(TapeAccess::value(t)[ia]);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, 0, y));
 }
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, const Value& b) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
+    t.check(b.id(), OpT::name);
     const std::uint32_t ia = a.index(), ib = b.index();
-    t.check(ia, a.generation(), OpT::name);
-    t.check(ib, b.generation(), OpT::name);
-    const double y = OpT::f(t.value[ia], t.value[ib]);
-    return Value::from_node(t.record(op_code<OpT>, ia, ib, y), t.generation_now());
+    const double* x = TapeAccess::value(t);
+    const double y = OpT::f(x[ia], x[ib]);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, ib, y));
 }
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, double c) {
     Tape& t = tape();
+    t.check(a.id(), OpT::name);
     const std::uint32_t ia = a.index();
-    t.check(ia, a.generation(), OpT::name);
     // The constant first: its rare slow path is a call, and y would have to
     // be spilled around it.
-    const std::uint32_t ic = t.add_constant(c);
-    const double y = OpT::f(t.value[ia], c);
-    return Value::from_node(t.record(op_code<OpT>, ia, ic, y), t.generation_now());
+    const std::uint32_t ic = TapeAccess::add_constant(t, c);
+    const double y = OpT::f(TapeAccess::value(t)[ia], c);
+    return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, ic, y));
 }
 }  // namespace detail
 
@@ -138,8 +144,26 @@ inline Value relu(const Value& a) { return detail::apply<ops::Relu>(a); }
 inline Value sin(const Value& a) { return detail::apply<ops::Sin>(a); }
 inline Value cos(const Value& a) { return detail::apply<ops::Cos>(a); }
 inline Value abs(const Value& a) { return detail::apply<ops::Abs>(a); }
+inline Value tan(const Value& a) { return detail::apply<ops::Tan>(a); }
+inline Value atan(const Value& a) { return detail::apply<ops::Atan>(a); }
+inline Value sinh(const Value& a) { return detail::apply<ops::Sinh>(a); }
+inline Value cosh(const Value& a) { return detail::apply<ops::Cosh>(a); }
+inline Value log1p(const Value& a) { return detail::apply<ops::Log1p>(a); }  // log(1 + a)
+inline Value expm1(const Value& a) { return detail::apply<ops::Expm1>(a); }  // exp(a) - 1
+inline Value erf(const Value& a) { return detail::apply<ops::Erf>(a); }
+inline Value softplus(const Value& a) { return detail::apply<ops::Softplus>(a); }  // log(1 + exp(a))
+inline Value gelu(const Value& a) { return detail::apply<ops::Gelu>(a); }          // a Φ(a), erf form
+// a for a >= 0, slope * a below (leaky_relu'(0) = slope, as PyTorch).
+inline Value leaky_relu(const Value& a, double slope = 0.01) { return detail::apply<ops::LeakyReluC>(a, slope); }
+// max(a, lo) / min(a, hi) / both, with derivative 1 at the bounds (as PyTorch's clamp).
+inline Value clamp_min(const Value& a, double lo) { return detail::apply<ops::ClampMinC>(a, lo); }
+inline Value clamp_max(const Value& a, double hi) { return detail::apply<ops::ClampMaxC>(a, hi); }
+inline Value clamp(const Value& a, double lo, double hi) { return clamp_max(clamp_min(a, lo), hi); }
 inline Value min(const Value& a, const Value& b) { return detail::apply<ops::Min>(a, b); }
 inline Value max(const Value& a, const Value& b) { return detail::apply<ops::Max>(a, b); }
+
+// The value, for rules that branch at kinks (ops.hpp).
+inline double primal(const Value& v) { return v.data(); }
 
 // Compound assignment records a new node and rebinds the handle to it, as
 // `a = a + b` would; the old node stays on the tape.
@@ -148,11 +172,36 @@ inline Value& Value::operator-=(const Value& o) { return *this = *this - o; }
 inline Value& Value::operator*=(const Value& o) { return *this = *this * o; }
 inline Value& Value::operator/=(const Value& o) { return *this = *this / o; }
 
-inline void Value::backward() const { tape().backward(checked_index("backward")); }
+inline void Value::backward() const { detail::TapeAccess::backward(tape(), checked_index("backward")); }
 
 // d f / d wrt[k], for each k, without touching any .grad()
 // (torch.autograd.grad). Inputs that f does not depend on get 0.
 std::vector<double> grad(const Value& f, const std::vector<Value>& wrt);
+
+// The same, as Values on the tape: differentiable again (derivatives of
+// derivatives), like torch.autograd.grad(f, xs, create_graph=True):
+//     auto g = ag::grad(f, {x, y}, ag::create_graph);   // g[0] = df/dx, a Value
+//     auto h = ag::grad(g[0], {x, y});                  // d2f/dx2, d2f/dxdy
+// The gradient is recorded after f, so the tape stays in creation order
+// and the next sweep is the same single sweep. Inputs f does not depend on
+// get a constant 0. At the kinks the first-order conventions hold (ops.hpp).
+struct CreateGraph {};
+inline constexpr CreateGraph create_graph{};
+std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph);
+
+namespace detail {
+// The state of a sweep that records its gradients: one adjoint per node up
+// to the root, a Value (empty: nothing reached the node yet). Extensions
+// (tensors) keep their own adjoints and mark the nodes they reach.
+struct GraphSweep {
+    std::vector<Value> adjoint;
+    std::vector<char> reached;  // an extension's node got a gradient
+    // adjoint[node] += contribution, recorded.
+    void add(std::uint32_t node, const Value& contribution);
+};
+// Seeds `root` with one and sweeps down to node 0, recording.
+void run_graph_sweep(std::uint32_t root, GraphSweep& sweep);
+}  // namespace detail
 
 // Sets .grad() of each Value to zero.
 void zero_grad(const std::vector<Value>& values);
@@ -165,3 +214,8 @@ template <>
 struct fmt::formatter<ag::Value> : fmt::formatter<std::string_view> {
     format_context::iterator format(const ag::Value& v, format_context& ctx) const;
 };
+
+namespace ag {
+// Prints as fmt does: Value(data=-12, grad=1).
+std::ostream& operator<<(std::ostream& os, const Value& v);
+}  // namespace ag

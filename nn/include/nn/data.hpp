@@ -1,6 +1,6 @@
 #pragma once
-// Data sets: a CSV reader (plain or gzip), standardization, a stratified
-// train/test split, and seeded synthetic sets.
+// Data sets: a CSV reader (plain or gzip), standardization, a train/test
+// split (stratified by class), and seeded synthetic sets.
 //
 //     auto data = ag::nn::read_csv("digits.csv.gz");           // last column = label
 //     auto [train, test] = ag::nn::train_test_split(data, 0.25, /*seed=*/1);
@@ -16,6 +16,12 @@
 //     of its fields is not a number (Header::Auto); Header::Yes / No force it.
 //     The first data row sets the number of columns; a header may have
 //     another count (sklearn's "150,4,setosa,versicolor,virginica" line);
+//   - fields may be quoted as in RFC 4180 ("a,b", "say ""hi"""); the quotes
+//     are not part of the field, so "x","y" names the columns x and y.
+//     A quoted field cannot span lines;
+//   - when a line does not split as expected and holds another common
+//     delimiter (, ; tab |), the error says so: a ';' file read with ','
+//     is the usual cause;
 //   - every file goes through zlib's gzread, which reads gzip and plain
 //     files alike, so "x.csv.gz" and "x.csv" need nothing different;
 //   - standardization divides by the population standard deviation (as
@@ -107,8 +113,12 @@ struct Split {
 };
 
 // Shuffles (seeded) and splits off round(test_fraction · n) rows for test.
-// Stratified: each label value keeps its proportion in both parts (per
-// class, round(test_fraction · n_class) rows go to test).
+// Stratified when the labels are class indices (whole numbers >= 0): each
+// class keeps its proportion in both parts (per class,
+// round(test_fraction · n_class) rows go to test), and every class needs at
+// least 2 rows. Labels that are not class indices (regression targets), or
+// no labels, or stratify = false: one random split, as sklearn's default.
+// Throws std::invalid_argument when either part would be empty.
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed, bool stratify = true);
 
 namespace detail {

@@ -8,8 +8,12 @@
 //   trainer.hpp        Trainer: mini-batches, epochs, validation, history, progress
 //   data.hpp           CSV (and .csv.gz), standardization, stratified split, synthetic sets
 //   serialize.hpp      save / load
+//   checkpoint.hpp     save_checkpoint / load_checkpoint: model, optimizer state, epochs done
+//   distributed.hpp    data-parallel training across processes (MPI: nn/mpi.hpp, tapegrad::nn_mpi)
 #include <autograd/autograd.hpp>
+#include <nn/checkpoint.hpp>
 #include <nn/data.hpp>
+#include <nn/distributed.hpp>
 #include <nn/init.hpp>
 #include <nn/losses.hpp>
 #include <nn/optim.hpp>

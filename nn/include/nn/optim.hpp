@@ -15,12 +15,27 @@
 //
 // Optimizer state is kept in double, also for float32 tensors. step() reads
 // the gradients where backward() left them; zero_grad() clears them.
+//
+// state() / load_state(): everything that decides the next updates besides
+// the parameters (step count, learning rate, hyperparameters, moments), as
+// torch's optimizer.state_dict(); save_checkpoint (nn/checkpoint.hpp)
+// writes it beside the model, so that training resumes exactly. Loading
+// restores the hyperparameters too, as torch's load_state_dict does.
 #include <nn/parameters.hpp>
 
 #include <cstddef>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace ag::nn {
+
+struct OptimizerState {
+    std::string kind;                                                   // "SGD", "Adam"
+    std::vector<std::pair<std::string, double>> scalars;                // "lr", "steps", hyperparameters
+    std::vector<std::pair<std::string, std::vector<double>>> buffers;  // one value per parameter scalar
+    std::vector<std::size_t> blocks;  // the parameter list's block sizes (ParameterList::block_sizes)
+};
 
 class Optimizer {
 public:
@@ -37,8 +52,22 @@ public:
     // Updates done so far.
     std::size_t steps() const noexcept { return steps_; }
     const ParameterList& parameters() const noexcept { return parameters_; }
+    virtual const char* kind() const noexcept = 0;
+
+    // A copy of the state (see above).
+    OptimizerState state() const;
+    // Restores a state made by state() of an optimizer of the same kind over
+    // parameters of the same sizes; std::invalid_argument naming what differs
+    // otherwise (this optimizer is then unchanged).
+    void load_state(const OptimizerState& state);
 
 protected:
+    // The kind's own hyperparameters and buffers, for state()/load_state().
+    virtual void save_extra(OptimizerState& s) const = 0;
+    // Checks `s` (its names and sizes were checked) and takes it over; the
+    // base's lr and steps are set by the caller after this returns.
+    virtual void load_extra(const OptimizerState& s) = 0;
+
     ParameterList parameters_;
     double lr_;
     std::size_t steps_ = 0;
@@ -58,10 +87,13 @@ public:
     SGD(ParameterList parameters, double lr) : SGD(std::move(parameters), SGDOptions{.lr = lr}) {}
     void step() override;
     const SGDOptions& options() const noexcept { return options_; }
+    const char* kind() const noexcept override { return "SGD"; }
 
 private:
+    void save_extra(OptimizerState& s) const override;
+    void load_extra(const OptimizerState& s) override;
     SGDOptions options_;
-    std::vector<double> velocity_;
+    std::vector<double> velocity_;  // one per parameter scalar, zeros without momentum
 };
 
 struct AdamOptions {
@@ -78,8 +110,11 @@ public:
     explicit Adam(ParameterList parameters, const AdamOptions& options = {});
     void step() override;
     const AdamOptions& options() const noexcept { return options_; }
+    const char* kind() const noexcept override { return "Adam"; }
 
 private:
+    void save_extra(OptimizerState& s) const override;
+    void load_extra(const OptimizerState& s) override;
     AdamOptions options_;
     std::vector<double> m_, v_;
 };
@@ -98,6 +133,9 @@ public:
     void step() { optimizer_->set_lr(lr_at(++epoch_)); }
     std::size_t epoch() const noexcept { return epoch_; }
     double base_lr() const noexcept { return base_lr_; }
+    // Where a checkpoint left the schedule (load_checkpoint): the epoch and
+    // the base rate; the optimizer's rate is restored with its own state.
+    void restore(std::size_t epoch, double base_lr);
 
 protected:
     Optimizer* optimizer_;

@@ -19,12 +19,17 @@ namespace ag::nn {
 std::string shape_string(const std::vector<std::size_t>& shape);
 
 // One named parameter of a model: a name ("layers.0.weight"), a shape, and
-// the storage behind it: scalar Values in row-major order, or a tensor.
+// the storage behind it: scalar Values in row-major order, a tensor, or
+// doubles held by the caller (training state such as an optimizer's
+// moments, which save()/load() treat like parameters but no optimizer
+// updates: ParameterList refuses them).
 class NamedParameter {
 public:
     NamedParameter(std::string name, std::vector<std::size_t> shape, std::vector<Value> values);
     NamedParameter(std::string name, const Tensor& t);
     NamedParameter(std::string name, const Tensor32& t);
+    // `buffer` (row-major, shape's element count) must outlive this object.
+    NamedParameter(std::string name, std::vector<std::size_t> shape, std::span<double> buffer);
 
     const std::string& name() const noexcept { return name_; }
     const std::vector<std::size_t>& shape() const noexcept { return shape_; }
@@ -33,12 +38,14 @@ public:
     std::vector<double> values() const;
     // Overwrites the values (row-major); the size must match.
     void set_values(std::span<const double> values) const;
-    const std::variant<std::vector<Value>, Tensor, Tensor32>& storage() const noexcept { return storage_; }
+    const std::variant<std::vector<Value>, Tensor, Tensor32, std::span<double>>& storage() const noexcept {
+        return storage_;
+    }
 
 private:
     std::string name_;
     std::vector<std::size_t> shape_;
-    std::variant<std::vector<Value>, Tensor, Tensor32> storage_;
+    std::variant<std::vector<Value>, Tensor, Tensor32, std::span<double>> storage_;
 };
 
 class ParameterList {
@@ -70,14 +77,32 @@ public:
     // or float*). The pointers are valid only during the call.
     template <class F>
     void for_each_block(F&& f) const {
-        Tape& t = tape();
         for (const Value& v : scalars_) {
-            const std::uint32_t i = v.checked_index("optimizer parameter");
-            f(&t.value[i], static_cast<const double*>(&t.adjoint[i]), std::size_t{1});
+            // A block of one, copied: an optimizer's update of it is stored back.
+            v.checked_index("optimizer parameter");
+            double data = v.data();
+            const double grad = v.grad();
+            f(&data, static_cast<const double*>(&grad), std::size_t{1});
+            v.set_data(data);
         }
         for (const Tensor& p : tensors64_) call_tensor(p, f);
         for (const Tensor32& p : tensors32_) call_tensor(p, f);
     }
+    // Calls f(grad, n) for each block of gradients, writable, in
+    // for_each_block's order (gradient averaging across processes). A
+    // scalar Value's gradient is a block of one, stored back after the call.
+    template <class F>
+    void for_each_grad(F&& f) const {
+        for (const Value& v : scalars_) {
+            double grad = v.grad();
+            f(&grad, std::size_t{1});
+            v.set_grad(grad);
+        }
+        for (const Tensor& p : tensors64_) f(p.grad().data(), static_cast<std::size_t>(p.numel()));
+        for (const Tensor32& p : tensors32_) f(p.grad().data(), static_cast<std::size_t>(p.numel()));
+    }
+    // The sizes of the blocks, in for_each_block's order.
+    std::vector<std::size_t> block_sizes() const;
 
 private:
     template <class T, class F>

@@ -18,6 +18,17 @@
 // Copying a model copies handles: both copies share the same parameters, as
 // two Python references to one micrograd object would.
 //
+// Weights by hand: one convention for every layer, scalar and tensor. A
+// layer's weight matrix is the W of h = act(x·W + b), shape [inputs,
+// outputs]: row i holds input i's weights to each output, column j is
+// neuron j's weights. Layer's hand-weight constructor and set_weights take
+// it as rows [inputs][outputs], as Linear does; named_parameters() and
+// save()/load() store it row-major in that shape; a Neuron holds its
+// column (one weight per input). So
+//     Layer({{1, 2, 3}, {4, 5, 6}}, {0.1, 0.2, 0.3})    2 inputs -> 3 outputs
+//     Linear({{1, 2, 3}, {4, 5, 6}}, {0.1, 0.2, 0.3})   the same layer on tensors
+// (PyTorch's nn.Linear stores the transpose, [outputs, inputs].)
+//
 // Choices where micrograd is silent or Python-specific:
 //   - a Neuron computes act(w·x + b) with the dot product summed first, then
 //     the bias (as a matrix product plus bias does), so scalar and tensor
@@ -26,7 +37,7 @@
 //     (micrograd unwraps a single output);
 //   - parameters() lists, per neuron, its weights then its bias, layer by
 //     layer (micrograd's order); named_parameters() groups them as
-//     "layers.<i>.weight" [outputs, inputs] and "layers.<i>.bias" [outputs],
+//     "layers.<i>.weight" [inputs, outputs] and "layers.<i>.bias" [outputs],
 //     the layout the tensor MLP and save()/load() use.
 #include <nn/init.hpp>
 #include <nn/parameters.hpp>
@@ -77,7 +88,7 @@ public:
     Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation, Init init, Rng& rng);
     Layer(std::size_t n_inputs, std::size_t n_outputs, Activation activation = Activation::Identity,
           Init init = Init::Uniform, std::uint64_t seed = 0);
-    // Given weights, one row per neuron ([outputs][inputs]), and biases.
+    // Given weights [inputs][outputs] (W of x·W + b, see above) and biases [outputs].
     Layer(const std::vector<std::vector<double>>& weights, const std::vector<double>& biases,
           Activation activation = Activation::Identity);
     // From neurons, which must all have the same number of inputs.
@@ -92,6 +103,7 @@ public:
 
     const std::vector<Neuron>& neurons() const noexcept { return neurons_; }
     const Neuron& neuron(std::size_t i) const { return neurons_.at(i); }
+    // weights [inputs][outputs], as the constructor takes them.
     void set_weights(const std::vector<std::vector<double>>& weights) const;
     void set_biases(const std::vector<double>& biases) const;
     std::size_t n_inputs() const noexcept { return neurons_.front().n_inputs(); }

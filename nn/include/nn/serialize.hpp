@@ -20,10 +20,18 @@
 // The file is exactly 28 + P bytes. float32 tensors are stored widened to
 // double, which is exact, so every model round-trips bit for bit.
 //
-// load() reads and checks the whole file before touching the model: on any
-// error the model is unchanged and a LoadError says which kind it is.
-// save() writes "<path>.tmp" and renames it over `path`, so a crash leaves
-// either the old file or the new one, never half a file.
+// load() checks the whole file before touching the model: on any error the
+// model is unchanged and a LoadError says which kind it is. It refuses what
+// is not a regular file (a directory, /dev/zero, a FIFO) before reading,
+// and checks the header against the file's size before reading the rest; a
+// file larger than the model's parameters (which cannot be its file) is not
+// read in full, only the parameter headers that tell what differs.
+// save() writes a new temporary file beside `path`, created exclusively
+// under a unique name (so never through a file or link planted there, and
+// never shared by two saves), flushes it to disk and renames it over
+// `path`: a reader or a crash sees the old file or the new one, never part
+// of one, and of two processes saving one path at once, each succeeds and
+// the last rename wins.
 //
 // Models: anything with named_parameters() (MLP, Layer, TensorMLP,
 // Sequential, Linear), or a vector of NamedParameter. Names and shapes must
@@ -38,7 +46,7 @@
 namespace ag::nn {
 
 enum class LoadErrorKind {
-    Missing,             // no file at that path (or it cannot be opened)
+    Missing,             // no regular file at that path (none, a directory or device), or it cannot be read
     Truncated,           // the file ends before its header says it should
     Corrupted,           // bad magic, checksum mismatch, trailing bytes, inconsistent contents
     UnsupportedVersion,  // a format version this build does not read

@@ -10,7 +10,8 @@
 //
 // Choices:
 //   - the weight is W of the textbook h = x·W + b: shape [inputs, outputs]
-//     (PyTorch stores the transpose); the bias is [outputs];
+//     (PyTorch stores the transpose); the bias is [outputs]. The scalar
+//     Layer uses the same convention (nn/scalar.hpp);
 //   - weights are drawn in the same order as the scalar Neuron/Layer/MLP
 //     (output by output, input by input), so a TensorMLP and an MLP with the
 //     same sizes and MLPOptions start from identical weights, and either
@@ -42,7 +43,7 @@ class BasicLinear {
 public:
     BasicLinear(std::size_t in_features, std::size_t out_features, Init init, Rng& rng);
     BasicLinear(std::size_t in_features, std::size_t out_features, Init init = Init::Uniform, std::uint64_t seed = 0);
-    // Given weights [in][out] and biases [out] (textbook examples).
+    // Given weights [in][out] and biases [out] (textbook examples), as the scalar Layer takes them.
     BasicLinear(const std::vector<std::vector<double>>& weight, const std::vector<double>& bias);
     // Around existing tensors (shared, not copied): weight [in, out], bias [out].
     BasicLinear(const BasicTensor<T>& weight, const BasicTensor<T>& bias);

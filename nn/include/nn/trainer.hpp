@@ -2,7 +2,8 @@
 // A training loop for tensor models: mini-batches from a seeded shuffle,
 // epochs, a held-out validation split, loss and accuracy per epoch, a
 // callback per epoch (log, stop early), the history as CSV, and progress
-// output: a live bar on a terminal, one line per epoch otherwise (CI, pipes).
+// output: a live bar on a terminal (fitted to its width, with elapsed time
+// and ETA), one line per epoch otherwise (CI, pipes).
 //
 //     ag::nn::TensorMLP32 model(64, {128, 10}, {.init = ag::nn::Init::He, .seed = 1});
 //     ag::nn::Adam opt(model.parameters(), {.lr = 1e-3});
@@ -24,19 +25,53 @@
 //     each taken before that batch's update, weighted by batch size;
 //     validation figures are computed after the epoch, without gradients;
 //   - the validation split is held out once, before the first epoch, and
-//     stratified by label for the classification losses;
+//     stratified by label for the classification losses when the targets
+//     are whole numbers (class indices, 0/1, ±1; soft targets and MSE: one
+//     random split); a fraction that leaves either part empty is an error,
+//     as are X and y without rows (a mean over no rows would be NaN);
 //   - a schedule (if given) is stepped after each epoch;
 //   - each step runs inside an ag::Scope, so memory stays flat; X and y
 //     should need no gradient (features_tensor/labels_tensor make them so).
+//
+// Data-parallel training (TrainOptions::distributed, nn/distributed.hpp):
+// every rank calls fit() with the same X, y, model and options. The ranks
+// shuffle identically (same seed), each takes its shard of every global
+// batch of batch_size rows (rank r of R: rows [r·b/R, (r+1)·b/R) of a batch
+// of b), computes its gradient, and the gradients are averaged weighted by
+// shard size before every step: the updates are those of one process
+// training on the whole batch (to rounding, whether or not R divides the
+// batch). At the start, rank 0's parameters are broadcast and the ranks
+// check that they agree on the data's and the options' sizes. Epoch
+// figures and validation are computed over all ranks (each evaluates its
+// shard of the validation rows); the live bar shows rank 0's own running
+// loss. Output (bar and per-epoch lines) and checkpoints come from rank 0
+// only; every rank gets the same History. on_epoch runs on every rank, and
+// training stops when it returns false on any rank. An exception on one
+// rank (a bad batch, a failed checkpoint write) stops every rank with an
+// error (see nn/distributed.hpp).
+//
+// Checkpoints (TrainOptions::checkpoint, nn/checkpoint.hpp): after every
+// checkpoint_every epochs and after the last, the model, the optimizer's
+// state, the schedule and the epochs done go to one file (atomically, as
+// save()). With resume, fit() starts from that file when it exists: the
+// epochs it records are skipped, their shuffles replayed, so the run ends
+// with the same parameters as one never interrupted (the History holds the
+// new epochs only). Every rank reads the file: keep it where all can
+// (a shared file system).
+#include <nn/checkpoint.hpp>
+#include <nn/distributed.hpp>
 #include <nn/optim.hpp>
 
 #include <autograd/tensor.hpp>
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -86,6 +121,12 @@ struct TrainOptions {
     std::function<bool(const EpochStats&)> on_epoch = {};
     Progress progress = Progress::Auto;
     std::FILE* output = stdout;
+    // Data-parallel training across processes (see above); nullptr: this one.
+    Distributed* distributed = nullptr;
+    // Where to write checkpoints (see above); empty: none.
+    std::filesystem::path checkpoint = {};
+    std::size_t checkpoint_every = 1;  // epochs
+    bool resume = false;               // start from `checkpoint` if it exists
 };
 
 namespace detail {
@@ -106,7 +147,8 @@ Targets<T> make_targets(const char* who, const Shape& x, const BasicTensor<T>& y
 // 0, 1, ..., n−1.
 std::vector<std::int64_t> all_rows(std::int64_t n);
 // Splits row indices 0..n−1 into training and validation rows (seeded,
-// stratified by label for classification losses).
+// stratified by whole-number label for classification losses); throws if
+// either part would be empty.
 void split_rows(std::size_t n, std::span<const double> y, Loss loss, double fraction, std::uint64_t seed,
                 std::vector<std::int64_t>& train, std::vector<std::int64_t>& validation);
 // The loss of the predictions for `rows` against those rows' targets.
@@ -121,6 +163,26 @@ std::size_t count_correct(Loss loss, const BasicTensor<T>& pred, std::span<const
                           std::span<const double> y);
 // Mean loss and accuracy (none for MSE) from their sums over `rows` rows.
 Evaluation mean_figures(Loss loss, double loss_sum, std::size_t correct, std::size_t rows);
+
+// Where an epoch is, for the progress bar.
+struct BatchProgress {
+    std::size_t epoch = 1, epochs = 1;  // epoch is 1-based
+    std::size_t done = 0, total = 0;    // training rows done in this epoch, of total
+    double loss = 0;                    // mean loss so far in this epoch
+    double seconds = 0;                 // time since the epoch started
+};
+// The bar's text for a terminal `columns` wide, at most columns − 1
+// characters (writing the last column makes some terminals wrap), e.g. at 80:
+//   epoch 3/20 [###########...........]  50% loss 0.1234 00:04<00:04 2500 samples/s
+// elapsed<remaining for this epoch, as tqdm prints them. When the line does
+// not fit, the speed goes first, then the bar narrows (down to 5 cells) and
+// goes, and what is left is cut at the width.
+std::string progress_line(const BatchProgress& p, std::size_t columns);
+// "00:07", "12:34", "1:02:03"; "?" for a negative or non-finite time.
+std::string clock_time(double seconds);
+// The width of the terminal `out` writes to (ioctl TIOCGWINSZ), else the
+// COLUMNS environment variable, else 80.
+std::size_t terminal_columns(std::FILE* out);
 
 class ProgressPrinter {
 public:
@@ -215,19 +277,31 @@ Trainer::BatchResult<T> Trainer::forward(const Model& model, const BasicTensor<T
 template <class Model, class T>
 Evaluation Trainer::evaluate_rows(const Model& model, const BasicTensor<T>& X, const detail::Targets<T>& y,
                                   std::span<const std::int64_t> rows) const {
+    Distributed* const dist = options_.distributed;
+    std::span<const std::int64_t> mine = rows;  // this rank's shard of the rows
+    if (dist != nullptr) {
+        const Shard s = dist->shard(rows.size());
+        mine = rows.subspan(s.begin, s.size());
+    }
     std::vector<std::int64_t> labels;
     const std::size_t chunk = 1024;
-    double loss_sum = 0;
-    std::size_t correct = 0;
-    NoGrad no_grad;
-    for (std::size_t start = 0; start < rows.size(); start += chunk) {
-        Scope scope;
-        const std::span<const std::int64_t> batch = rows.subspan(start, std::min(chunk, rows.size() - start));
-        const BatchResult<T> r = forward(model, X, y, batch, labels);
-        loss_sum += r.loss.item() * static_cast<double>(batch.size());
-        correct += r.correct;
+    double figures[2] = {0, 0};  // loss sum, correct
+    std::exception_ptr error;
+    try {
+        NoGrad no_grad;
+        for (std::size_t start = 0; start < mine.size(); start += chunk) {
+            Scope scope;
+            const std::span<const std::int64_t> batch = mine.subspan(start, std::min(chunk, mine.size() - start));
+            const BatchResult<T> r = forward(model, X, y, batch, labels);
+            figures[0] += r.loss.item() * static_cast<double>(batch.size());
+            figures[1] += static_cast<double>(r.correct);
+        }
+    } catch (...) {
+        if (dist == nullptr) throw;
+        error = std::current_exception();
     }
-    return detail::mean_figures(options_.loss, loss_sum, correct, rows.size());
+    if (dist != nullptr) dist->sum(figures, error);
+    return detail::mean_figures(options_.loss, figures[0], static_cast<std::size_t>(figures[1]), rows.size());
 }
 
 template <class Model, class T>
@@ -237,30 +311,116 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
     const std::size_t n = train_rows.size();
     if (n == 0) throw std::invalid_argument("Trainer::fit: no training rows");
     const std::size_t batch_size = options_.batch_size == 0 ? n : std::min(options_.batch_size, n);
+    Distributed* const dist = options_.distributed;
+    constexpr bool has_names = requires { model.named_parameters(); };
+    if (!options_.checkpoint.empty() && !has_names)
+        throw std::invalid_argument("Trainer::fit: TrainOptions::checkpoint needs a model with named_parameters()");
+    if (!options_.checkpoint.empty() && options_.checkpoint_every == 0)
+        throw std::invalid_argument("Trainer::fit: checkpoint_every is 0; it counts epochs between checkpoints (>= 1)");
+    if (options_.resume && options_.checkpoint.empty())
+        throw std::invalid_argument("Trainer::fit: resume needs TrainOptions::checkpoint, the file to resume from");
+    // A rank's error, made known to every rank (see nn/distributed.hpp).
+    auto settle = [&](std::exception_ptr error) {
+        if (dist != nullptr)
+            dist->sum({}, error);
+        else if (error)
+            std::rethrow_exception(error);
+    };
+    const ParameterList& parameters = optimizer.parameters();
+    if (dist != nullptr) {
+        const double layout[] = {static_cast<double>(n),
+                                 static_cast<double>(X.shape()[1]),
+                                 static_cast<double>(val_rows.size()),
+                                 static_cast<double>(batch_size),
+                                 static_cast<double>(options_.epochs),
+                                 static_cast<double>(options_.seed >> 32),
+                                 static_cast<double>(options_.seed & 0xffffffffU),
+                                 static_cast<double>(options_.shuffle),
+                                 static_cast<double>(parameters.size())};
+        if (!dist->agree(layout))
+            throw std::invalid_argument(fmt::format(
+                "Trainer::fit: the ranks differ in their data or options (this rank, {}: {} training rows of {} "
+                "features, {} validation rows, batch_size {}, {} epochs, seed {}, shuffle {}, {} parameters); every "
+                "rank must call fit() with the same",
+                dist->rank(), n, X.shape()[1], val_rows.size(), batch_size, options_.epochs, options_.seed,
+                options_.shuffle, parameters.size()));
+    }
+    std::size_t epochs_done = 0;
+    if (options_.resume) {
+        std::exception_ptr error;
+        try {
+            if constexpr (has_names)
+                if (std::filesystem::exists(options_.checkpoint))
+                    epochs_done = load_checkpoint(model, optimizer, options_.schedule, options_.checkpoint);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        settle(error);
+    }
+    if (dist != nullptr) dist->broadcast_parameters(parameters);  // one start for all, as DDP
+    const bool root = dist == nullptr || dist->is_root();
     std::vector<std::int64_t> labels;
     labels.reserve(batch_size);
     Rng rng(options_.seed ^ 0x9e3779b97f4a7c15ULL);  // a stream apart from the split's
-    detail::ProgressPrinter progress(options_.progress, options_.output, options_.epochs);
+    // The epochs a checkpoint covers: their shuffles again, nothing else.
+    for (std::size_t epoch = 1; epoch <= epochs_done && options_.shuffle; ++epoch)
+        rng.shuffle(std::span<std::int64_t>(train_rows));
+    detail::ProgressPrinter progress(root ? options_.progress : Progress::Off, options_.output, options_.epochs);
     History history;
-    for (std::size_t epoch = 1; epoch <= options_.epochs; ++epoch) {
+    for (std::size_t epoch = epochs_done + 1; epoch <= options_.epochs; ++epoch) {
         if (options_.shuffle) rng.shuffle(std::span<std::int64_t>(train_rows));
         const auto start_time = std::chrono::steady_clock::now();
         EpochStats stats;
         stats.epoch = epoch;
         stats.lr = optimizer.lr();
         double loss_sum = 0;
-        std::size_t correct = 0;
+        std::size_t correct = 0, rows_done = 0;  // this rank's
         for (std::size_t start = 0; start < n; start += batch_size) {
             Scope scope;
-            const std::span<const std::int64_t> batch(train_rows.data() + start, std::min(batch_size, n - start));
-            const BatchResult<T> r = forward(model, X, y, batch, labels);
-            optimizer.zero_grad();
-            r.loss.backward();
-            optimizer.step();
-            loss_sum += r.loss.item() * static_cast<double>(batch.size());
-            correct += r.correct;
-            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-            progress.batch(epoch, start + batch.size(), n, loss_sum / static_cast<double>(start + batch.size()), elapsed);
+            std::span<const std::int64_t> batch(train_rows.data() + start, std::min(batch_size, n - start));
+            if (dist == nullptr) {
+                const BatchResult<T> r = forward(model, X, y, batch, labels);
+                optimizer.zero_grad();
+                r.loss.backward();
+                optimizer.step();
+                loss_sum += r.loss.item() * static_cast<double>(batch.size());
+                correct += r.correct;
+            } else {
+                const Shard s = dist->shard(batch.size());
+                const std::span<const std::int64_t> mine = batch.subspan(s.begin, s.size());
+                std::exception_ptr error;
+                double loss = 0;
+                std::size_t right = 0;
+                try {
+                    optimizer.zero_grad();
+                    if (!mine.empty()) {
+                        const BatchResult<T> r = forward(model, X, y, mine, labels);
+                        r.loss.backward();
+                        loss = r.loss.item();
+                        right = r.correct;
+                    }
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                dist->average_gradients(parameters, static_cast<double>(mine.size()), error);
+                optimizer.step();
+                loss_sum += loss * static_cast<double>(mine.size());
+                correct += right;
+                rows_done += mine.size();
+            }
+            if (root) {
+                const double elapsed =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+                const std::size_t done = dist == nullptr ? start + batch.size() : rows_done;
+                progress.batch(epoch, start + batch.size(), n,
+                               done > 0 ? loss_sum / static_cast<double>(done) : 0.0, elapsed);
+            }
+        }
+        if (dist != nullptr) {
+            double figures[] = {loss_sum, static_cast<double>(correct)};
+            dist->sum(figures);
+            loss_sum = figures[0];
+            correct = static_cast<std::size_t>(figures[1]);
         }
         stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
         stats.samples_per_second = stats.seconds > 0 ? static_cast<double>(n) / stats.seconds : 0;
@@ -275,7 +435,31 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
         history.epochs.push_back(stats);
         progress.epoch(stats);
         if (options_.schedule != nullptr) options_.schedule->step();
-        if (options_.on_epoch && !options_.on_epoch(stats)) break;
+        if (!options_.checkpoint.empty() && (epoch % options_.checkpoint_every == 0 || epoch == options_.epochs)) {
+            std::exception_ptr error;
+            if (root) {
+                try {
+                    if constexpr (has_names)
+                        save_checkpoint(model, optimizer, epoch, options_.schedule, options_.checkpoint);
+                } catch (...) {
+                    error = std::current_exception();
+                }
+            }
+            settle(error);
+        }
+        if (dist == nullptr) {
+            if (options_.on_epoch && !options_.on_epoch(stats)) break;
+        } else {
+            std::exception_ptr error;
+            double stop[] = {0};
+            try {
+                if (options_.on_epoch && !options_.on_epoch(stats)) stop[0] = 1;
+            } catch (...) {
+                error = std::current_exception();
+            }
+            dist->sum(stop, error);
+            if (stop[0] > 0) break;
+        }
     }
     return history;
 }

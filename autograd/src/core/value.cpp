@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <ostream>
 #include <stdexcept>
 
 namespace ag {
@@ -9,13 +10,12 @@ namespace ag {
 std::vector<double> grad(const Value& f, const std::vector<Value>& wrt) {
     Tape& t = tape();
     const std::uint32_t root = f.checked_index("ag::grad");
-    if (t.op[root] == Op::Tensor)
-        throw std::invalid_argument("ag::grad: f is a tensor node; ag::grad takes a scalar Value");
     for (const Value& v : wrt) v.checked_index("ag::grad");
-    // A scratch adjoint buffer, so no .grad() on the tape changes.
+    // Scratch adjoints, so no .grad() on the tape changes.
     std::vector<double> adj(std::size_t{root} + 1, 0.0);
-    adj[root] = 1.0;
-    t.sweep(root, adj.data());
+    const detail::Sweep s = detail::TapeAccess::scratch_sweep(t, adj.data());
+    detail::TapeAccess::seed(t, root, s);
+    detail::TapeAccess::sweep(t, root, s);
     std::vector<double> out;
     out.reserve(wrt.size());
     for (const Value& v : wrt) out.push_back(v.index() <= root ? adj[v.index()] : 0.0);
@@ -26,18 +26,19 @@ void zero_grad(const std::vector<Value>& values) {
     for (const Value& v : values) v.zero_grad();
 }
 
-void Value::set_name(std::string name) const { tape_checked().set_name(index_, std::move(name)); }
+void Value::set_name(std::string name) const { tape_checked().set_name(id_.index, std::move(name)); }
 
 std::string Value::name() const {
-    const std::string* n = tape_checked().name(index_);
+    const std::string* n = tape_checked().name(id_.index);
     return n ? *n : std::string();
 }
+
+std::ostream& operator<<(std::ostream& os, const Value& v) { return os << fmt::format("{}", v); }
 
 }  // namespace ag
 
 fmt::format_context::iterator fmt::formatter<ag::Value>::format(const ag::Value& v, format_context& ctx) const {
     ag::Tape& t = ag::tape();
-    if (v.index() >= t.size() || v.generation() == 0 || t.generation[v.index()] != v.generation())
-        return fmt::format_to(ctx.out(), "Value(<freed>)");
-    return fmt::format_to(ctx.out(), "Value(data={}, grad={})", t.value[v.index()], t.adjoint[v.index()]);
+    if (!t.alive(v.id())) return fmt::format_to(ctx.out(), "Value(<freed>)");
+    return fmt::format_to(ctx.out(), "Value(data={}, grad={})", t.value(v.index()), t.adjoint(v.index()));
 }

@@ -1,5 +1,5 @@
-// Exits 0 only if the installed library computes f = (x + y) * z and its
-// partials at (-2, 5, -4) correctly.
+// Linked against tapegrad::autograd and tapegrad::nn both. Exits 0 only if
+// f = (x + y) * z and its partials at (-2, 5, -4) are right.
 #include <autograd/autograd.hpp>
 #include <nn/nn.hpp>
 

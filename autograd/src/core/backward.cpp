@@ -1,5 +1,6 @@
 // The reverse sweep: one pass from the root down to node 0, applying each
-// op's local derivative (ops.hpp) to the adjoint it received.
+// op's local derivative (ops.hpp) to the adjoint it received; an extension's
+// node (a tensor op) propagates its own gradient.
 #include <autograd/tape.hpp>
 
 #include <fmt/format.h>
@@ -11,32 +12,21 @@ namespace ag {
 
 namespace {
 
-[[noreturn]] void throw_backward_anomaly(const Tape& t, std::uint32_t i, std::uint32_t input, double contribution) {
+[[noreturn]] void throw_backward_anomaly(const Tape& t, const double* adj, std::uint32_t i, std::uint32_t input,
+                                        double contribution) {
     throw AnomalyError(fmt::format(
         "anomaly in backward pass: {} (node #{}, value {}) sends gradient {} to its input node #{} (value {}); "
         "upstream gradient {}",
-        op_name(t.op[i]), i, t.value[i], contribution, input, t.value[input], t.adjoint[i]));
-}
-
-// Scalar nodes never feed tensor nodes and vice versa, so a sweep from a
-// tensor root visits only tensor nodes, and one from a scalar root needs no
-// test for them: their scalar adjoint stays 0 and they are skipped.
-template <bool Checked>
-void sweep_tensors(Tape& t, std::uint32_t root) {
-    for (std::uint32_t i = root + 1; i-- > 0;)
-        if (t.op[i] == Op::Tensor) detail::tensor_backward(t, t.operands[i].lhs, Checked);
+        op_name(t.op(i)), i, t.value(i), contribution, input, t.value(input), adj[i]));
 }
 
 template <bool Checked>
-void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
-    const double* x = t.value;
-    const double* c = t.constants;
-    const Op* op = t.op;
-    const Operands* operands = t.operands;
-
+void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint64_t* key, const Operands* operands,
+                 detail::Extension* const* extensions, std::uint32_t root, const detail::Sweep& sweep) {
+    double* adj = sweep.adjoint;
     auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
-            if (!std::isfinite(contribution)) throw_backward_anomaly(t, i, to, contribution);
+            if (!std::isfinite(contribution)) throw_backward_anomaly(t, adj, i, to, contribution);
         adj[to] += contribution;
     };
 
@@ -47,7 +37,7 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
         if (g == 0.0) continue;
         const std::uint32_t a = operands[i].lhs, b = operands[i].rhs;
         const double y = x[i];
-        switch (op[i]) {
+        switch (static_cast<Op>(key[i] & 0xff)) {
 #define AG_UNARY_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], y)); break;
 #define AG_BINARY_CASE(Name)                           \
@@ -63,45 +53,49 @@ void sweep_scalars(Tape& t, std::uint32_t root, double* adj) {
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+            case Op::Custom: extensions[b]->backward(t, i, a, sweep); break;
             case Op::Leaf:
-            case Op::Tensor: break;
+            case Op::CustomLeaf: break;
         }
     }
 }
 
 }  // namespace
 
-void Tape::sweep(std::uint32_t root, double* adj) {
-    const bool checked = anomaly();
-    if (op[root] == Op::Tensor)
-        checked ? sweep_tensors<true>(*this, root) : sweep_tensors<false>(*this, root);
+void Tape::sweep(std::uint32_t root, const detail::Sweep& s) {
+    if (s.check_anomaly)
+        sweep_nodes<true>(*this, value_, constants_, key_, operands_, extensions_, root, s);
     else
-        checked ? sweep_scalars<true>(*this, root, adj) : sweep_scalars<false>(*this, root, adj);
+        sweep_nodes<false>(*this, value_, constants_, key_, operands_, extensions_, root, s);
+}
+
+void Tape::seed(std::uint32_t root, const detail::Sweep& s) {
+    const Op o = op(root);
+    if (o == Op::Custom || o == Op::CustomLeaf)
+        extensions_[operands_[root].rhs]->seed(*this, root, operands_[root].lhs, s);
+    else
+        s.adjoint[root] += 1.0;
 }
 
 void Tape::prepare_backward(std::uint32_t root) {
     // Intermediate adjoints left by an earlier sweep would be propagated a
     // second time; leaves keep theirs, so gradients accumulate as in PyTorch.
+    // (For an extension's node the adjoint says whether its gradient holds
+    // anything: zeroing it zeroes the gradient.)
     const std::int64_t hi = std::min<std::int64_t>(dirty_until_, root);
     for (std::int64_t k = 0; k <= hi; ++k) {
         const auto i = static_cast<std::uint32_t>(k);
-        if (op[i] == Op::Leaf) continue;
-        if (op[i] == Op::Tensor) {
-            if (!detail::tensor_is_leaf(*this, operands[i].lhs)) detail::tensor_zero_grad(*this, operands[i].lhs);
-        } else {
-            adjoint[i] = 0.0;
-        }
+        const Op o = op(i);
+        if (o != Op::Leaf && o != Op::CustomLeaf) adjoint_[i] = 0.0;
     }
+    dirty_until_ = std::max<std::int64_t>(dirty_until_, root);
 }
 
 void Tape::backward(std::uint32_t root) {
     prepare_backward(root);
-    if (op[root] == Op::Tensor)
-        detail::tensor_seed(*this, operands[root].lhs);
-    else
-        adjoint[root] += 1.0;
-    dirty_until_ = std::max<std::int64_t>(dirty_until_, root);
-    sweep(root, adjoint);
+    const detail::Sweep s = own_sweep();
+    seed(root, s);
+    sweep(root, s);
 }
 
 }  // namespace ag

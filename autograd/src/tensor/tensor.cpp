@@ -1,5 +1,5 @@
-// Shape, Rng, the Tensor handle, creation and printing.
-#include "tensor_internal.hpp"
+// The Tensor handle: creation, access to values and gradients, printing.
+#include "node.hpp"
 
 #include <fmt/format.h>
 
@@ -13,66 +13,21 @@ namespace ag {
 using detail::TensorNode;
 using detail::TensorStore;
 
-// ---------------------------------------------------------------- Shape ---
-
-Shape::Shape(std::span<const std::int64_t> sizes) {
-    if (sizes.size() > static_cast<std::size_t>(max_rank))
-        throw std::invalid_argument(
-            fmt::format("Shape: {} axes given, at most {} are supported", sizes.size(), max_rank));
-    rank_ = static_cast<int>(sizes.size());
-    std::copy(sizes.begin(), sizes.end(), dims_.begin());
-}
-
-std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
-
-void Shape::throw_numel_overflow() const {
-    throw std::length_error(fmt::format("numel: the sizes of shape {} multiply past the int64 range (max {})", str(),
-                                        std::numeric_limits<std::int64_t>::max()));
-}
-
-// ------------------------------------------------------------------ Rng ---
-
-double Rng::normal() {
-    if (has_spare_) {
-        has_spare_ = false;
-        return spare_;
-    }
-    // Marsaglia's polar method: a uniform point in the unit disc gives two
-    // independent normals.
-    double u, v, s;
-    do {
-        u = uniform(-1.0, 1.0);
-        v = uniform(-1.0, 1.0);
-        s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
-    const double m = std::sqrt(-2.0 * std::log(s) / s);
-    spare_ = v * m;
-    has_spare_ = true;
-    return u * m;
-}
-
-std::uint64_t Rng::below(std::uint64_t n) {
-    if (n == 0) throw std::invalid_argument("Rng::below: n must be positive");
-    // Largest multiple of n representable; draws at or above it are retried.
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
-    std::uint64_t x;
-    do x = engine_();
-    while (x >= limit);
-    return x % n;
-}
-
 // --------------------------------------------------------------- handle ---
 
 template <class T>
 std::uint32_t BasicTensor<T>::checked_record(const char* what) const {
     Tape& t = tape();
-    t.check(index_, gen_, what);
-    if (t.op[index_] != Op::Tensor || !t.tensors)
-        throw std::logic_error(fmt::format("{}: node #{} is a scalar Value, not a tensor", what, index_));
-    const std::uint32_t rec = t.operands[index_].lhs;
-    if (t.tensors->nodes[rec].dtype != dtype)
-        throw std::logic_error(fmt::format("{}: node #{} holds {}, the handle expects {}", what, index_,
-                                           dtype_name(t.tensors->nodes[rec].dtype), dtype_name(dtype)));
+    t.check(id_, what);
+    const Op o = t.op(id_.index);
+    const Operands ops = t.operands(id_.index);
+    TensorStore& s = detail::store();
+    if ((o != Op::Custom && o != Op::CustomLeaf) || ops.rhs != detail::tensor_extension || s.nodes[ops.lhs].is_value)
+        throw std::logic_error(fmt::format("{}: node #{} is a scalar Value, not a tensor", what, id_.index));
+    const std::uint32_t rec = ops.lhs;
+    if (s.nodes[rec].dtype != dtype)
+        throw std::logic_error(fmt::format("{}: node #{} holds {}, the handle expects {}", what, id_.index,
+                                           dtype_name(s.nodes[rec].dtype), dtype_name(dtype)));
     return rec;
 }
 
@@ -80,23 +35,18 @@ namespace {
 template <class T>
 TensorNode& node_of(const BasicTensor<T>& t, const char* what) {
     const std::uint32_t rec = t.checked_record(what);
-    return tape().tensors->nodes[rec];
-}
-
-template <class T>
-BasicTensor<T> leaf_handle(TensorStore& s, std::uint32_t rec) {
-    return BasicTensor<T>::from_node(s.nodes[rec].stub, tape().generation_now());
+    return detail::store().nodes[rec];
 }
 
 // A new leaf; fill(i) gives element i.
 template <class T, class F>
 BasicTensor<T> make_leaf(const Shape& shape, const char* what, F&& fill) {
     const std::int64_t n = shape.numel();  // throws past int64, before anything is recorded
-    TensorStore& s = detail::store_of(tape());
+    TensorStore& s = detail::store();
     const std::uint32_t rec = detail::new_leaf<T>(s, shape, what);
     T* v = detail::values<T>(s.nodes[rec]);
     for (std::int64_t i = 0; i < n; ++i) v[i] = static_cast<T>(fill(i));
-    return leaf_handle<T>(s, rec);
+    return BasicTensor<T>::from_node(tape().id(s.nodes[rec].stub));
 }
 }  // namespace
 
@@ -173,19 +123,26 @@ Shape BasicTensor<T>::shape() const {
 template <class T>
 std::int64_t BasicTensor<T>::size(int axis) const {
     const Shape s = node_of(*this, "size").shape;
-    return s[detail::normalize_axis(axis, s.rank(), "size", s)];
+    return s[normalize_axis(axis, s.rank(), "size", s)];
 }
 
 template <class T>
-std::span<T> BasicTensor<T>::data() const {
+TensorData<T> BasicTensor<T>::data() const {
     const TensorNode& n = node_of(*this, "data");
-    return {detail::values<T>(n), static_cast<std::size_t>(n.shape.numel())};
+    return {{detail::values<T>(n), static_cast<std::size_t>(n.numel())}, n.shape};
 }
 
 template <class T>
-std::span<T> BasicTensor<T>::grad() const {
+TensorData<T> BasicTensor<T>::grad() const {
     TensorNode& n = node_of(*this, "grad");
-    return {detail::grad_for_add<T>(n), static_cast<std::size_t>(n.shape.numel())};
+    if (n.grad == nullptr) detail::give_grad_buffer(n);
+    // "Nothing yet" (the tape's adjoint of the node is 0) reads as zeros.
+    double& has = detail::TapeAccess::adjoint(tape())[n.stub];
+    if (has == 0) {
+        std::fill_n(static_cast<T*>(n.grad), n.numel(), T(0));
+        has = 1;
+    }
+    return {{static_cast<T*>(n.grad), static_cast<std::size_t>(n.numel())}, n.shape};
 }
 
 template <class T>
@@ -239,12 +196,40 @@ void BasicTensor<T>::fill(double value) const {
 template <class T>
 void BasicTensor<T>::backward() const {
     checked_record("backward");
-    tape().backward(index_);
+    detail::TapeAccess::backward(tape(), id_.index);
+}
+
+template <class T>
+void BasicTensor<T>::backward(const BasicTensor& grad_output) const {
+    const std::uint32_t rec = checked_record("backward");
+    const Shape out = detail::store().nodes[rec].shape;
+    const Shape given = grad_output.shape();
+    if (!(given == out))
+        throw std::invalid_argument(fmt::format("backward: grad_output has shape {}, the tensor has shape {}; they "
+                                                "must be equal",
+                                                given.str(), out.str()));
+    Tape& t = tape();
+    detail::TapeAccess::prepare_backward(t, id_.index);
+    const detail::Sweep s = detail::TapeAccess::own_sweep(t);
+    TensorStore& st = detail::store();
+    T* g = static_cast<T*>(st.grad_buffer(rec, s));
+    const T* seed = grad_output.data().data();
+    const std::int64_t n = out.numel();
+    double& has = s.adjoint[id_.index];
+    for (std::int64_t k = 0; k < n; ++k) g[k] = has != 0 ? g[k] + seed[k] : seed[k];
+    has = 1;
+    detail::TapeAccess::sweep(t, id_.index, s);
 }
 
 template <class T>
 void BasicTensor<T>::zero_grad() const {
-    node_of(*this, "zero_grad").has_grad = false;
+    const TensorNode& n = node_of(*this, "zero_grad");
+    detail::TapeAccess::adjoint(tape())[n.stub] = 0;
+}
+
+template <class T>
+const char* BasicTensor<T>::op_name() const {
+    return node_of(*this, "op_name").op;
 }
 
 template <class T>
@@ -377,27 +362,44 @@ std::size_t widest(const T* v, const Shape& shape, int axis, std::int64_t offset
 
 }  // namespace
 
+// The elements of a tensor of `shape`, NumPy style; continuation rows are
+// indented by `indent` spaces (the text before the first '[').
+template <class T>
+void write_elements(std::string& out, const T* v, const Shape& shape, std::size_t indent) {
+    if (shape.rank() == 0) {
+        out += element(v[0]);
+        return;
+    }
+    const bool elide = shape.numel() > print_threshold;
+    const std::size_t width = widest(v, shape, 0, 0, elide);
+    write_block(out, v, shape, 0, 0, elide, width, indent);
+}
+
 template <class T>
 std::string to_string(const BasicTensor<T>& t) {
-    Tape& tp = tape();
-    const std::uint32_t i = t.index();
-    if (t.generation() == 0 || i >= tp.size() || tp.generation[i] != t.generation() || tp.op[i] != Op::Tensor ||
-        !tp.tensors || tp.tensors->nodes[tp.operands[i].lhs].dtype != dtype_of<T>)
+    std::uint32_t rec = 0;
+    try {
+        rec = t.checked_record("to_string");
+    } catch (const std::logic_error&) {
         return "Tensor(<freed>)";
-    const TensorNode& n = tp.tensors->nodes[tp.operands[i].lhs];
-    const T* v = detail::values<T>(n);
-    std::string out = fmt::format("Tensor(shape={}, dtype={}, data=", n.shape.str(), dtype_name(dtype_of<T>));
-    if (n.shape.rank() == 0) {
-        out += element(v[0]);
-    } else {
-        const bool elide = n.shape.numel() > print_threshold;
-        const std::size_t width = widest(v, n.shape, 0, 0, elide);
-        write_block(out, v, n.shape, 0, 0, elide, width, out.size());
     }
+    const TensorNode& n = detail::store().nodes[rec];
+    std::string out = fmt::format("Tensor(shape={}, dtype={}, data=", n.shape.str(), dtype_name(dtype_of<T>));
+    write_elements(out, detail::values<T>(n), n.shape, out.size());
     out += ')';
     return out;
 }
+
+template <class T>
+std::string to_string(const TensorData<T>& d) {
+    std::string out;
+    write_elements(out, d.data(), d.shape(), 0);
+    return out;
+}
+
 template std::string to_string(const BasicTensor<float>&);
 template std::string to_string(const BasicTensor<double>&);
+template std::string to_string(const TensorData<float>&);
+template std::string to_string(const TensorData<double>&);
 
 }  // namespace ag

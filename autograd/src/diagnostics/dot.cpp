@@ -1,6 +1,6 @@
 #include <autograd/dot.hpp>
 
-#include "tensor_internal.hpp"
+#include "../tensor/node.hpp"
 
 #include <fmt/format.h>
 
@@ -56,7 +56,7 @@ std::string number(double v, int precision) { return fmt::format("{:.{}g}", v, p
 // What the node computes, with `·` for its operand where a constant is
 // involved, so "x * 2" reads "· * 2" on the node that x points into.
 std::string op_label(const Tape& t, std::uint32_t i, int precision) {
-    const Op o = t.op[i];
+    const Op o = t.op(i);
     if (op_arity(o) != Arity::WithConstant) {
         switch (o) {
             case Op::Sub: return "a - b";
@@ -65,7 +65,7 @@ std::string op_label(const Tape& t, std::uint32_t i, int precision) {
             default: return op_name(o);
         }
     }
-    const double c = t.constants[t.operands[i].rhs];
+    const double c = t.constant(t.operands(i).rhs);
     const std::string cs = number(c, precision);
     switch (o) {
         // x - 3 is recorded as x + (-3); show it the way it was written.
@@ -101,7 +101,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
     check_precision(options);
     const std::uint32_t root = root_tensor.checked_record("to_dot");
     const Tape& t = tape();
-    const detail::TensorStore& s = detail::store_of(tape());
+    const detail::TensorStore& s = detail::store();
     // Records are in creation order too: one backward pass marks the inputs.
     std::vector<bool> reachable(std::size_t{root} + 1, false);
     reachable[root] = true;
@@ -123,7 +123,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
             const T* v = static_cast<const T*>(n.value);
             const T* g = static_cast<const T*>(n.grad);
             label += fmt::format("\nvalue {}", number(static_cast<double>(v[0]), p));
-            if (options.show_grad) label += fmt::format("\ngrad {}", number(n.has_grad ? static_cast<double>(g[0]) : 0.0, p));
+            if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint(n.stub) != 0 ? static_cast<double>(g[0]) : 0.0, p));
         }
         std::string style;
         if (n.n_in == 0)
@@ -152,7 +152,7 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
 std::string to_dot(const Value& root_value, const DotOptions& options) {
     const Tape& t = tape();
     const std::uint32_t root = root_value.checked_index("to_dot");
-    if (t.op[root] == Op::Tensor)
+    if (t.op(root) == Op::Custom || t.op(root) == Op::CustomLeaf)
         throw std::invalid_argument(fmt::format("to_dot: node #{} is a tensor node; pass the Tensor itself", root));
     check_precision(options);
 
@@ -162,12 +162,12 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     reachable[root] = true;
     for (std::uint32_t i = root + 1; i-- > 0;) {
         if (!reachable[i]) continue;
-        switch (op_arity(t.op[i])) {
+        switch (op_arity(t.op(i))) {
             case Arity::Unary:
-            case Arity::WithConstant: reachable[t.operands[i].lhs] = true; break;
-            case Arity::Binary: reachable[t.operands[i].lhs] = reachable[t.operands[i].rhs] = true; break;
+            case Arity::WithConstant: reachable[t.operands(i).lhs] = true; break;
+            case Arity::Binary: reachable[t.operands(i).lhs] = reachable[t.operands(i).rhs] = true; break;
             case Arity::Leaf:
-            case Arity::Tensor: break;
+            case Arity::Custom: break;
         }
     }
 
@@ -175,15 +175,15 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     std::string out = header(options);
     for (std::uint32_t i = 0; i <= root; ++i) {
         if (!reachable[i]) continue;
-        const Op o = t.op[i];
+        const Op o = t.op(i);
         const std::string* name = t.name(i);
         std::string label;
         if (o == Op::Leaf)
             label = name ? *name : "leaf";
         else
             label = name ? fmt::format("{}: {}", *name, op_label(t, i, p)) : op_label(t, i, p);
-        label += fmt::format("\nvalue {}", number(t.value[i], p));
-        if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint[i], p));
+        label += fmt::format("\nvalue {}", number(t.value(i), p));
+        if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint(i), p));
         std::string style;
         if (o == Op::Leaf) style += ", style=filled, fillcolor=\"#e8e8e8\"";
         if (i == root) style += ", peripheries=2";
@@ -191,20 +191,20 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     }
     for (std::uint32_t i = 0; i <= root; ++i) {
         if (!reachable[i]) continue;
-        const Op o = t.op[i];
+        const Op o = t.op(i);
         switch (op_arity(o)) {
             case Arity::Unary:
-            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.operands[i].lhs, i); break;
+            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.operands(i).lhs, i); break;
             case Arity::Binary:
                 if (labels_operands(o)) {
-                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.operands[i].lhs, i);
-                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.operands[i].rhs, i);
+                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.operands(i).lhs, i);
+                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.operands(i).rhs, i);
                 } else {
-                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.operands[i].lhs, i, t.operands[i].rhs, i);
+                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.operands(i).lhs, i, t.operands(i).rhs, i);
                 }
                 break;
             case Arity::Leaf:
-            case Arity::Tensor: break;
+            case Arity::Custom: break;
         }
     }
     out += "}\n";
