@@ -8,24 +8,16 @@
 
 namespace gradbench {
 
-// The modules, one file each; kmeans, particle and saddle wait for
-// second-order derivatives.
+// The modules, one file each.
 extern const Module hello_module, det_module, llsq_module, lse_module, ode_module, gmm_module, lstm_module, ba_module,
-    ht_module;
+    ht_module, kmeans_module, particle_module, saddle_module;
 
 namespace {
 
 const std::vector<Module>& module_table() {
     static const std::vector<Module> table = [] {
-        std::vector<Module> t = {hello_module, det_module, llsq_module, lse_module, ode_module,
-                                 gmm_module,   lstm_module, ba_module,  ht_module};
-        t.push_back(Module{"kmeans", {}, "kmeans needs the Hessian diagonal (second-order derivatives), which tapegrad "
-                                         "does not compute yet"});
-        t.push_back(Module{"particle", {}, "particle nests forward and reverse differentiation (second-order "
-                                           "derivatives), which tapegrad does not compute yet"});
-        t.push_back(Module{"saddle", {}, "saddle nests forward and reverse differentiation (second-order "
-                                         "derivatives), which tapegrad does not compute yet"});
-        return t;
+        return std::vector<Module>{hello_module, det_module,  llsq_module, lse_module,    ode_module,     gmm_module,
+                                   lstm_module,  ba_module,   ht_module,   kmeans_module, particle_module, saddle_module};
     }();
     return table;
 }
