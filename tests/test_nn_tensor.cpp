@@ -372,6 +372,6 @@ TEST_CASE("Linear layers whose weight size overflows are refused before anything
     CHECK_THROWS_AS(TensorMLP(std::size_t{1} << 62, {4}), std::length_error);
     CHECK_THROWS_AS(TensorMLP32(8, {std::size_t{1} << 61, 2}), std::length_error);
     // A shape given by hand whose sizes multiply past 64 bits.
-    CHECK_THROWS_AS(NamedParameter("w", {std::size_t{1} << 32, std::size_t{1} << 32}, {}), std::length_error);
-    CHECK(NamedParameter("empty", {0, std::size_t{1} << 40}, {}).size() == 0);
+    CHECK_THROWS_AS(NamedParameter("w", {std::size_t{1} << 32, std::size_t{1} << 32}, std::vector<Value>{}), std::length_error);
+    CHECK(NamedParameter("empty", {0, std::size_t{1} << 40}, std::vector<Value>{}).size() == 0);
 }
