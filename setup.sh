@@ -15,7 +15,7 @@ case "$mode" in showcase | test | bench) ;; *)
 esac
 
 packages=(cmake make g++ pkg-config libfmt-dev doctest-dev libopenblas-dev libbenchmark-dev zlib1g-dev
-    libcli11-dev nlohmann-json3-dev graphviz clang libclang-rt-14-dev libopenmpi-dev openmpi-bin)
+    libcli11-dev nlohmann-json3-dev graphviz clang clang-format libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 [ "$mode" = bench ] && packages+=(python3-torch libadolc-dev)
 
 missing=()

@@ -64,8 +64,7 @@ constexpr int kRepetitions = 5;
 }
 
 // |got - want| <= tol * max(1, |want|) for every entry.
-void check_close(const std::string& what, const std::vector<double>& got, const std::vector<double>& want,
-                 double tol) {
+void check_close(const std::string& what, const std::vector<double>& got, const std::vector<double>& want, double tol) {
     if (got.size() != want.size()) fail(fmt::format("{}: {} entries, expected {}", what, got.size(), want.size()));
     for (std::size_t i = 0; i < got.size(); ++i)
         if (!(std::fabs(got[i] - want[i]) <= tol * std::max(1.0, std::fabs(want[i]))))
@@ -695,8 +694,9 @@ std::string ratio(std::optional<double> a, std::optional<double> b) {
 void print_hvp_table(const MedianReporter& r) {
     fmt::print("\n## Hessian-vector product ÷ gradient (median CPU time of {} repetitions, 1 thread)\n\n",
                kRepetitions);
-    fmt::print("| workload | gradient ms (record + backward) | H v ms (ag::hvp) | ratio | H v written out ms | ratio "
-               "| record f ms | record f + gradient graph ms |\n|---|---|---|---|---|---|---|---|\n");
+    fmt::print(
+        "| workload | gradient ms (record + backward) | H v ms (ag::hvp) | ratio | H v written out ms | ratio "
+        "| record f ms | record f + gradient graph ms |\n|---|---|---|---|---|---|---|---|\n");
     for (const char* w : {"chain", "mlp"}) {
         const std::string p = std::string(w) + "/";
         const auto grad = r.median(p + "gradient"), hvp = r.median(p + "hvp"), out = r.median(p + "hvp_written_out");
@@ -705,10 +705,10 @@ void print_hvp_table(const MedianReporter& r) {
     }
     const auto adolc_grad = r.median("chain/adolc_gradient"), adolc_hvp = r.median("chain/adolc_hvp");
     if (adolc_grad && adolc_hvp)
-        fmt::print("\nADOL-C on chain (a new trace each time): gradient() {} ms, hess_vec() {} ms, ratio {}; "
-                   "tapegrad's H v is {} faster than ADOL-C's.\n",
-                   ms(adolc_grad), ms(adolc_hvp), ratio(adolc_hvp, adolc_grad),
-                   ratio(adolc_hvp, r.median("chain/hvp")));
+        fmt::print(
+            "\nADOL-C on chain (a new trace each time): gradient() {} ms, hess_vec() {} ms, ratio {}; "
+            "tapegrad's H v is {} faster than ADOL-C's.\n",
+            ms(adolc_grad), ms(adolc_hvp), ratio(adolc_hvp, adolc_grad), ratio(adolc_hvp, r.median("chain/hvp")));
     const chain::NodeCounts nodes = chain::node_counts();
     fmt::print("Chain nodes: f records {}, its gradient graph {} more ({:.2f} per node of f).\n", nodes.f,
                nodes.gradient_graph, static_cast<double>(nodes.gradient_graph) / nodes.f);
@@ -722,8 +722,9 @@ void print_dense_table(const MedianReporter& r, const PytorchFigures& torch) {
     std::optional<double> pt, ptv;
     if (torch.hessian_ms) pt = *torch.hessian_ms / 1e3;
     if (torch.vectorized_ms) ptv = *torch.vectorized_ms / 1e3;
-    fmt::print("| library | ms per Hessian | ADOL-C ÷ this | PyTorch ÷ this | PyTorch vectorize=True ÷ this |\n"
-               "|---|---|---|---|---|\n");
+    fmt::print(
+        "| library | ms per Hessian | ADOL-C ÷ this | PyTorch ÷ this | PyTorch vectorize=True ÷ this |\n"
+        "|---|---|---|---|---|\n");
     auto row = [&](const std::string& name, std::optional<double> t) {
         fmt::print("| {} | {} | {} | {} | {} |\n", name, ms(t), ratio(adolc, t), ratio(pt, t), ratio(ptv, t));
     };
@@ -771,8 +772,9 @@ int main(int argc, char** argv) {
     // PyTorch first, so its Hessian too is checked before any timing is shown.
     PytorchFigures torch;
     if (!no_pytorch) torch = run_pytorch(script);
-    fmt::print("All results verified (chain: f, gradient and H v by hand; mlp: gradient and H v against differences; "
-               "dense Hessians against the closed form).\n");
+    fmt::print(
+        "All results verified (chain: f, gradient and H v by hand; mlp: gradient and H v against differences; "
+        "dense Hessians against the closed form).\n");
 
     std::vector<std::pair<std::string, void (*)(benchmark::State&)>> runs = {
         {"chain/gradient", bm_chain_gradient},

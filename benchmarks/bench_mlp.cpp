@@ -246,8 +246,9 @@ int main(int argc, char** argv) {
     const Timing timing = quick ? Timing{0.02, 3} : Timing{0.1, 7};
 
     fmt::print("OpenBLAS {} ({})\n\n", openblas_get_config(), openblas_get_corename());
-    fmt::print("| model | threads | tapegrad ms/step | PyTorch ms/step | PyTorch / tapegrad | tapegrad GFLOP/s | "
-               "PyTorch GFLOP/s | sgemm 1024³ GFLOP/s | tapegrad % of sgemm |\n");
+    fmt::print(
+        "| model | threads | tapegrad ms/step | PyTorch ms/step | PyTorch / tapegrad | tapegrad GFLOP/s | "
+        "PyTorch GFLOP/s | sgemm 1024³ GFLOP/s | tapegrad % of sgemm |\n");
     fmt::print("|---|---|---|---|---|---|---|---|---|\n");
     std::vector<Model> models = kClassifiers;
     models.push_back(kDemo);

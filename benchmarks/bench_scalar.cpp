@@ -202,7 +202,7 @@ double adolc_record(const std::vector<double>& x) {
 struct AdolcTapeInfo {
     std::size_t operations = 0;  // what ADOL-C recorded for the run
     double bytes_per_op = 0;     // operations, locations and constants on its tape
-    bool spilled = false;     // part of the tape went to files
+    bool spilled = false;        // part of the tape went to files
 };
 std::map<Workload, AdolcTapeInfo> adolc_tape;
 
@@ -214,8 +214,8 @@ void verify_adolc() {
     if (gradient(kAdolcTag, kLeaves, x.data(), grad.data()) < 0) fail("ADOL-C gradient() reported an error");
     size_t stats[STAT_SIZE];
     tapestats(kAdolcTag, stats);
-    const double bytes = 1.0 * stats[NUM_OPERATIONS] + sizeof(locint) * stats[NUM_LOCATIONS] +
-                         sizeof(double) * stats[NUM_VALUES];
+    const double bytes =
+        1.0 * stats[NUM_OPERATIONS] + sizeof(locint) * stats[NUM_LOCATIONS] + sizeof(double) * stats[NUM_VALUES];
     adolc_tape[W] = {stats[NUM_OPERATIONS], bytes / ops_per_run(W),
                      stats[OP_FILE_ACCESS] || stats[LOC_FILE_ACCESS] || stats[VAL_FILE_ACCESS]};
     check_result("ADOL-C", W, f_value, grad, x);
@@ -248,8 +248,8 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const Run& run : runs)
             if (run.run_type == Run::RT_Iteration && !run.error_occurred)
-                ns_per_run[run.run_name.function_name].push_back(run.GetAdjustedCPUTime() *
-                                                                 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit));
+                ns_per_run[run.run_name.function_name].push_back(run.GetAdjustedCPUTime() * 1e9 /
+                                                                 benchmark::GetTimeUnitMultiplier(run.time_unit));
         ConsoleReporter::ReportRuns(runs);
     }
     std::optional<double> median_ns_per_run(const std::string& name) const {
@@ -270,7 +270,7 @@ template <Workload W>
 void register_workload() {
     const std::string w = workload_name(W);
     std::vector<std::pair<std::string, void (*)(benchmark::State&)>> runs = {{"tapegrad", &BM_tapegrad<W>},
-                                                                              {"double", &BM_double<W>}};
+                                                                             {"double", &BM_double<W>}};
 #ifdef TAPEGRAD_HAVE_ADOLC
     runs.emplace_back("adolc", &BM_adolc<W>);
 #endif
@@ -285,9 +285,10 @@ std::string cell(std::optional<double> v, const char* format = "{:.2f}") {
 }
 
 void print_summary(const SummaryReporter& reporter) {
-    fmt::print("\nScalar tape summary: ns per operation (median CPU time of {} repetitions of a run / its {:.0f} or "
-               "{:.0f} operations)\n",
-               kRepetitions, ops_per_run(Workload::Chain), ops_per_run(Workload::Poly));
+    fmt::print(
+        "\nScalar tape summary: ns per operation (median CPU time of {} repetitions of a run / its {:.0f} or "
+        "{:.0f} operations)\n",
+        kRepetitions, ops_per_run(Workload::Chain), ops_per_run(Workload::Poly));
     const char* row = "{:<9}{:>15}{:>13}{:>8}{:>11}{:>12}{:>10}{:>11}\n";
     fmt::print(fmt::runtime(row), "workload", "tapegrad ns/op", "double ns/op", "ratio", "tape B/op", "tape B/op",
                "ADOL-C", "tapegrad");
@@ -306,9 +307,8 @@ void print_summary(const SummaryReporter& reporter) {
             used = it->second.actual_bytes_per_op;
             reserved = it->second.reserved_bytes_per_op;
         }
-        fmt::print(fmt::runtime(row), name, cell(ours), cell(plain),
-                   cell(ratio, "{:.2f}x"), cell(used, "{:.1f}"), cell(reserved, "{:.1f}"), cell(adolc),
-                   cell(speedup, "{:.1f}x"));
+        fmt::print(fmt::runtime(row), name, cell(ours), cell(plain), cell(ratio, "{:.2f}x"), cell(used, "{:.1f}"),
+                   cell(reserved, "{:.1f}"), cell(adolc), cell(speedup, "{:.1f}x"));
     }
 #ifdef TAPEGRAD_HAVE_ADOLC
     for (Workload w : {Workload::Chain, Workload::Poly})
@@ -316,7 +316,8 @@ void print_summary(const SummaryReporter& reporter) {
                    workload_name(w), adolc_tape[w].operations, adolc_tape[w].bytes_per_op,
                    adolc_tape[w].spilled ? "PARTLY ON DISK (raise the buffers in .adolcrc)" : "in memory");
 #else
-    fmt::print("ADOL-C: left out at configure time (install libadolc-dev, keep TAPEGRAD_BENCH_ADOLC=ON, re-run cmake)\n");
+    fmt::print(
+        "ADOL-C: left out at configure time (install libadolc-dev, keep TAPEGRAD_BENCH_ADOLC=ON, re-run cmake)\n");
 #endif
     fmt::print("Targets: chain ratio <= 3x; speed-up over ADOL-C >= 5x on both; tape <= 32 bytes/op.\n");
 }
@@ -345,14 +346,15 @@ void print_cold_tape() {
         std::sort(v.begin(), v.end());
         return v[v.size() / 2];
     };
-    fmt::print("Cold tape: record + backward of a {}-node chain on a fresh thread {:.0f} ms, again on the same "
-               "thread {:.0f} ms: {:.2f}x (median of 3 threads; each run: {}). Target: within 3x.\n",
-               kNodes, 1e3 * median(cold), 1e3 * median(warm), median(cold) / median(warm), [&] {
-                   std::string runs;
-                   for (std::size_t k = 0; k < cold.size(); ++k)
-                       runs += fmt::format("{}{:.0f}/{:.0f} ms", k ? ", " : "", 1e3 * cold[k], 1e3 * warm[k]);
-                   return runs;
-               }());
+    fmt::print(
+        "Cold tape: record + backward of a {}-node chain on a fresh thread {:.0f} ms, again on the same "
+        "thread {:.0f} ms: {:.2f}x (median of 3 threads; each run: {}). Target: within 3x.\n",
+        kNodes, 1e3 * median(cold), 1e3 * median(warm), median(cold) / median(warm), [&] {
+            std::string runs;
+            for (std::size_t k = 0; k < cold.size(); ++k)
+                runs += fmt::format("{}{:.0f}/{:.0f} ms", k ? ", " : "", 1e3 * cold[k], 1e3 * warm[k]);
+            return runs;
+        }());
 }
 
 }  // namespace

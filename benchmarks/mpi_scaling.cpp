@@ -67,10 +67,11 @@ int main(int argc, char** argv) {
     if (dist.is_root()) {
         const double n = static_cast<double>(steps), r = dist.size();
         const std::size_t params = sgd.parameters().size();
-        fmt::print("ranks {}  global batch {} ({} rows/rank)  params {} ({:.2f} MB/step reduced)  steps/s {:.1f}  "
-                   "ms/step {:.2f}  in allreduce {:.2f} ms/step ({:.0f}%)  compute {:.2f} ms/step\n",
-                   dist.size(), batch, batch / static_cast<std::size_t>(dist.size()), params, params * 8e-6,
-                   n / seconds, 1e3 * seconds / n, 1e3 * figures[1] / r / n, 100 * figures[1] / figures[0],
-                   1e3 * (figures[0] - figures[1]) / r / n);
+        fmt::print(
+            "ranks {}  global batch {} ({} rows/rank)  params {} ({:.2f} MB/step reduced)  steps/s {:.1f}  "
+            "ms/step {:.2f}  in allreduce {:.2f} ms/step ({:.0f}%)  compute {:.2f} ms/step\n",
+            dist.size(), batch, batch / static_cast<std::size_t>(dist.size()), params, params * 8e-6, n / seconds,
+            1e3 * seconds / n, 1e3 * figures[1] / r / n, 100 * figures[1] / figures[0],
+            1e3 * (figures[0] - figures[1]) / r / n);
     }
 }

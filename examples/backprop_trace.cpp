@@ -23,10 +23,11 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     const examples::BackpropTrace r = examples::backprop_trace();
-    fmt::print("The 2-2-2 network of example 2 at its initial weights, E_total = E_o1 + E_o2.\n"
-               "ag::explain(E_total, {{w5, w1}}): the nodes on the paths from w5 and w1 to E_total,\n"
-               "then the reverse sweep from E_total down (i1 = 0.05, i2 = 0.1, b1 = 0.35, b2 = 0.6,\n"
-               "t1 = 0.01, t2 = 0.99 enter as constants).\n\n");
+    fmt::print(
+        "The 2-2-2 network of example 2 at its initial weights, E_total = E_o1 + E_o2.\n"
+        "ag::explain(E_total, {{w5, w1}}): the nodes on the paths from w5 and w1 to E_total,\n"
+        "then the reverse sweep from E_total down (i1 = 0.05, i2 = 0.1, b1 = 0.35, b2 = 0.6,\n"
+        "t1 = 0.01, t2 = 0.99 enter as constants).\n\n");
     fmt::print("{}", r.text);
     print_chain("∂E_total/∂w5 = ∂E_total/∂out_o1 × ∂out_o1/∂net_o1 × ∂net_o1/∂w5, as the walkthrough computes it:",
                 r.w5);

@@ -64,8 +64,8 @@ struct TraceFactor {
 };
 
 struct BackpropTrace {
-    std::string text;                 // ag::explain(E_total, {w5, w1}).text()
-    std::vector<TraceFactor> w5, w1;  // the two chains, factor by factor, then the product
+    std::string text;                       // ag::explain(E_total, {w5, w1}).text()
+    std::vector<TraceFactor> w5, w1;        // the two chains, factor by factor, then the product
     double engine_dw5 = 0, engine_dw1 = 0;  // ag::grad(E_total, {w5, w1})
 };
 

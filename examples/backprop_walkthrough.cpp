@@ -11,8 +11,9 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     const examples::WalkthroughFigures r = examples::backprop_walkthrough();
-    fmt::print("2-2-2 sigmoid network, inputs (0.05, 0.10), targets (0.01, 0.99), learning rate 0.5,\n"
-               "biases 0.35 / 0.60 fixed, E = sum 1/2 (t - o)^2  (Mazur, \"A Step by Step Backpropagation Example\")\n\n");
+    fmt::print(
+        "2-2-2 sigmoid network, inputs (0.05, 0.10), targets (0.01, 0.99), learning rate 0.5,\n"
+        "biases 0.35 / 0.60 fixed, E = sum 1/2 (t - o)^2  (Mazur, \"A Step by Step Backpropagation Example\")\n\n");
 
     fmt::print("Gradients at the initial weights\n");
     fmt::print("{:<6} {:>8} {:>24} {:>24} {:>10}\n", "weight", "value", "dE/dw from backward()", "delta rule by hand",

@@ -158,7 +158,8 @@ inline WalkthroughFigures backprop_walkthrough(int rounds = 10000) {
             r.variant_error_after_one = walkthrough_hand_step(variant).error;
             for (int k = 0; k < 8; ++k) r.weights_after_one[k] = w[k].data();
         }
-        for (int k = 0; k < 8; ++k) r.max_engine_vs_hand = std::max(r.max_engine_vs_hand, std::fabs(w[k].data() - hand[k]));
+        for (int k = 0; k < 8; ++k)
+            r.max_engine_vs_hand = std::max(r.max_engine_vs_hand, std::fabs(w[k].data() - hand[k]));
     }
     r.error_after_10000 = error_now;
     r.o1_after_10000 = o1_now;

@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
 
     const examples::ChainFigures r = examples::chain_paths_example();
     fmt::print("4-layer sigmoid network 3 -> 4 -> 4 -> 4 -> 2, C = 1/2 sum (a4 - y)^2 = {:.12f}\n\n", r.cost);
-    fmt::print("dC/dw1_jk = sum over paths j -> q -> r -> m of\n"
-               "           x_k s'(z1_j) W2_qj s'(z2_q) W3_rq s'(z3_r) W4_mr s'(z4_m) (a4_m - y_m)\n\n");
+    fmt::print(
+        "dC/dw1_jk = sum over paths j -> q -> r -> m of\n"
+        "           x_k s'(z1_j) W2_qj s'(z2_q) W3_rq s'(z3_r) W4_mr s'(z4_m) (a4_m - y_m)\n\n");
 
     auto terms = r.example_terms;
     std::sort(terms.begin(), terms.end(),
@@ -36,8 +37,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<8} {:>5} {:>24} {:>24} {:>24}\n", "weight", "paths", "sum over paths", "engine backward()",
                "finite difference");
     for (const auto& row : r.rows)
-        fmt::print("w1_{}{:<4} {:>5} {:>24.15e} {:>24.15e} {:>24.15e}\n", row.j + 1, row.k + 1, row.paths,
-                   row.path_sum, row.engine, row.finite_difference);
+        fmt::print("w1_{}{:<4} {:>5} {:>24.15e} {:>24.15e} {:>24.15e}\n", row.j + 1, row.k + 1, row.paths, row.path_sum,
+                   row.engine, row.finite_difference);
     fmt::print("\nlargest |sum over paths - engine| / max|dC/dw| = {:.1e}\n", r.max_path_vs_engine);
     fmt::print("largest |finite difference - engine| / max|dC/dw| = {:.1e}\n", r.max_fd_vs_engine);
 }

@@ -107,7 +107,7 @@ struct ChainRow {
 
 struct ChainFigures {
     double cost = 0;
-    std::vector<ChainRow> rows;          // every first-layer weight
+    std::vector<ChainRow> rows;           // every first-layer weight
     std::vector<PathTerm> example_terms;  // the paths of w^1_11 (j = k = 0)
     double max_path_vs_engine = 0;        // largest |path_sum - engine| (relative to max |engine|)
     double max_fd_vs_engine = 0;

@@ -26,10 +26,10 @@ struct ClassifierSetup {
     std::string name;  // "digits"
     std::string path;  // the CSV (or .csv.gz); last column is the label
     double test_fraction = 0.25;
-    std::vector<std::size_t> hidden = {128};  // hidden layer sizes
+    std::vector<std::size_t> hidden = {128};                   // hidden layer sizes
     ag::nn::Activation activation = ag::nn::Activation::Relu;  // of the hidden layers
     double lr = 1e-3;
-    double weight_decay = 0.0;  // Adam's L2 term
+    double weight_decay = 0.0;     // Adam's L2 term
     bool cosine_schedule = false;  // lr from `lr` down to 0 over the epochs (CosineLR)
     std::size_t epochs = 20;
     std::size_t batch_size = 32;
@@ -44,7 +44,7 @@ struct ClassifierFigures {
     std::size_t train_rows = 0, test_rows = 0;
     std::vector<std::size_t> train_per_class, test_per_class;
     std::size_t parameters = 0;
-    std::string model;  // the model as printed by fmt
+    std::string model;        // the model as printed by fmt
     ag::nn::History history;  // val_* are the test part's figures
     double train_seconds = 0;
     double test_accuracy = 0, test_loss = 0;
@@ -126,16 +126,35 @@ inline ClassifierFigures train_classifier(const ClassifierSetup& setup) {
 // standard recipes for being reliable over split seeds, not for one seed's
 // figure (examples/README.md gives the spread over seeds).
 inline ClassifierSetup digits_setup(const std::string& data_dir) {
-    return {.name = "digits", .path = data_dir + "/digits.csv.gz", .hidden = {128}, .lr = 1e-2,
-            .weight_decay = 1e-3, .cosine_schedule = true, .epochs = 20, .batch_size = 32, .seed = 1};
+    return {.name = "digits",
+            .path = data_dir + "/digits.csv.gz",
+            .hidden = {128},
+            .lr = 1e-2,
+            .weight_decay = 1e-3,
+            .cosine_schedule = true,
+            .epochs = 20,
+            .batch_size = 32,
+            .seed = 1};
 }
 inline ClassifierSetup iris_setup(const std::string& data_dir) {
-    return {.name = "iris", .path = data_dir + "/iris.csv", .hidden = {16}, .activation = ag::nn::Activation::Tanh,
-            .lr = 1e-2, .epochs = 100, .batch_size = 16, .seed = 1};
+    return {.name = "iris",
+            .path = data_dir + "/iris.csv",
+            .hidden = {16},
+            .activation = ag::nn::Activation::Tanh,
+            .lr = 1e-2,
+            .epochs = 100,
+            .batch_size = 16,
+            .seed = 1};
 }
 inline ClassifierSetup wine_setup(const std::string& data_dir) {
-    return {.name = "wine", .path = data_dir + "/wine_data.csv", .hidden = {16},
-            .activation = ag::nn::Activation::Tanh, .lr = 1e-2, .epochs = 50, .batch_size = 16, .seed = 1};
+    return {.name = "wine",
+            .path = data_dir + "/wine_data.csv",
+            .hidden = {16},
+            .activation = ag::nn::Activation::Tanh,
+            .lr = 1e-2,
+            .epochs = 50,
+            .batch_size = 16,
+            .seed = 1};
 }
 
 // Test accuracy over several stratified splits (seeds first_seed, ...): on

@@ -72,8 +72,7 @@ inline std::vector<std::string> plot_classifier(const ClassifierFigures& r, cons
                  svg::range_of({loss, val_loss}));
     lp.line(epoch, loss, "#1f77b4", "train");
     lp.line(epoch, val_loss, "#d62728", "test");
-    svg::Plot ap(fmt::format("{}: accuracy", r.setup.name), "epoch", "accuracy (%)", x,
-                 svg::range_of({acc, val_acc}));
+    svg::Plot ap(fmt::format("{}: accuracy", r.setup.name), "epoch", "accuracy (%)", x, svg::range_of({acc, val_acc}));
     ap.legend_at_bottom();
     ap.line(epoch, acc, "#1f77b4", "train");
     ap.line(epoch, val_acc, "#d62728", "test");

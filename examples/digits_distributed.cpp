@@ -46,9 +46,10 @@ int main(int argc, char** argv) {
         fmt::print("digits: {} rows ({} train, {} test), model {}\n", many.rows, many.train_rows, many.test_rows,
                    many.model.substr(0, many.model.find('\n')));
         fmt::print("{} rank{}: {} epochs of batches of {} rows ({} per rank or so), {:.2f} s\n", dist.size(),
-                   dist.size() == 1 ? "" : "s", setup.epochs, setup.batch_size, setup.batch_size / dist.size(), seconds);
-        fmt::print("test accuracy, {} rank{}: {:.2f}%   one process: {:.2f}%\n", dist.size(), dist.size() == 1 ? "" : "s",
-                   100 * many.test_accuracy, 100 * one.test_accuracy);
+                   dist.size() == 1 ? "" : "s", setup.epochs, setup.batch_size, setup.batch_size / dist.size(),
+                   seconds);
+        fmt::print("test accuracy, {} rank{}: {:.2f}%   one process: {:.2f}%\n", dist.size(),
+                   dist.size() == 1 ? "" : "s", 100 * many.test_accuracy, 100 * one.test_accuracy);
         fmt::print("final parameters: largest difference from one process {:.3g} of the largest parameter ({:.3g})\n",
                    relative, scale);
         fmt::print("time in gradient averaging and other collective calls on rank 0: {:.3f} s in {} calls\n",

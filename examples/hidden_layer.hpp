@@ -97,7 +97,8 @@ inline double hand_mean_error(const HiddenLayerWeights& w, const std::vector<Sam
     for (const auto& s : data) {
         double y = w[w2_index(0)];
         for (int j = 1; j <= 3; ++j)
-            y += w[w2_index(j)] / (1.0 + std::exp(-(w[w1_index(0, j)] + w[w1_index(1, j)] * s.x1 + w[w1_index(2, j)] * s.x2)));
+            y += w[w2_index(j)] /
+                 (1.0 + std::exp(-(w[w1_index(0, j)] + w[w1_index(1, j)] * s.x1 + w[w1_index(2, j)] * s.x2)));
         sum += 0.5 * (s.d - y) * (s.d - y);
     }
     return sum / static_cast<double>(data.size());
@@ -124,7 +125,8 @@ inline std::vector<double> train_hidden_layer_engine(HiddenLayerWeights start, c
             const std::size_t last = std::min(data.size(), first + batch_size);
             ag::Value batch_error = 0.0;
             for (std::size_t n = first; n < last; ++n)
-                batch_error = batch_error + 0.5 * ag::pow(data[n].d - hidden_layer_output(w, data[n].x1, data[n].x2), 2.0);
+                batch_error =
+                    batch_error + 0.5 * ag::pow(data[n].d - hidden_layer_output(w, data[n].x1, data[n].x2), 2.0);
             batch_error = batch_error / static_cast<double>(last - first);
             ag::zero_grad(w);
             batch_error.backward();

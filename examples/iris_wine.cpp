@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        for (const examples::ClassifierSetup& setup : {examples::iris_setup(data_dir), examples::wine_setup(data_dir)}) {
+        for (const examples::ClassifierSetup& setup :
+             {examples::iris_setup(data_dir), examples::wine_setup(data_dir)}) {
             const examples::ClassifierFigures r = examples::train_classifier(setup);
             examples::print_classifier(r, /*every_epoch=*/false);
             const auto pictures = examples::plot_classifier(r, out_dir);

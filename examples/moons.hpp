@@ -64,8 +64,10 @@ inline MoonsFigures moons_example(const MoonsSetup& setup = {}) {
     r.data = ag::nn::make_moons(setup.samples, setup.noise, setup.data_seed);
     ag::Scope scope;  // frees the model and everything else on return
     const ag::nn::MLP model(2, {16, 16, 1},
-                            {.hidden = ag::nn::Activation::Relu, .output = ag::nn::Activation::Identity,
-                             .init = ag::nn::Init::Uniform, .seed = setup.model_seed});
+                            {.hidden = ag::nn::Activation::Relu,
+                             .output = ag::nn::Activation::Identity,
+                             .init = ag::nn::Init::Uniform,
+                             .seed = setup.model_seed});
     r.parameters = model.n_parameters();
     const std::vector<ag::Value> params = model.parameters();
     for (int k = 0; k < setup.steps; ++k) {

@@ -42,9 +42,10 @@ void print_descent(const examples::DescentRun& run, const examples::NewtonSettin
     else
         fmt::print("Stopped: {}; |grad f| = {:.6g}.\n", run.stopped, run.last.grad_norm);
     if (run.two_cycle)
-        fmt::print("It ends bouncing between ({:.12f}, {:.12f}) and ({:.12f}, {:.12f}), across the valley: a "
-                   "two-cycle, not convergence.\n",
-                   run.second_last.x, run.second_last.y, run.last.x, run.last.y);
+        fmt::print(
+            "It ends bouncing between ({:.12f}, {:.12f}) and ({:.12f}, {:.12f}), across the valley: a "
+            "two-cycle, not convergence.\n",
+            run.second_last.x, run.second_last.y, run.last.x, run.last.y);
     if (!run.converged && run.smallest_gradient.step > 0 && run.smallest_gradient.step < run.last.step)
         fmt::print("{}\n", examples::wrap(fmt::format(
                                "On the way, |grad f| fell to {:.3g} (step {}) before it grew again: near the minimum "
@@ -114,8 +115,8 @@ void draw(const examples::NewtonFigures& r, const std::string& out_dir) {
             nxl.push_back(std::log10(1.0 + it.at.step));
             nyl.push_back(std::log10(it.at.grad_norm));
         }
-    svg::Plot conv("Rosenbrock: |grad f| per step", "log10(1 + step)", "log10 |grad f|",
-                   svg::range_of({dxs, txs, nxl}), svg::range_of({dys, tys, nyl}));
+    svg::Plot conv("Rosenbrock: |grad f| per step", "log10(1 + step)", "log10 |grad f|", svg::range_of({dxs, txs, nxl}),
+                   svg::range_of({dys, tys, nyl}));
     conv.line(dxs, dys, "#ff7f0e", fmt::format("descent, eta {:g}", r.descent.step_size));
     conv.line(txs, tys, "#9467bd", fmt::format("descent, eta {:g}", r.descent_too_large.step_size));
     conv.line(nxl, nyl, "#d62728");
@@ -152,9 +153,10 @@ int main(int argc, char** argv) {
     s.start_y = start[1];
 
     const examples::NewtonFigures r = examples::newton_example(s);
-    fmt::print("f(x, y) = (1 - x)^2 + 100 (y - x^2)^2, minimum f(1, 1) = 0; start ({}, {}); stop when |grad f| < "
-               "{:g}\n",
-               s.start_x, s.start_y, s.tolerance);
+    fmt::print(
+        "f(x, y) = (1 - x)^2 + 100 (y - x^2)^2, minimum f(1, 1) = 0; start ({}, {}); stop when |grad f| < "
+        "{:g}\n",
+        s.start_x, s.start_y, s.tolerance);
     fmt::print("Hessian by hand: H = [[1200 x^2 - 400 y + 2, -400 x], [-400 x, 200]]\n\n");
 
     fmt::print("Newton's method: x <- x - H^-1 grad f, with H = ag::hessian(f, x) at every step\n");
@@ -216,9 +218,10 @@ int main(int argc, char** argv) {
     const auto& its = r.newton.iterates;
     for (std::size_t k = 1; k < its.size(); ++k)
         if (its[k].at.f > its[k - 1].at.f) {
-            newton_note += fmt::format(". It is not a descent method: it solves grad f = 0 from a quadratic model, and "
-                                       "at step {} f rose from {:.6g} to {:.6g}",
-                                       k, its[k - 1].at.f, its[k].at.f);
+            newton_note += fmt::format(
+                ". It is not a descent method: it solves grad f = 0 from a quadratic model, and "
+                "at step {} f rose from {:.6g} to {:.6g}",
+                k, its[k - 1].at.f, its[k].at.f);
             break;
         }
     fmt::print("{}.\n\n", examples::wrap(newton_note));

@@ -95,7 +95,7 @@ struct NewtonRun {
     std::vector<NewtonIterate> iterates;  // every one, from step 0
     int steps = 0;                        // updates made
     bool converged = false;
-    std::string stopped;                  // why, when it did not converge
+    std::string stopped;  // why, when it did not converge
 };
 
 struct DescentRun {
@@ -258,8 +258,7 @@ inline DescentRun descent_run(const NewtonSettings& s, double eta, int* gradient
     if (run.converged && !first_below.empty()) {
         const int last = first_below.rbegin()->first;
         const auto from = first_below.find(last - 4);
-        if (from != first_below.end())
-            run.steps_per_decade = (first_below[last] - from->second) / 4.0;
+        if (from != first_below.end()) run.steps_per_decade = (first_below[last] - from->second) / 4.0;
     }
     return run;
 }

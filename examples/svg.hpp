@@ -65,11 +65,16 @@ class Plot {
 public:
     Plot(std::string title, std::string x_label, std::string y_label, Range x, Range y, int width = 640,
          int height = 440)
-        : title_(std::move(title)), x_label_(std::move(x_label)), y_label_(std::move(y_label)), x_(x), y_(y),
-          width_(width), height_(height) {
+        : title_(std::move(title)),
+          x_label_(std::move(x_label)),
+          y_label_(std::move(y_label)),
+          x_(x),
+          y_(y),
+          width_(width),
+          height_(height) {
         if (!(x.lo < x.hi) || !(y.lo < y.hi))
-            throw std::invalid_argument(fmt::format("svg::Plot '{}': empty range x [{}, {}], y [{}, {}]", title_,
-                                                    x.lo, x.hi, y.lo, y.hi));
+            throw std::invalid_argument(
+                fmt::format("svg::Plot '{}': empty range x [{}, {}], y [{}, {}]", title_, x.lo, x.hi, y.lo, y.hi));
     }
 
     // A filled rectangle between two corners in data coordinates.
@@ -121,8 +126,8 @@ public:
                  const std::string& color, const std::string& legend = "") {
         const std::size_t cells = static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns);
         if (rows < 2 || columns < 2 || values.size() != cells)
-            throw std::invalid_argument(fmt::format("svg::Plot::contour: {} values for a {} x {} grid", values.size(),
-                                                    rows, columns));
+            throw std::invalid_argument(
+                fmt::format("svg::Plot::contour: {} values for a {} x {} grid", values.size(), rows, columns));
         const double dx = (x.hi - x.lo) / columns, dy = (y.hi - y.lo) / rows;
         auto at = [&](int i, int j) { return values[static_cast<std::size_t>(i) * columns + j] - level; };
         auto cx = [&](double j) { return x.lo + (j + 0.5) * dx; };
@@ -172,19 +177,19 @@ public:
     void legend_at_bottom(bool bottom = true) { legend_bottom_ = bottom; }
 
     std::string str() const {
-        std::string s = fmt::format(
-            R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" )"
-            R"(font-family="sans-serif" font-size="12">)"
-            "\n"
-            R"(<rect width="{0}" height="{1}" fill="white"/>)"
-            "\n"
-            R"(<text x="{2}" y="22" text-anchor="middle" font-size="15">{3}</text>)"
-            "\n"
-            R"(<clipPath id="frame"><rect x="{4}" y="{5}" width="{6}" height="{7}"/></clipPath>)"
-            "\n"
-            R"svg(<g clip-path="url(#frame)">)svg"
-            "\n",
-            width_, height_, width_ / 2, escape(title_), left_, top_, plot_w(), plot_h());
+        std::string s =
+            fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" )"
+                        R"(font-family="sans-serif" font-size="12">)"
+                        "\n"
+                        R"(<rect width="{0}" height="{1}" fill="white"/>)"
+                        "\n"
+                        R"(<text x="{2}" y="22" text-anchor="middle" font-size="15">{3}</text>)"
+                        "\n"
+                        R"(<clipPath id="frame"><rect x="{4}" y="{5}" width="{6}" height="{7}"/></clipPath>)"
+                        "\n"
+                        R"svg(<g clip-path="url(#frame)">)svg"
+                        "\n",
+                        width_, height_, width_ / 2, escape(title_), left_, top_, plot_w(), plot_h());
         s += body_ + "</g>\n";
         s += axes();
         s += legend();
@@ -217,10 +222,14 @@ private:
     static std::string escape(const std::string& text) {
         std::string out;
         for (char c : text) {
-            if (c == '<') out += "&lt;";
-            else if (c == '>') out += "&gt;";
-            else if (c == '&') out += "&amp;";
-            else out += c;
+            if (c == '<')
+                out += "&lt;";
+            else if (c == '>')
+                out += "&gt;";
+            else if (c == '&')
+                out += "&amp;";
+            else
+                out += c;
         }
         return out;
     }
@@ -235,7 +244,10 @@ private:
     static std::vector<Tick> ticks(Range r) {
         const double raw = (r.hi - r.lo) / 6;
         const double power = std::pow(10.0, std::floor(std::log10(raw)));
-        const double step = raw / power < 1.5 ? power : raw / power < 3.5 ? 2 * power : raw / power < 7.5 ? 5 * power : 10 * power;
+        const double step = raw / power < 1.5   ? power
+                            : raw / power < 3.5 ? 2 * power
+                            : raw / power < 7.5 ? 5 * power
+                                                : 10 * power;
         std::vector<Tick> out = {{r.lo, fmt::format("{:.3g}", r.lo)}};
         for (double t = std::ceil(r.lo / step) * step; t <= r.hi; t += step) {
             if (t - r.lo < 0.4 * step || r.hi - t < 0.4 * step) continue;
@@ -295,8 +307,8 @@ private:
         for (const auto& e : legend_) {
             const double x = left_ + plot_w() - 150;
             if (e.is_line)
-                s += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2.5"/>)", x,
-                                 y - 4, x + 22, y - 4, e.color);
+                s += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2.5"/>)", x, y - 4,
+                                 x + 22, y - 4, e.color);
             else
                 s += fmt::format(R"(<circle cx="{}" cy="{}" r="4" fill="{}" stroke="black" stroke-width="0.6"/>)",
                                  x + 11, y - 4, e.color);

@@ -22,7 +22,7 @@ void* counted(std::size_t n, std::size_t align) {
     allocated_bytes += static_cast<long long>(n);
     if (n == 0) n = 1;
     void* p = align <= alignof(std::max_align_t) ? std::malloc(n)
-                                                  : std::aligned_alloc(align, (n + align - 1) / align * align);
+                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
     if (p == nullptr) throw std::bad_alloc();
     return p;
 }

@@ -36,7 +36,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -92,9 +91,7 @@ JsonResult parse_json(const std::string& text) {
     r.f = j.at("f").get<double>();
     for (const Json& row : j.at("variables")) {
         const std::string name = row.at("name").get<std::string>();
-        auto number = [&](const char* key) {
-            return row.at(key).is_null() ? std::nan("") : row.at(key).get<double>();
-        };
+        auto number = [&](const char* key) { return row.at(key).is_null() ? std::nan("") : row.at(key).get<double>(); };
         r.rows[name] = {number("value"), number("grad"), number("finite_difference"), number("difference")};
         r.order.push_back(name);
     }
@@ -162,16 +159,21 @@ TEST_CASE("tapegrad grad --json matches the library for expressions using every 
         std::function<ag::Value(const std::vector<ag::Value>&)> same_in_cpp;
     };
     const Case cases[] = {
-        {"exp(x) * log(y) + sqrt(z)", {{"x", 0.3}, {"y", 2.5}, {"z", 4.0}},
+        {"exp(x) * log(y) + sqrt(z)",
+         {{"x", 0.3}, {"y", 2.5}, {"z", 4.0}},
          [](auto& v) { return ag::exp(v[0]) * ag::log(v[1]) + ag::sqrt(v[2]); }},
-        {"tanh(x) - sigmoid(y) / relu(z)", {{"x", -0.4}, {"y", 1.2}, {"z", 0.8}},
+        {"tanh(x) - sigmoid(y) / relu(z)",
+         {{"x", -0.4}, {"y", 1.2}, {"z", 0.8}},
          [](auto& v) { return ag::tanh(v[0]) - ag::sigmoid(v[1]) / ag::relu(v[2]); }},
-        {"sin(x) * cos(y) + abs(z)", {{"x", 1.1}, {"y", -0.6}, {"z", -2.25}},
+        {"sin(x) * cos(y) + abs(z)",
+         {{"x", 1.1}, {"y", -0.6}, {"z", -2.25}},
          [](auto& v) { return ag::sin(v[0]) * ag::cos(v[1]) + ag::abs(v[2]); }},
-        {"pow(x, y) + min(x, z) * max(y, z)", {{"x", 1.5}, {"y", 2.5}, {"z", 0.5}},
+        {"pow(x, y) + min(x, z) * max(y, z)",
+         {{"x", 1.5}, {"y", 2.5}, {"z", 0.5}},
          [](auto& v) { return ag::pow(v[0], v[1]) + ag::min(v[0], v[2]) * ag::max(v[1], v[2]); }},
         {"x ^ y ^ z", {{"x", 1.2}, {"y", 1.5}, {"z", 2.0}}, [](auto& v) { return ag::pow(v[0], ag::pow(v[1], v[2])); }},
-        {"-x^2 + 2^-x + pi*e*x", {{"x", 0.75}},
+        {"-x^2 + 2^-x + pi*e*x",
+         {{"x", 0.75}},
          [](auto& v) { return -ag::pow(v[0], 2.0) + ag::pow(2.0, -v[0]) + std::numbers::pi * std::numbers::e * v[0]; }},
         {"1.5e-3 * x / (y - 2.5E+1)", {{"x", 3.0}, {"y", 7.0}}, [](auto& v) { return 1.5e-3 * v[0] / (v[1] - 2.5e1); }},
     };
@@ -259,11 +261,12 @@ TEST_CASE("syntax errors exit 2 and point at the column") {
           "        ^\n");
     r = tapegrad({"grad", "x ** 2", "x=1"});
     CHECK(r.code == 2);
-    CHECK(r.err ==
-          "tapegrad: error: expected a number, a variable, a function call or '(', found '*' (write powers as x ^ 2, not "
-          "x ** 2)\n"
-          "  x ** 2\n"
-          "     ^\n");
+    CHECK(
+        r.err ==
+        "tapegrad: error: expected a number, a variable, a function call or '(', found '*' (write powers as x ^ 2, not "
+        "x ** 2)\n"
+        "  x ** 2\n"
+        "     ^\n");
     r = tapegrad({"grad", "2x + 1", "x=1", "--json"});
     CHECK(r.code == 2);
     CHECK(Json::parse(r.out) == json_error("syntax",
@@ -275,10 +278,11 @@ TEST_CASE("syntax errors exit 2 and point at the column") {
 TEST_CASE("unknown functions and variables without values exit 2, named") {
     Run r = tapegrad({"grad", "x + foo(x)", "x=1"});
     CHECK(r.code == 2);
-    CHECK(r.err ==
-          "tapegrad: error: unknown function 'foo' (functions: exp log sqrt tanh sigmoid relu sin cos abs pow min max)\n"
-          "  x + foo(x)\n"
-          "      ^^^\n");
+    CHECK(
+        r.err ==
+        "tapegrad: error: unknown function 'foo' (functions: exp log sqrt tanh sigmoid relu sin cos abs pow min max)\n"
+        "  x + foo(x)\n"
+        "      ^^^\n");
     r = tapegrad({"grad", "x * rate + z", "x=1"});
     CHECK(r.code == 2);
     CHECK(r.err ==
@@ -360,19 +364,24 @@ TEST_CASE("usage errors exit 2") {
         {{"grad", "x", "x=1e999"}, "tapegrad: error: in 'x=1e999': the value of x must be finite"},
         {{"grad", "x", "x=nan"}, "the value of x must be finite"},
         {{"grad", "x", "2x=1"}, "'2x' is not a variable name"},
-        {{"grad", "x", "x=1", "a-b=1"}, "tapegrad: error: in 'a-b=1': 'a-b' is not a variable name (letters, digits and _, not starting with a digit)"},
-        {{"grad", "x", "x=1", "pi=3"}, "tapegrad: error: in 'pi=3': 'pi' is a built-in function or constant, not a variable"},
+        {{"grad", "x", "x=1", "a-b=1"},
+         "tapegrad: error: in 'a-b=1': 'a-b' is not a variable name (letters, digits and _, not starting with a "
+         "digit)"},
+        {{"grad", "x", "x=1", "pi=3"},
+         "tapegrad: error: in 'pi=3': 'pi' is a built-in function or constant, not a variable"},
         {{"grad", "x", "x=1", "x=2"}, "tapegrad: error: x is given twice (x=1 and x=2)"},
         {{"grad", "x", "x=1", "--step", "-1"}, "tapegrad: error: --step must be a positive number, found '-1'\n"},
         {{"grad", "x", "x=1", "--step", "0"}, "tapegrad: error: --step must be a positive number, found '0'\n"},
         {{"grad", "x", "x=1", "--step", "nan"}, "tapegrad: error: --step must be a positive number, found 'nan'\n"},
-        {{"grad", "x", "x=1", "--step", "inf"}, "tapegrad: error: --step must be a positive finite number, found 'inf'\n"},
+        {{"grad", "x", "x=1", "--step", "inf"},
+         "tapegrad: error: --step must be a positive finite number, found 'inf'\n"},
         {{"grad", "x", "x=1", "--step", "1e999"},
          "tapegrad: error: --step must be a positive finite number, found '1e999'\n"},
         {{"grad", "x", "x=1", "--step", "small"}, "tapegrad: error: --step must be a positive number, found 'small'\n"},
         {{"grad", "x", "x=1", "--render-timeout", "0"},
          "tapegrad: error: --render-timeout must be a positive number, found '0'\n"},
-        {{"grad", "x", "x=1", "--svg", "-"}, "tapegrad: error: --svg needs a file name: '-' (standard output) is for --dot"},
+        {{"grad", "x", "x=1", "--svg", "-"},
+         "tapegrad: error: --svg needs a file name: '-' (standard output) is for --dot"},
         {{"grad", "x", "x=1", "--png", "-"}, "tapegrad: error: --png needs a file name"},
         {{"grad", "x", "x=1", "--dot", "-", "--json"},
          "tapegrad: error: --dot - and --json both write to standard output; give --dot a file name, or drop --json\n"},
@@ -391,8 +400,9 @@ TEST_CASE("usage errors exit 2") {
         INFO("env: ", env);
         Run bad = tapegrad({"grad", "x", "x=1", "\xc3\xa9=2"}, env);
         CHECK(bad.code == 2);
-        CHECK(bad.err == "tapegrad: error: in '\xc3\xa9=2': '\xc3\xa9' is not a variable name (letters, digits and _, not "
-                         "starting with a digit)\n");
+        CHECK(bad.err ==
+              "tapegrad: error: in '\xc3\xa9=2': '\xc3\xa9' is not a variable name (letters, digits and _, not "
+              "starting with a digit)\n");
         bad = tapegrad({"grad", "x", "x=1", "\xe9=2"}, env);
         CHECK(bad.code == 2);
         CHECK(bad.err.find("is not a variable name") != std::string::npos);
@@ -415,7 +425,8 @@ TEST_CASE("--help and --version exit 0") {
     CHECK(r.out.find("Exit codes: 0 ok, 1 evaluation error") != std::string::npos);
     r = tapegrad({"grad", "--help"});
     CHECK(r.code == 0);
-    for (const char* option : {"--dot", "--svg", "--png", "--json", "--step"}) CHECK(r.out.find(option) != std::string::npos);
+    for (const char* option : {"--dot", "--svg", "--png", "--json", "--step"})
+        CHECK(r.out.find(option) != std::string::npos);
     r = tapegrad({"--version"});
     CHECK(r.code == 0);
     CHECK(r.out == fmt::format("{}\n", TAPEGRAD_VERSION_TEXT));
@@ -436,7 +447,8 @@ TEST_CASE("--dot writes the graph, and Graphviz parses it") {
     CHECK(dot.find("[label=\"tanh\\nvalue 0.707107\\ngrad 1\"") != std::string::npos);
     if (have_graphviz()) {
         const fs::path svg = scratch_dir() / "neuron_by_hand.svg";
-        CHECK(std::system(fmt::format("dot -Tsvg {} -o {}", shell_quote(dot_file.string()), shell_quote(svg.string())).c_str()) == 0);
+        CHECK(std::system(fmt::format("dot -Tsvg {} -o {}", shell_quote(dot_file.string()), shell_quote(svg.string()))
+                              .c_str()) == 0);
         CHECK(slurp(svg).find("<svg") != std::string::npos);
     }
     const Run bad = tapegrad({"grad", "x", "x=1", "--dot", (scratch_dir() / "no/such/dir/g.dot").string()});
@@ -448,7 +460,8 @@ TEST_CASE("--dot writes the graph, and Graphviz parses it") {
 TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without it") {
     const fs::path svg = scratch_dir() / "g.svg", png = scratch_dir() / "g.png";
     if (have_graphviz()) {
-        const Run r = tapegrad({"grad", "sigmoid(a)^2 + log(b)", "a=1", "b=3", "--svg", svg.string(), "--png", png.string()});
+        const Run r =
+            tapegrad({"grad", "sigmoid(a)^2 + log(b)", "a=1", "b=3", "--svg", svg.string(), "--png", png.string()});
         CHECK(r.code == 0);
         const std::string text = slurp(svg);
         CHECK(text.find("<svg") != std::string::npos);
@@ -462,9 +475,11 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
     CHECK_FALSE(fs::exists(svg2));
     const fs::path written = scratch_dir() / "h.dot";
     CHECK(slurp(written).rfind("digraph tapegrad {", 0) == 0);
-    CHECK(r.err.find(fmt::format("note: Graphviz's 'dot' is not on PATH, so {} was not drawn; wrote the graph to {} instead.",
-                                 svg2.string(), written.string())) != std::string::npos);
-    CHECK(r.err.find(fmt::format("Render it with: dot -Tsvg {} -o {}", written.string(), svg2.string())) != std::string::npos);
+    CHECK(r.err.find(
+              fmt::format("note: Graphviz's 'dot' is not on PATH, so {} was not drawn; wrote the graph to {} instead.",
+                          svg2.string(), written.string())) != std::string::npos);
+    CHECK(r.err.find(fmt::format("Render it with: dot -Tsvg {} -o {}", written.string(), svg2.string())) !=
+          std::string::npos);
     CHECK(lines(r.out).at(0) == "f = x * y = 2");
 
     // --dot, --svg and --png together: the same graph in each file.
@@ -486,18 +501,24 @@ TEST_CASE("--svg and --png draw with Graphviz, or write .dot and say how without
 
 TEST_CASE("without Graphviz, --svg/--png exit 3 and the JSON says which picture was not drawn and why") {
     const fs::path svg = scratch_dir() / "j.svg", png = scratch_dir() / "j.png", dot = scratch_dir() / "j.dot";
-    const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--dot", dot.string(), "--svg", svg.string(), "--png",
-                            png.string()},
-                           "PATH=/nonexistent");
+    const Run r = tapegrad(
+        {"grad", "x * y", "x=1", "y=2", "--json", "--dot", dot.string(), "--svg", svg.string(), "--png", png.string()},
+        "PATH=/nonexistent");
     CHECK(r.code == 3);
     const Json j = Json::parse(r.out);
     CHECK(j.at("f") == 2.0);
     CHECK(j.at("variables").size() == 2);
     const Json expected = Json::array({
         {{"format", "dot"}, {"file", dot.string()}, {"written", true}},
-        {{"format", "svg"}, {"file", svg.string()}, {"written", false}, {"reason", "graphviz not found"},
+        {{"format", "svg"},
+         {"file", svg.string()},
+         {"written", false},
+         {"reason", "graphviz not found"},
          {"dot_file", dot.string()}},
-        {{"format", "png"}, {"file", png.string()}, {"written", false}, {"reason", "graphviz not found"},
+        {{"format", "png"},
+         {"file", png.string()},
+         {"written", false},
+         {"reason", "graphviz not found"},
          {"dot_file", dot.string()}},
     });
     CHECK(j.at("graphs") == expected);
@@ -524,7 +545,7 @@ TEST_CASE("--dot - writes the graph to standard output, not to a file named -") 
     CHECK(r.code == 0);
     CHECK(r.out.rfind("digraph tapegrad {", 0) == 0);
     CHECK(r.out.find("[label=\"x1\\nvalue 2\\ngrad -1.5\"") != std::string::npos);
-    CHECK(r.out.substr(r.out.size() - 2) == "}\n");  // the DOT text and nothing else
+    CHECK(r.out.substr(r.out.size() - 2) == "}\n");                               // the DOT text and nothing else
     CHECK(lines(r.err).at(0).rfind("f = tanh(x1*w1 + b) = 0.70710678", 0) == 0);  // the table went to stderr
     CHECK(fs::is_empty(dir));  // no file named "-" (or anything else)
     if (have_graphviz()) {
@@ -553,7 +574,8 @@ TEST_CASE("--json prints valid UTF-8 whatever bytes the arguments hold") {
         // ... in an assignment's value ...
         r = tapegrad({"grad", "x", fmt::format("x=1{}", bytes), "--json"});
         CHECK(r.code == 2);
-        CHECK(Json::parse(r.out).at("error").at("message").get<std::string>().find("1" + replacement) != std::string::npos);
+        CHECK(Json::parse(r.out).at("error").at("message").get<std::string>().find("1" + replacement) !=
+              std::string::npos);
         // ... and in the expression itself.
         r = tapegrad({"grad", fmt::format("x + {}", bytes), "x=1", "--json"});
         CHECK(r.code == 2);
@@ -591,7 +613,8 @@ fs::path hanging_dot(const std::string& name) {
 
 // The pid a hanging_dot wrote, once it has (up to a minute).
 pid_t wait_for_pid(const fs::path& bin) {
-    for (int i = 0; i < 6000 && !fs::exists(bin / "pid"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 6000 && !fs::exists(bin / "pid"); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     REQUIRE(fs::exists(bin / "pid"));
     return static_cast<pid_t>(std::stol(slurp(bin / "pid")));
 }
@@ -659,8 +682,11 @@ TEST_CASE("a graph too large for Graphviz is not handed to it: exit 3, the .dot 
     }
     CHECK(j.at("f").get<double>() == doctest::Approx(f).epsilon(1e-12));
     CHECK(j.at("variables").at(0).at("grad").get<double>() == doctest::Approx(df).epsilon(1e-12));
-    CHECK(j.at("graphs") == Json::array({{{"format", "svg"}, {"file", (dir / "big.svg").string()}, {"written", false},
-                                          {"reason", "graph too large"}, {"dot_file", (dir / "big.dot").string()}}}));
+    CHECK(j.at("graphs") == Json::array({{{"format", "svg"},
+                                          {"file", (dir / "big.svg").string()},
+                                          {"written", false},
+                                          {"reason", "graph too large"},
+                                          {"dot_file", (dir / "big.dot").string()}}}));
     CHECK(r.err.find("note: the graph has 4500 nodes, and Graphviz can take many minutes past 1000, so") !=
           std::string::npos);
     CHECK(r.err.find("--dot FILE writes only the DOT text") != std::string::npos);
@@ -676,9 +702,11 @@ TEST_CASE("Graphviz past --render-timeout is killed: exit 3, the .dot written, n
     const Run r = tapegrad({"grad", "x * y", "x=1", "y=2", "--json", "--svg", svg.string(), "--render-timeout", "2"},
                            fmt::format("PATH={}:/usr/bin:/bin", bin.string()));
     CHECK(r.code == 3);
-    CHECK(Json::parse(r.out).at("graphs") ==
-          Json::array({{{"format", "svg"}, {"file", svg.string()}, {"written", false}, {"reason", "graphviz timed out"},
-                        {"dot_file", (dir / "g.dot").string()}}}));
+    CHECK(Json::parse(r.out).at("graphs") == Json::array({{{"format", "svg"},
+                                                           {"file", svg.string()},
+                                                           {"written", false},
+                                                           {"reason", "graphviz timed out"},
+                                                           {"dot_file", (dir / "g.dot").string()}}}));
     CHECK(r.err.find("note: Graphviz's 'dot' did not finish within 2 s (--render-timeout) and was stopped, so") !=
           std::string::npos);
     CHECK(files_starting(dir, "") == std::vector<std::string>{"g.dot"});
@@ -712,7 +740,6 @@ TEST_CASE("killing tapegrad while Graphviz draws also ends Graphviz, and SIGTERM
     }
 }
 
-
 // --- tapegrad hessian ---------------------------------------------------------
 
 namespace {
@@ -720,9 +747,7 @@ namespace {
 struct HandHessian {
     double x, y;
     double f() const { return x * x * y + std::sin(x * y); }
-    std::vector<double> gradient() const {
-        return {2 * x * y + y * std::cos(x * y), x * x + x * std::cos(x * y)};
-    }
+    std::vector<double> gradient() const { return {2 * x * y + y * std::cos(x * y), x * x + x * std::cos(x * y)}; }
     ag::Matrix hessian() const {
         const double xy = 2 * x + std::cos(x * y) - x * y * std::sin(x * y);
         return {{2 * y - y * y * std::sin(x * y), xy}, {xy, -x * x * std::sin(x * y)}};
@@ -776,9 +801,8 @@ TEST_CASE("tapegrad hessian --json gives value, gradient and Hessian, equal to a
     CHECK(j.at("variables") == Json{"x", "y"});
     CHECK(j.at("point") == Json{1.0, 2.0});
     CHECK(j.at("value").get<double>() == doctest::Approx(hand.f()).epsilon(1e-15));
-    const ag::Matrix library =
-        ag::hessian([](const std::vector<ag::Value>& v) { return ag::pow(v[0], 2.0) * v[1] + ag::sin(v[0] * v[1]); },
-                    {1.0, 2.0});
+    const ag::Matrix library = ag::hessian(
+        [](const std::vector<ag::Value>& v) { return ag::pow(v[0], 2.0) * v[1] + ag::sin(v[0] * v[1]); }, {1.0, 2.0});
     for (int i = 0; i < 2; ++i) {
         CHECK(j.at("gradient")[i].get<double>() == doctest::Approx(hand.gradient()[i]).epsilon(1e-15));
         CHECK(j.at("gradient_finite_difference")[i].get<double>() == doctest::Approx(hand.gradient()[i]).epsilon(1e-8));
@@ -868,11 +892,10 @@ TEST_CASE("tapegrad explain --json: the trace as data, its numbers the engine's"
     const std::vector<double> g = ag::grad(f, {x, y});
     const double t = std::tanh(1.0);
     CHECK(j.at("f").get<double>() == f.data());
-    CHECK(j.at("gradient") ==
-          Json::parse(fmt::format(R"([{{"name":"x","value":0.5,"gradient":{}}},)"
-                                  R"({{"name":"y","value":2.0,"gradient":{}}},)"
-                                  R"({{"name":"w","value":1.0,"gradient":0.0}}])",
-                                  g[0], g[1])));
+    CHECK(j.at("gradient") == Json::parse(fmt::format(R"([{{"name":"x","value":0.5,"gradient":{}}},)"
+                                                      R"({{"name":"y","value":2.0,"gradient":{}}},)"
+                                                      R"({{"name":"w","value":1.0,"gradient":0.0}}])",
+                                                      g[0], g[1])));
     CHECK(g[0] == doctest::Approx(1 + 2 * (1 - t * t)).epsilon(1e-15));
     CHECK(g[1] == 0.75);
 

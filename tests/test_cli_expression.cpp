@@ -117,9 +117,11 @@ TEST_CASE("each function and operator matches the library's value and gradient")
         {"x - y / z", {-2, 5, -4}, [](auto& v) { return v[0] - v[1] / v[2]; }},
         {"1 - x / 4 + 2 / y", {-2, 5}, [](auto& v) { return 1.0 - v[0] / 4.0 + 2.0 / v[1]; }},
         {"-x * 2*pi", {0.3}, [](auto& v) { return -v[0] * 2.0 * std::numbers::pi; }},
-        {"tanh(w1*x1 + w2*x2 + b)", {-3, 2, 1, 0, 6.8813735870195432},
+        {"tanh(w1*x1 + w2*x2 + b)",
+         {-3, 2, 1, 0, 6.8813735870195432},
          [](auto& v) { return ag::tanh(v[0] * v[1] + v[2] * v[3] + v[4]); }},
-        {"x * x * x + sigmoid(x) ^ 2 - log(abs(x))", {-1.7},
+        {"x * x * x + sigmoid(x) ^ 2 - log(abs(x))",
+         {-1.7},
          [](auto& v) {
              // Sequenced as the parser records it, so x's adjoint sums in the same order.
              const ag::Value cube = v[0] * v[0] * v[0];
@@ -140,8 +142,8 @@ TEST_CASE("each function and operator matches the library's value and gradient")
         const std::vector<double> g_parsed = ag::grad(parsed, xs), g_direct = ag::grad(direct, xs);
         for (std::size_t k = 0; k < xs.size(); ++k) CHECK(g_parsed[k] == g_direct[k]);
         // And the gradient is right: against central differences.
-        const auto report = ag::check_gradients(
-            [&](const std::vector<ag::Value>& v) { return e.evaluate(v, false); }, c.point);
+        const auto report =
+            ag::check_gradients([&](const std::vector<ag::Value>& v) { return e.evaluate(v, false); }, c.point);
         CHECK_MESSAGE(report.ok(), report.table());
     }
 }
@@ -189,11 +191,18 @@ TEST_CASE("syntax errors say what was expected, where") {
         {"(x + y", 6, 1, "expected ')' to close the '(' at column 1, found the end of the expression"},
         {"x +", 3, 1, "expected a number, a variable, a function call or '(', found the end of the expression"},
         {"x + * y", 4, 1, "expected a number, a variable, a function call or '(', found '*'"},
-        {"x ** 2", 3, 1, "expected a number, a variable, a function call or '(', found '*' (write powers as x ^ 2, not x ** 2)"},
+        {"x ** 2", 3, 1,
+         "expected a number, a variable, a function call or '(', found '*' (write powers as x ^ 2, not x ** 2)"},
         {"()", 1, 1, "expected a number, a variable, a function call or '(', found ')' (empty parentheses)"},
-        {"2x", 1, 1, "expected an operator (+ - * / ^) or the end of the expression, found 'x' (multiplication needs an explicit '*')"},
-        {"x y", 2, 1, "expected an operator (+ - * / ^) or the end of the expression, found 'y' (multiplication needs an explicit '*')"},
-        {"1.2.3", 3, 2, "expected an operator (+ - * / ^) or the end of the expression, found the number .3 (multiplication needs an explicit '*')"},
+        {"2x", 1, 1,
+         "expected an operator (+ - * / ^) or the end of the expression, found 'x' (multiplication needs an explicit "
+         "'*')"},
+        {"x y", 2, 1,
+         "expected an operator (+ - * / ^) or the end of the expression, found 'y' (multiplication needs an explicit "
+         "'*')"},
+        {"1.2.3", 3, 2,
+         "expected an operator (+ - * / ^) or the end of the expression, found the number .3 (multiplication needs an "
+         "explicit '*')"},
         {"x)", 1, 1, "unmatched ')'"},
         {"x $ y", 2, 1, "unexpected character '$'"},
         {"x\x01", 1, 1, "unexpected byte 0x01"},
@@ -277,7 +286,7 @@ TEST_CASE("nesting is bounded but long flat expressions are not") {
     CHECK(err.column() == static_cast<std::size_t>(limit));  // the first '(' too deep
     CHECK(std::string(err.what()) == fmt::format("the expression is nested more than {} levels deep", limit));
     CHECK(error_of(std::string(100000, '-') + "x").kind() == Kind::Syntax);
-    CHECK(error_of("2" + std::string(50000, '^') ).kind() == Kind::Syntax);
+    CHECK(error_of("2" + std::string(50000, '^')).kind() == Kind::Syntax);
 
     // 100000 terms: parsed and evaluated with loops, not recursion.
     std::string sum = "x";
@@ -301,7 +310,10 @@ TEST_CASE("pointer_line marks the column, counting UTF-8 characters once and kee
 TEST_CASE("display_width counts each UTF-8 character once") {
     CHECK(ag::expr::display_width("") == 0);
     CHECK(ag::expr::display_width("x + 1") == 5);
-    CHECK(ag::expr::display_width("\xe2\x88\x82" "f/" "\xe2\x88\x82" "var") == 7);      // ∂f/∂var: 3-byte ∂
+    CHECK(ag::expr::display_width("\xe2\x88\x82"
+                                  "f/"
+                                  "\xe2\x88\x82"
+                                  "var") == 7);                                 // ∂f/∂var: 3-byte ∂
     CHECK(ag::expr::display_width("\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80") == 5);  // été 😀: 2- and 4-byte sequences
 }
 

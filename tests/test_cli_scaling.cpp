@@ -104,8 +104,8 @@ TEST_CASE("check_gradients puts each moved input back before moving the next") {
     // f = x0 * x1 * x2 at (2, 3, 5): each central difference needs the
     // other inputs at their own values, so an input left at x + h or x - h
     // shows up in the next one's partial.
-    const ag::GradCheckReport report = ag::check_gradients(
-        [](const std::vector<ag::Value>& x) { return x[0] * x[1] * x[2]; }, {2.0, 3.0, 5.0});
+    const ag::GradCheckReport report =
+        ag::check_gradients([](const std::vector<ag::Value>& x) { return x[0] * x[1] * x[2]; }, {2.0, 3.0, 5.0});
     REQUIRE(report.inputs.size() == 3);
     CHECK(report.inputs[0].numeric == doctest::Approx(15).epsilon(1e-9));
     CHECK(report.inputs[1].numeric == doctest::Approx(10).epsilon(1e-9));

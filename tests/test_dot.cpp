@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -53,9 +52,12 @@ std::set<std::tuple<int, int, std::string>> edges(const std::string& dot) {
         const int to = std::stoi(st.substr(arrow + 5), &used);
         const std::string rest = st.substr(arrow + 5 + used);
         std::string label;
-        if (rest == " [label=\"a\"];") label = "a";
-        else if (rest == " [label=\"b\"];") label = "b";
-        else REQUIRE(rest == ";");
+        if (rest == " [label=\"a\"];")
+            label = "a";
+        else if (rest == " [label=\"b\"];")
+            label = "b";
+        else
+            REQUIRE(rest == ";");
         out.insert({std::stoi(st.substr(1, arrow - 1)), to, label});
     }
     return out;
@@ -80,7 +82,8 @@ bool have_graphviz() { return std::system("command -v dot > /dev/null 2>&1") == 
 std::pair<int, std::string> render_svg(const std::string& dot_text) {
     const auto in = scratch_path("g.dot"), out = scratch_path("g.svg");
     std::ofstream(in) << dot_text;
-    const int status = std::system(fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", in.string(), out.string()).c_str());
+    const int status =
+        std::system(fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", in.string(), out.string()).c_str());
     std::ifstream svg(out);
     std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
     return {status, text};
@@ -163,8 +166,8 @@ TEST_CASE("to_dot labels ops with constants and the operands of non-commutative 
 TEST_CASE("to_dot: every unary op by name, unnamed leaves, a leaf root, x * x") {
     ag::Scope scope;
     ag::Value x = 0.5;
-    const ag::Value ops[] = {-x, ag::exp(x), ag::log(x), ag::sqrt(x), ag::tanh(x),
-                             ag::sigmoid(x), ag::relu(x), ag::sin(x), ag::cos(x), ag::abs(x)};
+    const ag::Value ops[] = {-x,          ag::exp(x), ag::log(x), ag::sqrt(x), ag::tanh(x), ag::sigmoid(x),
+                             ag::relu(x), ag::sin(x), ag::cos(x), ag::abs(x)};
     const char* names[] = {"neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs"};
     for (std::size_t k = 0; k < std::size(ops); ++k) {
         const auto labels = node_labels(ag::to_dot(ops[k]));

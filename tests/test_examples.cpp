@@ -164,9 +164,8 @@ TEST_CASE("example 3: textbook updates equal the engine's for every weight") {
         {start.begin(), start.end()});
     CHECK_MESSAGE(fd.ok(), fd.table());
     for (std::size_t k = 0; k < 13; ++k)
-        CHECK(-r.setup.learning_rate * fd.inputs[k].analytic == doctest::Approx(
-                                                                  examples::hand_updates(start, s, r.setup.learning_rate)[k])
-                                                                  .epsilon(1e-12));
+        CHECK(-r.setup.learning_rate * fd.inputs[k].analytic ==
+              doctest::Approx(examples::hand_updates(start, s, r.setup.learning_rate)[k]).epsilon(1e-12));
 }
 
 TEST_CASE("example 3: per-sample and mini-batch training curves") {

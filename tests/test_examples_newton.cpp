@@ -107,8 +107,8 @@ TEST_CASE("example 8: gradient descent with eta = 0.001 needs 55134 steps, its e
         steps.push_back(it.step);
         check_iterate(it);
     }
-    CHECK(steps == std::vector<int>{0,   1,    2,    3,    4,    5,     10,    20,    50,   100,
-                                    200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 55134});
+    CHECK(steps ==
+          std::vector<int>{0, 1, 2, 3, 4, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 55134});
     // Independent end point: (0.9999999998882058, 0.9999999997759641).
     const double ex = 1 - d.last.x, ey = 1 - d.last.y;
     CHECK(ex == doctest::Approx(1.117942e-10).epsilon(1e-5));

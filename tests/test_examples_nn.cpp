@@ -17,8 +17,8 @@ TEST_CASE("example 5: micrograd's moons demo reaches 100% training accuracy") {
     CHECK(r.parameters == 337);  // 2*16+16 + 16*16+16 + 16+1
     REQUIRE(r.loss.size() == 100);
     REQUIRE(r.accuracy.size() == 100);
-    CHECK(r.accuracy[0] < 0.9);         // an untrained net does not already separate the moons
-    CHECK(r.final_accuracy == 1.0);     // the issue's figure
+    CHECK(r.accuracy[0] < 0.9);      // an untrained net does not already separate the moons
+    CHECK(r.final_accuracy == 1.0);  // the issue's figure
     CHECK(r.first_perfect_step >= 0);
     CHECK(r.accuracy.back() == 1.0);
     CHECK(r.final_loss < 0.05 * r.loss[0]);
@@ -106,14 +106,14 @@ TEST_CASE("example 7: wine, >= 95% test accuracy (one split and the mean over 10
 TEST_CASE("examples 6-7: a missing or malformed data file is a clear error") {
     auto setup = examples::iris_setup(data_dir);
     setup.path = data_dir + "/no-such-file.csv";
-    CHECK_THROWS_WITH_AS(examples::train_classifier(setup),
-                         doctest::Contains("no-such-file.csv"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("no-such-file.csv"), std::runtime_error);
     setup.path = data_dir + "/no-such-file.csv.gz";
     CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("no-such-file.csv.gz"),
                          std::runtime_error);
     // A file whose rows are not numbers names the file and the line.
     setup.path = data_dir + "/README.md";
-    CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("README.md: line 3"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(examples::train_classifier(setup), doctest::Contains("README.md: line 3"),
+                         std::invalid_argument);
 }
 
 TEST_CASE("examples 6-7: the sklearn header line is skipped, the rows kept") {

@@ -169,8 +169,11 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
         {"log", [](auto& u, auto&) { return ag::log(u); }, {1 / a}, 'a', std::nullopt},
         {"sqrt", [](auto& u, auto&) { return ag::sqrt(u); }, {0.5 / std::sqrt(a)}, 'a', std::nullopt},
         {"tanh", [](auto& u, auto&) { return ag::tanh(u); }, {1 - std::tanh(a) * std::tanh(a)}, 'a', std::nullopt},
-        {"sigmoid", [](auto& u, auto&) { return ag::sigmoid(u); },
-         {std::exp(-a) / ((1 + std::exp(-a)) * (1 + std::exp(-a)))}, 'a', std::nullopt},
+        {"sigmoid",
+         [](auto& u, auto&) { return ag::sigmoid(u); },
+         {std::exp(-a) / ((1 + std::exp(-a)) * (1 + std::exp(-a)))},
+         'a',
+         std::nullopt},
         {"relu", [](auto& u, auto&) { return ag::relu(u); }, {1}, 'a', std::nullopt},
         {"sin", [](auto& u, auto&) { return ag::sin(u); }, {std::cos(a)}, 'a', std::nullopt},
         {"cos", [](auto& u, auto&) { return ag::cos(u); }, {-std::sin(a)}, 'a', std::nullopt},
@@ -183,14 +186,20 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
         {"expm1", [](auto& u, auto&) { return ag::expm1(u); }, {std::exp(a)}, 'a', std::nullopt},
         {"erf", [](auto& u, auto&) { return ag::erf(u); }, {2 / std::sqrt(pi) * std::exp(-a * a)}, 'a', std::nullopt},
         {"softplus", [](auto& u, auto&) { return ag::softplus(u); }, {1 / (1 + std::exp(-a))}, 'a', std::nullopt},
-        {"gelu", [](auto& u, auto&) { return ag::gelu(u); },
-         {0.5 * (1 + std::erf(a / std::sqrt(2.0))) + a * std::exp(-a * a / 2) / std::sqrt(2 * pi)}, 'a', std::nullopt},
+        {"gelu",
+         [](auto& u, auto&) { return ag::gelu(u); },
+         {0.5 * (1 + std::erf(a / std::sqrt(2.0))) + a * std::exp(-a * a / 2) / std::sqrt(2 * pi)},
+         'a',
+         std::nullopt},
         {"+", [](auto& u, auto& v) { return u + v; }, {1, 1}, 'a', std::nullopt},
         {"-", [](auto& u, auto& v) { return u - v; }, {1, -1}, 'a', std::nullopt},
         {"*", [](auto& u, auto& v) { return u * v; }, {b, a}, 'a', std::nullopt},
         {"/", [](auto& u, auto& v) { return u / v; }, {1 / b, -a / (b * b)}, 'a', std::nullopt},
-        {"pow", [](auto& u, auto& v) { return ag::pow(u, v); },
-         {b * std::pow(a, b - 1), std::pow(a, b) * std::log(a)}, 'a', std::nullopt},
+        {"pow",
+         [](auto& u, auto& v) { return ag::pow(u, v); },
+         {b * std::pow(a, b - 1), std::pow(a, b) * std::log(a)},
+         'a',
+         std::nullopt},
         {"min", [](auto& u, auto& v) { return ag::min(u, v); }, {1, 0}, 'a', std::nullopt},
         {"max", [](auto& u, auto& v) { return ag::max(u, v); }, {0, 1}, 'a', std::nullopt},
         {"+", [](auto& u, auto&) { return u + 2.5; }, {1}, 'a', 2.5},
@@ -245,9 +254,9 @@ TEST_CASE("explain with chosen inputs: only the paths from them, their gradients
     // The edge y -> yz is off the chosen paths: the row keeps it, marked.
     CHECK_FALSE(e.node(yz).inputs[0].traced);
     CHECK(e.node(yz).inputs[1].traced);
-    const std::string off_path = fmt::format(
-        "    to y (not on a path from the chosen inputs): ∂#{}/∂y = b = 4; sends {} × 4 = {}\n", yz.index(),
-        std::sin(2.0), std::sin(2.0) * 4);
+    const std::string off_path =
+        fmt::format("    to y (not on a path from the chosen inputs): ∂#{}/∂y = b = 4; sends {} × 4 = {}\n", yz.index(),
+                    std::sin(2.0), std::sin(2.0) * 4);
     CHECK(e.text().find(off_path) != std::string::npos);
     check_against_engine(f, e);
 }
@@ -272,7 +281,7 @@ TEST_CASE("explain: a zero adjoint is passed by, as the engine's sweep does") {
     ag::Scope scope;
     const ag::Value x(-1.0, "x");
     const ag::Value s = ag::sqrt(x * x - 1.0);  // sqrt at 0: an infinite local derivative
-    const ag::Value f = ag::relu(x) * s + x;     // relu'(-1) = 0 and relu(-1) = 0
+    const ag::Value f = ag::relu(x) * s + x;    // relu'(-1) = 0 and relu(-1) = 0
     const ag::Explanation e = ag::explain(f);
     CHECK(e.node(s).adjoint == 0);
     CHECK(e.node(s).skipped);

@@ -85,7 +85,8 @@ std::vector<double> samples(std::size_t n, std::size_t seed, double lo = -0.5, d
 json rows_of(const std::vector<double>& v, std::size_t rows) {
     json out = json::array();
     const std::size_t w = v.size() / rows;
-    for (std::size_t r = 0; r < rows; ++r) out.push_back(std::vector<double>(v.begin() + r * w, v.begin() + (r + 1) * w));
+    for (std::size_t r = 0; r < rows; ++r)
+        out.push_back(std::vector<double>(v.begin() + r * w, v.begin() + (r + 1) * w));
     return out;
 }
 
@@ -244,9 +245,16 @@ struct Gmm {
     double gamma;
     std::vector<double> x, alpha, mu, q, l;
     json input() const {
-        return json{{"d", d},          {"k", k},          {"n", n},          {"m", m},
-                    {"gamma", gamma},  {"x", rows_of(x, n)}, {"alpha", alpha}, {"mu", rows_of(mu, k)},
-                    {"q", rows_of(q, k)}, {"l", d > 1 ? rows_of(l, k) : json(std::vector<json>(k, json::array()))}};
+        return json{{"d", d},
+                    {"k", k},
+                    {"n", n},
+                    {"m", m},
+                    {"gamma", gamma},
+                    {"x", rows_of(x, n)},
+                    {"alpha", alpha},
+                    {"mu", rows_of(mu, k)},
+                    {"q", rows_of(q, k)},
+                    {"l", d > 1 ? rows_of(l, k) : json(std::vector<json>(k, json::array()))}};
     }
 };
 
@@ -313,7 +321,9 @@ Gmm small_gmm(std::size_t d) {
 
 }  // namespace
 
-TEST_CASE("gradbench gmm: objective against explicit matrices and GradBench's reference, jacobian against central differences") {
+TEST_CASE(
+    "gradbench gmm: objective against explicit matrices and GradBench's reference, jacobian against central "
+    "differences") {
     for (const std::size_t d : {1u, 3u}) {
         INFO("d = " << d);
         const Gmm g = small_gmm(d);
@@ -383,7 +393,8 @@ double lstm_direct(const Lstm& s) {
 
 }  // namespace
 
-TEST_CASE("gradbench lstm: objective against a direct loop and GradBench's reference, jacobian against central differences") {
+TEST_CASE(
+    "gradbench lstm: objective against a direct loop and GradBench's reference, jacobian against central differences") {
     const Lstm s;
     const json input = s.input();
     const double f = run("lstm", "objective", input).get<double>();
@@ -413,7 +424,8 @@ std::array<double, 3> ba_direct(const std::vector<double>& cam, const std::vecto
             R[3 * i + j] = (i == j) + std::sin(theta) * K[3 * i + j] + (1 - std::cos(theta)) * k2;
         }
     double p[3];
-    for (int i = 0; i < 3; ++i) p[i] = R[3 * i] * (x[0] - cam[3]) + R[3 * i + 1] * (x[1] - cam[4]) + R[3 * i + 2] * (x[2] - cam[5]);
+    for (int i = 0; i < 3; ++i)
+        p[i] = R[3 * i] * (x[0] - cam[3]) + R[3 * i + 1] * (x[1] - cam[4]) + R[3 * i + 2] * (x[2] - cam[5]);
     const double u = p[0] / p[2], v = p[1] / p[2], r2 = u * u + v * v;
     const double scale = cam[6] * (1 + cam[9] * r2 + cam[10] * r2 * r2);
     return {w * (u * scale + cam[7] - feat[0]), w * (v * scale + cam[8] - feat[1]), 1 - w * w};
@@ -421,7 +433,9 @@ std::array<double, 3> ba_direct(const std::vector<double>& cam, const std::vecto
 
 }  // namespace
 
-TEST_CASE("gradbench ba: objective against a rotation matrix and GradBench's reference, the sparse jacobian against central differences") {
+TEST_CASE(
+    "gradbench ba: objective against a rotation matrix and GradBench's reference, the sparse jacobian against central "
+    "differences") {
     const std::vector<double> cam{0.12, -0.31, 0.25, 0.4, -0.2, -5.0, 1.3, 0.05, -0.07, 0.02, -0.01};
     const std::vector<double> x{0.3, 0.7, 1.1}, feat{0.21, -0.4};
     const double w = 0.8;
@@ -517,10 +531,15 @@ struct Hand {
         }
         std::vector<std::string> names;
         for (std::size_t b = 0; b < bones; ++b) names.push_back("bone" + std::to_string(b));
-        json model{{"bone_count", bones}, {"bone_names", names},   {"parents", parents},
-                   {"base_relatives", rel}, {"inverse_base_absolutes", inv},
-                   {"base_positions", rows_of(positions, vertices)}, {"weights", rows_of(weights, vertices)},
-                   {"triangles", triangles}, {"is_mirrored", mirrored}};
+        json model{{"bone_count", bones},
+                   {"bone_names", names},
+                   {"parents", parents},
+                   {"base_relatives", rel},
+                   {"inverse_base_absolutes", inv},
+                   {"base_positions", rows_of(positions, vertices)},
+                   {"weights", rows_of(weights, vertices)},
+                   {"triangles", triangles},
+                   {"is_mirrored", mirrored}};
         std::vector<int> corr = correspondences;
         if (!complicated) corr = {1, 5, 2};  // vertices
         return json{{"theta", theta},
@@ -552,7 +571,7 @@ std::vector<double> hand_direct(const Hand& h, bool complicated) {
     std::size_t next = 6;
     for (std::size_t f = 0; f < 5; ++f)
         for (std::size_t j = 0; j < 3; ++j) {
-            angles[2 + 4 * f + j][0] = h.theta[next++];  // about x
+            angles[2 + 4 * f + j][0] = h.theta[next++];              // about x
             if (j == 0) angles[2 + 4 * f + j][2] = h.theta[next++];  // about z
         }
     for (std::size_t b = 0; b < Hand::bones; ++b) {
@@ -583,7 +602,8 @@ std::vector<double> hand_direct(const Hand& h, bool complicated) {
             const M4 t = mul(absolute[b], to_m4(h.inverses[b]));
             for (int i = 0; i < 3; ++i)
                 for (int j = 0; j < 4; ++j)
-                    p[static_cast<std::size_t>(i)] += h.weights[v * Hand::bones + b] * t[4 * i + j] * h.positions[4 * v + j];
+                    p[static_cast<std::size_t>(i)] +=
+                        h.weights[v * Hand::bones + b] * t[4 * i + j] * h.positions[4 * v + j];
         }
         for (int i = 0; i < 3; ++i) {
             double s = global[4 * i + 3];
@@ -610,7 +630,8 @@ std::vector<double> hand_direct(const Hand& h, bool complicated) {
 
 }  // namespace
 
-TEST_CASE("gradbench ht: objective against 4x4 matrices and GradBench's reference, jacobian against central differences") {
+TEST_CASE(
+    "gradbench ht: objective against 4x4 matrices and GradBench's reference, jacobian against central differences") {
     const Hand hand;
     for (const bool complicated : {true, false}) {
         INFO("complicated " << complicated);
@@ -652,7 +673,8 @@ TEST_CASE("gradbench kmeans: cost against the direct sum, the Newton step agains
         double best_d = INFINITY;
         for (std::size_t j = 0; j < k; ++j) {
             double s = 0;
-            for (std::size_t e = 0; e < d; ++e) s += (points[i * d + e] - c[j * d + e]) * (points[i * d + e] - c[j * d + e]);
+            for (std::size_t e = 0; e < d; ++e)
+                s += (points[i * d + e] - c[j * d + e]) * (points[i * d + e] - c[j * d + e]);
             if (s < best_d) best_d = s, best = j;
         }
         if (distance) *distance = best_d;
@@ -737,7 +759,8 @@ TEST_CASE("gradbench nested: all four nestings of a gradient inside a derivative
     };
     const auto check = [&]<Mode outer, Mode inner>() {
         const auto Fi = [&](const auto& at) { return F.template operator()<inner>(at); };
-        CHECK(gradbench::nested::outer_gradient<outer>(Fi, std::array<double, 1>{w})[0] == doctest::Approx(want).epsilon(1e-13));
+        CHECK(gradbench::nested::outer_gradient<outer>(Fi, std::array<double, 1>{w})[0] ==
+              doctest::Approx(want).epsilon(1e-13));
         CHECK(Fi(Point<1, double>{w}) == doctest::Approx(2 * std::pow(w, 5) + w * std::cos(w * w * w)).epsilon(1e-13));
     };
     check.template operator()<Mode::reverse, Mode::reverse>();
@@ -755,20 +778,27 @@ TEST_CASE("gradbench evals: bad inputs are refused with the field and values nam
           "det input.A (ell = 2)[1] is a string (\"two\"), not a number");
     CHECK(error_of("det", "primal", json{{"ell", 2}}) == "det input has no field 'A'");
     CHECK(error_of("det", "primal", json::array()) == "det input is a list, not an object");
-    CHECK(error_of("llsq", "gradient", json{{"x", {1.0}}, {"n", 1}}) == "llsq input.n is 1; it must be between 2 and 2147483647");
+    CHECK(error_of("llsq", "gradient", json{{"x", {1.0}}, {"n", 1}}) ==
+          "llsq input.n is 1; it must be between 2 and 2147483647");
     CHECK(error_of("lse", "gradient", json{{"x", json::array()}}) ==
           "lse input.x is empty; log-sum-exp needs at least one number");
-    CHECK(error_of("ode", "primal", json{{"x", {1.0}}, {"s", 0}}) == "ode input.s is 0; it must be between 1 and 2147483647");
+    CHECK(error_of("ode", "primal", json{{"x", {1.0}}, {"s", 0}}) ==
+          "ode input.s is 0; it must be between 1 and 2147483647");
     json gmm = small_gmm(3).input();
     gmm["mu"][1] = {0.0, 1.0};
-    CHECK(error_of("gmm", "jacobian", gmm) ==
-          "gmm input.mu (k x d = 2 x 3)[1] has 2 numbers; 3 expected");
+    CHECK(error_of("gmm", "jacobian", gmm) == "gmm input.mu (k x d = 2 x 3)[1] has 2 numbers; 3 expected");
     json lstm = Lstm{}.input();
     lstm["sequence"] = {{1.0, 0.0, 1.0}};
     CHECK(error_of("lstm", "objective", lstm) ==
           "lstm input.sequence has 1 characters; the loss predicts each from the one before, so it needs at least 2");
-    CHECK(error_of("ba", "jacobian", json{{"n", 1}, {"m", 1}, {"p", 1}, {"cam", {1.0}}, {"x", {1.0, 2.0, 3.0}},
-                                          {"w", 1.0}, {"feat", {0.0, 0.0}}}) == "ba input.cam has 1 numbers; 11 expected");
+    CHECK(error_of("ba", "jacobian",
+                   json{{"n", 1},
+                        {"m", 1},
+                        {"p", 1},
+                        {"cam", {1.0}},
+                        {"x", {1.0, 2.0, 3.0}},
+                        {"w", 1.0},
+                        {"feat", {0.0, 0.0}}}) == "ba input.cam has 1 numbers; 11 expected");
     json hand = Hand{}.input(true);
     hand["data"]["correspondences"][2] = 4;
     CHECK(error_of("ht", "jacobian", hand) ==
@@ -778,7 +808,8 @@ TEST_CASE("gradbench evals: bad inputs are refused with the field and values nam
     CHECK(error_of("kmeans", "dir", json{{"points", json::array()}, {"centroids", json::array()}}) ==
           "kmeans input.points is 0 x 0; the cost needs at least one point of one coordinate");
     // No point is nearest to the second centroid: no curvature there, a 0/0 step.
-    const std::string empty_cluster = error_of("kmeans", "dir", json{{"points", {{0.0}, {1.0}}}, {"centroids", {{0.5}, {9.0}}}});
+    const std::string empty_cluster =
+        error_of("kmeans", "dir", json{{"points", {{0.0}, {1.0}}}, {"centroids", {{0.5}, {9.0}}}});
     CHECK(empty_cluster.starts_with("kmeans::dir: the output holds "));  // nan or -nan, as the division gives it
     CHECK(empty_cluster.ends_with("nan at output[1][0], which JSON cannot carry"));
     CHECK(error_of("saddle", "rr", json{{"start", {1.0}}}) == "saddle input.start has 1 numbers; 2 expected");
@@ -811,4 +842,3 @@ TEST_CASE("gradbench runs: min_runs and min_seconds give one evaluate timing a r
     timed["min_seconds"] = -1;
     CHECK(error_of("det", "primal", timed) == "input.min_seconds is -1; it must be >= 0");
 }
-

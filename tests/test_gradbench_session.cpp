@@ -33,7 +33,8 @@ struct Run {
 Run tool(const std::string& input) {
     const auto in = scratch_path("messages.jsonl"), out = scratch_path("responses.jsonl");
     std::ofstream(in, std::ios::binary) << input;
-    const int status = std::system(fmt::format("'{}' < '{}' > '{}'", TAPEGRAD_GRADBENCH, in.string(), out.string()).c_str());
+    const int status =
+        std::system(fmt::format("'{}' < '{}' > '{}'", TAPEGRAD_GRADBENCH, in.string(), out.string()).c_str());
     Run r;
     REQUIRE(WIFEXITED(status));
     r.code = WEXITSTATUS(status);
@@ -86,7 +87,10 @@ TEST_CASE("gradbench session: a scripted session through the program, malformed 
     std::vector<json> resp;
     for (const std::string& line : r.lines) resp.push_back(json::parse(line));
 
-    CHECK(resp[0] == json::parse(R"({"id": 0, "tool": "tapegrad", "config": {"convention": "the tape is recorded inside every timed run"}})"));
+    CHECK(
+        resp[0] ==
+        json::parse(
+            R"({"id": 0, "tool": "tapegrad", "config": {"convention": "the tape is recorded inside every timed run"}})"));
     CHECK(resp[1] == json::parse(R"({"id": 1, "success": true})"));
     CHECK(resp[2].at("id") == 2);
     CHECK(resp[2].at("success") == true);
@@ -98,22 +102,33 @@ TEST_CASE("gradbench session: a scripted session through the program, malformed 
     CHECK(resp[5] == json::parse(R"({"id": 5})"));
     CHECK(resp[6].at("id").is_null());
     CHECK(resp[6].at("success") == false);
-    CHECK(resp[6].at("error").get<std::string>().starts_with("the message is not JSON: [json.exception.parse_error.101]"));
+    CHECK(resp[6].at("error").get<std::string>().starts_with(
+        "the message is not JSON: [json.exception.parse_error.101]"));
     CHECK(resp[7] == json::parse(R"({"id": null, "success": false, "error": "the message is not a JSON object"})"));
     CHECK(resp[8] == json::parse(R"({"id": null, "success": false, "error": "the message has no 'id'"})"));
     CHECK(resp[9] == json::parse(R"({"id": 6, "success": false, "error": "the message has no field 'kind'"})"));
-    CHECK(resp[10] == json::parse(R"j({"id": 7, "success": false, "error": "unknown message kind 'dance' (known: start, define, evaluate, analysis, end)"})j"));
-    CHECK(resp[11] == json::parse(R"({"id": 8, "success": false, "error": "det input.A (ell = 2) has 3 numbers; 4 expected"})"));
-    CHECK(resp[12] == json::parse(R"({"id": 9, "success": false, "error": "the evaluate message has no field 'input'"})"));
+    CHECK(
+        resp[10] ==
+        json::parse(
+            R"j({"id": 7, "success": false, "error": "unknown message kind 'dance' (known: start, define, evaluate, analysis, end)"})j"));
+    CHECK(resp[11] ==
+          json::parse(R"({"id": 8, "success": false, "error": "det input.A (ell = 2) has 3 numbers; 4 expected"})"));
+    CHECK(resp[12] ==
+          json::parse(R"({"id": 9, "success": false, "error": "the evaluate message has no field 'input'"})"));
     CHECK(resp[13] == json::parse(R"({"id": 10, "success": true})"));
-    CHECK(resp[14] == json::parse(R"j({"id": 11, "success": false, "error": "unknown module 'tensorflow' (tapegrad defines hello, det, llsq, lse, ode, gmm, lstm, ba, ht, kmeans, particle, saddle)"})j"));
-    CHECK(resp[15] == json::parse(R"({"id": 12, "success": false, "error": "the define message has no field 'module'"})"));
+    CHECK(
+        resp[14] ==
+        json::parse(
+            R"j({"id": 11, "success": false, "error": "unknown module 'tensorflow' (tapegrad defines hello, det, llsq, lse, ode, gmm, lstm, ba, ht, kmeans, particle, saddle)"})j"));
+    CHECK(resp[15] ==
+          json::parse(R"({"id": 12, "success": false, "error": "the define message has no field 'module'"})"));
     CHECK(resp[16].at("output") == 1.0);
     CHECK(resp[17] == json::parse(R"({"id": 14})"));
 }
 
 TEST_CASE("gradbench session: every module GradBench has is defined with success") {
-    for (const char* m : {"hello", "det", "llsq", "lse", "ode", "gmm", "lstm", "ba", "ht", "kmeans", "particle", "saddle"}) {
+    for (const char* m :
+         {"hello", "det", "llsq", "lse", "ode", "gmm", "lstm", "ba", "ht", "kmeans", "particle", "saddle"}) {
         INFO(m);
         CHECK(respond(fmt::format(R"({{"id": 3, "kind": "define", "module": "{}"}})", m)) ==
               json{{"id", 3}, {"success", true}});
@@ -128,9 +143,12 @@ TEST_CASE("gradbench session: malformed fields get an error naming them") {
     CHECK(respond(R"({"id": 1, "kind": "define", "module": ["det"]})") ==
           json::parse(R"({"id": 1, "success": false, "error": "the define message's 'module' is not a string"})"));
     CHECK(respond(R"({"id": 2, "kind": "evaluate", "module": "det", "function": "lu", "input": {}})") ==
-          json::parse(R"j({"id": 2, "success": false, "error": "det has no function 'lu' (it has 'primal', 'gradient')"})j"));
-    CHECK(respond(R"({"id": 2, "kind": "evaluate", "module": "det", "function": "primal", "input": {"A": [1], "ell": 1, "min_runs": 1.5}})") ==
-          json::parse(R"({"id": 2, "success": false, "error": "input.min_runs is a number (1.5), not an integer"})"));
+          json::parse(
+              R"j({"id": 2, "success": false, "error": "det has no function 'lu' (it has 'primal', 'gradient')"})j"));
+    CHECK(
+        respond(
+            R"({"id": 2, "kind": "evaluate", "module": "det", "function": "primal", "input": {"A": [1], "ell": 1, "min_runs": 1.5}})") ==
+        json::parse(R"({"id": 2, "success": false, "error": "input.min_runs is a number (1.5), not an integer"})"));
     CHECK(respond(R"({"id": 4, "kind": "analysis", "valid": true})") ==
           json::parse(R"({"id": 4, "success": false, "error": "the analysis message has no field 'of'"})"));
     CHECK(respond(R"({"id": 4, "kind": "analysis", "of": 3, "valid": "yes"})") ==
@@ -148,12 +166,14 @@ TEST_CASE("gradbench session: a line of tens of megabytes is read whole") {
     for (std::size_t i = 0; i < n; ++i) line += i ? ", 0.3125" : "0.3125";
     line += R"(]}})";
     REQUIRE(line.size() > 16'000'000);
-    const Run r = tool(line + "\n" + R"({"id": 1, "kind": "evaluate", "module": "hello", "function": "square", "input": 3})" + "\n");
+    const Run r = tool(line + "\n" +
+                       R"({"id": 1, "kind": "evaluate", "module": "hello", "function": "square", "input": 3})" + "\n");
     CHECK(r.code == 0);
     REQUIRE(r.lines.size() == 2);
     const json first = json::parse(r.lines[0]);
     REQUIRE(first.at("success") == true);
-    CHECK(first.at("output").get<double>() == doctest::Approx(std::log(static_cast<double>(n)) + 0.3125).epsilon(1e-12));
+    CHECK(first.at("output").get<double>() ==
+          doctest::Approx(std::log(static_cast<double>(n)) + 0.3125).epsilon(1e-12));
     CHECK(json::parse(r.lines[1]).at("output") == 9.0);
 }
 

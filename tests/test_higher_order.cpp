@@ -46,51 +46,79 @@ std::vector<Unary> unary() {
         {"sigmoid", [](const Value& a) { return ag::sigmoid(a); }, [](double x) { return sig(x) * (1 - sig(x)); },
          [](double x) { return sig(x) * (1 - sig(x)) * (1 - 2 * sig(x)); }, any},
         // relu and abs: piecewise linear, second derivative 0 everywhere (their kink at 0 included).
-        {"relu", [](const Value& a) { return ag::relu(a); }, [](double x) { return x > 0 ? 1.0 : 0.0; },
-         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
-        {"abs", [](const Value& a) { return ag::abs(a); }, [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); },
-         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
+        {"relu",
+         [](const Value& a) { return ag::relu(a); },
+         [](double x) { return x > 0 ? 1.0 : 0.0; },
+         [](double) { return 0.0; },
+         {-1.0, 0.0, 1.5},
+         {0.0}},
+        {"abs",
+         [](const Value& a) { return ag::abs(a); },
+         [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); },
+         [](double) { return 0.0; },
+         {-1.0, 0.0, 1.5},
+         {0.0}},
         {"sin", [](const Value& a) { return ag::sin(a); }, [](double x) { return std::cos(x); },
          [](double x) { return -std::sin(x); }, any},
         {"cos", [](const Value& a) { return ag::cos(a); }, [](double x) { return -std::sin(x); },
          [](double x) { return -std::cos(x); }, any},
-        {"pow(a, 3)", [](const Value& a) { return ag::pow(a, 3.0); }, [](double x) { return 3 * x * x; },
-         [](double x) { return 6 * x; }, {-1.2, 0.0, 0.7}},
-        {"pow(a, -1.5)", [](const Value& a) { return ag::pow(a, -1.5); }, [](double x) { return -1.5 * std::pow(x, -2.5); },
-         [](double x) { return 3.75 * std::pow(x, -3.5); }, pos},
+        {"pow(a, 3)",
+         [](const Value& a) { return ag::pow(a, 3.0); },
+         [](double x) { return 3 * x * x; },
+         [](double x) { return 6 * x; },
+         {-1.2, 0.0, 0.7}},
+        {"pow(a, -1.5)", [](const Value& a) { return ag::pow(a, -1.5); },
+         [](double x) { return -1.5 * std::pow(x, -2.5); }, [](double x) { return 3.75 * std::pow(x, -3.5); }, pos},
         {"pow(2.5, a)", [](const Value& a) { return ag::pow(2.5, a); },
          [](double x) { return std::pow(2.5, x) * std::log(2.5); },
          [](double x) { return std::pow(2.5, x) * std::log(2.5) * std::log(2.5); }, any},
         {"a + 3", [](const Value& a) { return a + 3.0; }, [](double) { return 1.0; }, [](double) { return 0.0; }, any},
         {"3 - a", [](const Value& a) { return 3.0 - a; }, [](double) { return -1.0; }, [](double) { return 0.0; }, any},
         {"a * 3", [](const Value& a) { return a * 3.0; }, [](double) { return 3.0; }, [](double) { return 0.0; }, any},
-        {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1 / 3.0; }, [](double) { return 0.0; }, any},
+        {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1 / 3.0; }, [](double) { return 0.0; },
+         any},
         {"3 / a", [](const Value& a) { return 3.0 / a; }, [](double x) { return -3 / (x * x); },
          [](double x) { return 6 / (x * x * x); }, any},
-        {"tan", [](const Value& a) { return ag::tan(a); }, [](double x) { return 1 + std::tan(x) * std::tan(x); },
-         [](double x) { return 2 * std::tan(x) * (1 + std::tan(x) * std::tan(x)); }, {-1.0, 0.3, 1.2}},
+        {"tan",
+         [](const Value& a) { return ag::tan(a); },
+         [](double x) { return 1 + std::tan(x) * std::tan(x); },
+         [](double x) { return 2 * std::tan(x) * (1 + std::tan(x) * std::tan(x)); },
+         {-1.0, 0.3, 1.2}},
         {"atan", [](const Value& a) { return ag::atan(a); }, [](double x) { return 1 / (1 + x * x); },
          [](double x) { return -2 * x / ((1 + x * x) * (1 + x * x)); }, any},
         {"sinh", [](const Value& a) { return ag::sinh(a); }, [](double x) { return std::cosh(x); },
          [](double x) { return std::sinh(x); }, any},
         {"cosh", [](const Value& a) { return ag::cosh(a); }, [](double x) { return std::sinh(x); },
          [](double x) { return std::cosh(x); }, any},
-        {"log1p", [](const Value& a) { return ag::log1p(a); }, [](double x) { return 1 / (1 + x); },
-         [](double x) { return -1 / ((1 + x) * (1 + x)); }, {-0.5, 0.2, 3.0}},
+        {"log1p",
+         [](const Value& a) { return ag::log1p(a); },
+         [](double x) { return 1 / (1 + x); },
+         [](double x) { return -1 / ((1 + x) * (1 + x)); },
+         {-0.5, 0.2, 3.0}},
         {"expm1", [](const Value& a) { return ag::expm1(a); }, [](double x) { return std::exp(x); },
          [](double x) { return std::exp(x); }, any},
-        {"erf", [](const Value& a) { return ag::erf(a); }, [](double x) { return 2 / std::sqrt(M_PI) * std::exp(-x * x); },
+        {"erf", [](const Value& a) { return ag::erf(a); },
+         [](double x) { return 2 / std::sqrt(M_PI) * std::exp(-x * x); },
          [](double x) { return -4 * x / std::sqrt(M_PI) * std::exp(-x * x); }, any},
         {"softplus", [](const Value& a) { return ag::softplus(a); }, [](double x) { return sig(x); },
          [](double x) { return sig(x) * (1 - sig(x)); }, any},
         {"gelu", [](const Value& a) { return ag::gelu(a); },
-         [](double x) { return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-x * x / 2) / std::sqrt(2 * M_PI); },
+         [](double x) {
+             return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-x * x / 2) / std::sqrt(2 * M_PI);
+         },
          [](double x) { return std::exp(-x * x / 2) / std::sqrt(2 * M_PI) * (2 - x * x); }, any},
         // Piecewise linear: second derivative 0, at the kinks too.
-        {"leaky_relu", [](const Value& a) { return ag::leaky_relu(a, 0.1); }, [](double x) { return x > 0 ? 1.0 : 0.1; },
-         [](double) { return 0.0; }, {-1.0, 0.0, 1.5}, {0.0}},
-        {"clamp", [](const Value& a) { return ag::clamp(a, -0.5, 0.5); },
-         [](double x) { return x >= -0.5 && x <= 0.5 ? 1.0 : 0.0; }, [](double) { return 0.0; }, {-1.0, -0.5, 0.2, 0.5, 1.5},
+        {"leaky_relu",
+         [](const Value& a) { return ag::leaky_relu(a, 0.1); },
+         [](double x) { return x > 0 ? 1.0 : 0.1; },
+         [](double) { return 0.0; },
+         {-1.0, 0.0, 1.5},
+         {0.0}},
+        {"clamp",
+         [](const Value& a) { return ag::clamp(a, -0.5, 0.5); },
+         [](double x) { return x >= -0.5 && x <= 0.5 ? 1.0 : 0.0; },
+         [](double) { return 0.0; },
+         {-1.0, -0.5, 0.2, 0.5, 1.5},
          {-0.5, 0.5}},
     };
 }
@@ -110,16 +138,27 @@ std::vector<Binary> binary() {
     return {
         {"+", [](const Value& a, const Value& b) { return a + b; }, zero, zero, zero, pts},
         {"-", [](const Value& a, const Value& b) { return a - b; }, zero, zero, zero, pts},
-        {"*", [](const Value& a, const Value& b) { return a * b; }, zero, [](double, double) { return 1.0; }, zero, pts},
-        {"/", [](const Value& a, const Value& b) { return a / b; }, zero,
-         [](double, double b) { return -1 / (b * b); }, [](double a, double b) { return 2 * a / (b * b * b); }, pts},
+        {"*", [](const Value& a, const Value& b) { return a * b; }, zero, [](double, double) { return 1.0; }, zero,
+         pts},
+        {"/", [](const Value& a, const Value& b) { return a / b; }, zero, [](double, double b) { return -1 / (b * b); },
+         [](double a, double b) { return 2 * a / (b * b * b); }, pts},
         {"pow", [](const Value& a, const Value& b) { return ag::pow(a, b); },
          [](double a, double b) { return b * (b - 1) * std::pow(a, b - 2); },
          [](double a, double b) { return std::pow(a, b - 1) * (1 + b * std::log(a)); },
          [](double a, double b) { return std::pow(a, b) * std::log(a) * std::log(a); }, pos},
         // min and max: second derivatives 0, also at a tie (their kink).
-        {"min", [](const Value& a, const Value& b) { return ag::min(a, b); }, zero, zero, zero, {{1.0, 2.0}, {1.5, 1.5}}},
-        {"max", [](const Value& a, const Value& b) { return ag::max(a, b); }, zero, zero, zero, {{1.0, 2.0}, {1.5, 1.5}}},
+        {"min",
+         [](const Value& a, const Value& b) { return ag::min(a, b); },
+         zero,
+         zero,
+         zero,
+         {{1.0, 2.0}, {1.5, 1.5}}},
+        {"max",
+         [](const Value& a, const Value& b) { return ag::max(a, b); },
+         zero,
+         zero,
+         zero,
+         {{1.0, 2.0}, {1.5, 1.5}}},
     };
 }
 
@@ -181,9 +220,10 @@ TEST_CASE("forward mode: first and second derivatives with ag::Dual, the same ru
     check([](auto x) { return ag::exp(x) * ag::sin(x); }, x0, std::exp(x0) * (std::sin(x0) + std::cos(x0)),
           2 * std::exp(x0) * std::cos(x0));
     check([](auto x) { return ag::tanh(x); }, x0, 1 - tt * tt, -2 * tt * (1 - tt * tt));
-    check([](auto x) { return ag::log(x) / x; }, x0, (1 - std::log(x0)) / (x0 * x0), (2 * std::log(x0) - 3) / std::pow(x0, 3));
-    check([](auto x) { return ag::pow(x, 2.5) - 3.0 * ag::sqrt(x); }, x0,
-          2.5 * std::pow(x0, 1.5) - 1.5 / std::sqrt(x0), 3.75 * std::sqrt(x0) + 0.75 * std::pow(x0, -1.5));
+    check([](auto x) { return ag::log(x) / x; }, x0, (1 - std::log(x0)) / (x0 * x0),
+          (2 * std::log(x0) - 3) / std::pow(x0, 3));
+    check([](auto x) { return ag::pow(x, 2.5) - 3.0 * ag::sqrt(x); }, x0, 2.5 * std::pow(x0, 1.5) - 1.5 / std::sqrt(x0),
+          3.75 * std::sqrt(x0) + 0.75 * std::pow(x0, -1.5));
     check([](auto x) { return ag::sigmoid(x) + ag::cos(x) * x; }, x0,
           sig(x0) * (1 - sig(x0)) + std::cos(x0) - x0 * std::sin(x0),
           sig(x0) * (1 - sig(x0)) * (1 - 2 * sig(x0)) - 2 * std::sin(x0) - x0 * std::cos(x0));
@@ -200,8 +240,8 @@ TEST_CASE("forward mode: first and second derivatives with ag::Dual, the same ru
 
 TEST_CASE("perturbation confusion: d/dx [x * (d/dy (x + y) at y = 1)] at x = 1 is 1 in all four nestings") {
     // forward outside, forward inside
-    const double ff = ag::derivative(
-        [](auto x) { return x * ag::derivative([&](auto y) { return x + y; }, decltype(x)(1.0)); }, 1.0);
+    const double ff =
+        ag::derivative([](auto x) { return x * ag::derivative([&](auto y) { return x + y; }, decltype(x)(1.0)); }, 1.0);
     CHECK(ff == 1.0);
     // reverse outside, reverse inside
     {
@@ -246,8 +286,8 @@ TEST_CASE("the third derivative of a polynomial, exactly, by reverse and by forw
         CHECK(d1.data() == 4 * x0 * x0 * x0 - 9 * x0 * x0 + 2);
         CHECK(d2.data() == 12 * x0 * x0 - 18 * x0);
         CHECK(d3 == 24 * x0 - 18);
-        const double fff = ag::derivative(
-            [&](auto a) { return ag::derivative([&](auto b) { return ag::derivative(f, b); }, a); }, x0);
+        const double fff =
+            ag::derivative([&](auto a) { return ag::derivative([&](auto b) { return ag::derivative(f, b); }, a); }, x0);
         CHECK(fff == 24 * x0 - 18);
     }
 }
@@ -308,10 +348,8 @@ TEST_CASE("Jacobians: reverse and forward agree with the hand formula, jvp and v
         return std::vector<Value>{v[0] * v[1], ag::sin(v[0]) + v[2] * v[2], ag::exp(v[1] * v[2]), v[0] / v[2]};
     };
     const double x = 0.4, y = -1.1, z = 0.8;
-    const ag::Matrix want = {{y, x, 0},
-                             {std::cos(x), 0, 2 * z},
-                             {0, z * std::exp(y * z), y * std::exp(y * z)},
-                             {1 / z, 0, -x / (z * z)}};
+    const ag::Matrix want = {
+        {y, x, 0}, {std::cos(x), 0, 2 * z}, {0, z * std::exp(y * z), y * std::exp(y * z)}, {1 / z, 0, -x / (z * z)}};
     for (auto mode : {ag::JacobianMode::Reverse, ag::JacobianMode::Forward, ag::JacobianMode::Auto}) {
         CAPTURE(static_cast<int>(mode));
         const ag::Matrix J = ag::jacobian(F, {x, y, z}, mode);
@@ -385,7 +423,8 @@ TEST_CASE("the Hessian of an MLP loss in its parameters (tensor path) against di
     const ag::Tensor X = ag::Tensor::randn({5, 3}, rng).set_requires_grad(false);
     const ag::Tensor Y = ag::Tensor::randn({5, 2}, rng).set_requires_grad(false);
     const std::vector<ag::Tensor> params = {ag::Tensor::randn({3, 4}, rng, 0, 0.7), ag::Tensor::randn({4}, rng, 0, 0.3),
-                                            ag::Tensor::randn({4, 2}, rng, 0, 0.7), ag::Tensor::randn({2}, rng, 0, 0.3)};
+                                            ag::Tensor::randn({4, 2}, rng, 0, 0.7),
+                                            ag::Tensor::randn({2}, rng, 0, 0.3)};
     auto loss = [&](const std::vector<ag::Tensor>& p) {
         const ag::Tensor h = ag::tanh(ag::linear(X, p[0], p[1]));
         return ag::mse_loss(ag::linear(h, p[2], p[3]), Y);
@@ -486,8 +525,7 @@ TEST_CASE("hvp (forward over reverse on the tape) equals the recorded Hessian ti
         const Value a = v[0], b = v[1], c = v[2];
         return ag::exp(a * b) + ag::log(c * c + 1.0) * ag::sqrt(b * b + 2.0) + ag::tanh(a - c) * ag::sigmoid(b) +
                ag::relu(a + b) * c + ag::sin(a) * ag::cos(c) + ag::abs(b - 0.3) * a + ag::pow(c * c + 1.0, a) +
-               ag::min(a, b) * ag::max(b, c) + 2.0 / (1.5 + a * a) - 3.0 * c + ag::pow(2.0, b) + (a - 1.0) / 4.0 -
-               (-b);
+               ag::min(a, b) * ag::max(b, c) + 2.0 / (1.5 + a * a) - 3.0 * c + ag::pow(2.0, b) + (a - 1.0) / 4.0 - (-b);
     };
     for (const auto& p : std::vector<std::vector<double>>{{0.3, -0.7, 1.1}, {1.2, 0.4, -0.5}}) {
         const ag::Matrix H = ag::hessian(f, p);
@@ -496,4 +534,34 @@ TEST_CASE("hvp (forward over reverse on the tape) equals the recorded Hessian ti
         for (int i = 0; i < 3; ++i)
             CHECK(hv[i] == doctest::Approx(H[i][0] * v[0] + H[i][1] * v[1] + H[i][2] * v[2]).epsilon(1e-13));
     }
+}
+
+TEST_CASE("a recorded gradient with respect to a late intermediate sweeps only what lies above it") {
+    // Inner gradients taken with respect to an intermediate (reverse over
+    // reverse nestings) must not record anything for the history below it:
+    // the cost of one is the same after a long history as after a short one.
+    ag::Scope scope;
+    auto recorded_by_inner_grad = [](int history) {
+        ag::Value x = 0.3;
+        ag::Value h = x;
+        for (int i = 0; i < history; ++i) h = ag::sin(h) + 0.5;  // below u: cannot reach it
+        const ag::Value u = h * 1.0;
+        const ag::Value f = u * u * u + ag::exp(u);
+        const std::uint32_t before = ag::tape().size();
+        const auto g = ag::grad(f, {u}, ag::create_graph);
+        const std::uint32_t recorded = ag::tape().size() - before;
+        // df/du = 3u^2 + e^u, and it differentiates again (d2f/du2 = 6u + e^u).
+        CHECK(g[0].data() == doctest::Approx(3 * u.data() * u.data() + std::exp(u.data())).epsilon(1e-14));
+        CHECK(ag::grad(g[0], {u})[0] == doctest::Approx(6 * u.data() + std::exp(u.data())).epsilon(1e-14));
+        // ... and through u, with respect to x, the chain reaches back as before.
+        const double du_dx = ag::grad(u, {x})[0];
+        CHECK(ag::grad(g[0], {x})[0] == doctest::Approx((6 * u.data() + std::exp(u.data())) * du_dx).epsilon(1e-12));
+        return recorded;
+    };
+    const std::uint32_t short_history = recorded_by_inner_grad(10);
+    const std::uint32_t long_history = recorded_by_inner_grad(10000);
+    CAPTURE(short_history);
+    CAPTURE(long_history);
+    CHECK(short_history == long_history);
+    CHECK(long_history < 40);
 }

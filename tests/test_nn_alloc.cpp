@@ -22,7 +22,8 @@ TEST_CASE("Trainer steps after the first epoch allocate nothing per step") {
             opt = std::make_unique<SGD>(model.parameters(), SGDOptions{.lr = 0.05, .momentum = 0.9});
         std::vector<std::size_t> at_epoch_end;
         at_epoch_end.reserve(8);
-        const Trainer trainer({.epochs = 4, .batch_size = 8,
+        const Trainer trainer({.epochs = 4,
+                               .batch_size = 8,
                                .on_epoch =
                                    [&](const EpochStats&) {
                                        at_epoch_end.push_back(static_cast<std::size_t>(allocations.load()));

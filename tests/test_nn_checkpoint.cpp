@@ -75,8 +75,8 @@ TEST_CASE("Optimizer::load_state: another kind, other sizes or bad hyperparamete
     const TensorMLP m(2, {4, 2}, {.seed = 1}), other(2, {5, 2}, {.seed = 1});
     Adam adam(m.parameters(), {.lr = 0.01});
     SGD sgd(m.parameters(), 0.1);
-    CHECK_THROWS_WITH_AS(adam.load_state(sgd.state()), "Optimizer::load_state: the state is SGD's, this optimizer is Adam",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(adam.load_state(sgd.state()),
+                         "Optimizer::load_state: the state is SGD's, this optimizer is Adam", std::invalid_argument);
     CHECK_THROWS_WITH_AS(adam.load_state(Adam(other.parameters()).state()),
                          "Optimizer::load_state: the state is for parameter blocks of sizes [10, 5, 10, 2], this "
                          "optimizer has [8, 4, 8, 2]",
@@ -84,7 +84,8 @@ TEST_CASE("Optimizer::load_state: another kind, other sizes or bad hyperparamete
     OptimizerState bad = Adam(m.parameters(), {.lr = 0.5}).state();
     for (auto& [name, value] : bad.scalars)
         if (name == "beta1") value = 1.0;
-    CHECK_THROWS_WITH_AS(adam.load_state(bad), "Adam::load_state: betas must be in [0, 1), got beta1 = 1, beta2 = 0.999",
+    CHECK_THROWS_WITH_AS(adam.load_state(bad),
+                         "Adam::load_state: betas must be in [0, 1), got beta1 = 1, beta2 = 0.999",
                          std::invalid_argument);
     CHECK(adam.lr() == 0.01);  // unchanged
     CHECK(adam.options().beta1 == 0.9);
@@ -104,9 +105,15 @@ Trained train(std::size_t epochs, const std::filesystem::path& checkpoint = {}, 
     const TensorMLP model(2, {12, 3}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 4});
     Adam adam(model.parameters(), {.lr = 0.02});
     CosineLR schedule(adam, {.t_max = 6});
-    const Trainer trainer({.epochs = epochs, .batch_size = 16, .validation_fraction = 0.2, .seed = 8,
-                           .schedule = &schedule, .progress = Progress::Off, .checkpoint = checkpoint,
-                           .checkpoint_every = 2, .resume = resume});
+    const Trainer trainer({.epochs = epochs,
+                           .batch_size = 16,
+                           .validation_fraction = 0.2,
+                           .seed = 8,
+                           .schedule = &schedule,
+                           .progress = Progress::Off,
+                           .checkpoint = checkpoint,
+                           .checkpoint_every = 2,
+                           .resume = resume});
     Trained t;
     t.history = trainer.fit(model, adam, X, y);
     t.parameters = values_of(model.named_parameters());
@@ -118,7 +125,7 @@ Trained train(std::size_t epochs, const std::filesystem::path& checkpoint = {}, 
 TEST_CASE("Trainer: resumed from a checkpoint, training ends with the same bits as uninterrupted") {
     const Trained whole = train(6);
     const auto path = scratch_path("run.ckpt");
-    const Trained first = train(4, path);      // checkpoints after epochs 2 and 4
+    const Trained first = train(4, path);       // checkpoints after epochs 2 and 4
     const Trained rest = train(6, path, true);  // fresh model and optimizer, from epoch 5
     CHECK(rest.parameters == whole.parameters);
     CHECK(rest.lr == whole.lr);
@@ -161,7 +168,8 @@ TEST_CASE("Checkpoints: what each wrong use says, and the model is unchanged") {
     save(model, scratch_path("model.tgp"));
     Adam adam2(other.parameters(), {.lr = 0.01});
     CHECK_THROWS_WITH_AS(load_checkpoint(other, adam2, nullptr, scratch_path("model.tgp")),
-                         doctest::Contains("the model's parameter '@optimizer.Adam.lr' [] is not in the file"), LoadError);
+                         doctest::Contains("the model's parameter '@optimizer.Adam.lr' [] is not in the file"),
+                         LoadError);
     CHECK(values_of(other.named_parameters()) == before);
 
     // The right one: model, optimizer, schedule and epochs.
@@ -181,7 +189,7 @@ TEST_CASE("Checkpoints keep ReduceLROnPlateau's state: best, bad epochs, cooldow
     RMSprop opt(model.parameters(), {.lr = 0.1});
     ReduceLROnPlateau plateau(opt, {.factor = 0.5, .patience = 1, .cooldown = 3});
     for (double metric : {5.0, 4.0, 4.0, 4.0}) plateau.step(metric);  // reduced at the 4th: lr 0.05, cooldown 3
-    plateau.step(4.0);                                                 // cooldown 2
+    plateau.step(4.0);                                                // cooldown 2
     REQUIRE(opt.lr() == 0.05);
     const auto path = scratch_path("plateau.ckpt");
     save_checkpoint(model, opt, 5, &plateau, path);

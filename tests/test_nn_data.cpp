@@ -31,7 +31,8 @@ std::string write_gzip(const std::string& name, const std::string& text) {
 }  // namespace
 
 TEST_CASE("CSV: header detected, last column is the label, gzip read like plain text") {
-    const std::string text = "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n 6.2 ,2.9,4.3,1.3,1\r\n7.7,3.0,6.1,2.3,2\n\n";
+    const std::string text =
+        "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n 6.2 ,2.9,4.3,1.3,1\r\n7.7,3.0,6.1,2.3,2\n\n";
     for (const std::string& path : {write_text("iris_like.csv", text), write_gzip("iris_like.csv.gz", text)}) {
         CAPTURE(path);
         const Dataset d = read_csv(path);
@@ -75,14 +76,16 @@ TEST_CASE("CSV errors name the file, line and column") {
     CHECK_THROWS_WITH_AS(parse_csv("a,1\n", {.header = Header::No}, "h.csv"),
                          "read_csv: h.csv: line 1, column 1: 'a' is not a number", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("1,2\n", {.label_column = 5}, "l.csv"),
-                         "read_csv: l.csv: label column 5 does not exist (line 1 has 2 columns)", std::invalid_argument);
+                         "read_csv: l.csv: label column 5 does not exist (line 1 has 2 columns)",
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("x,y\n", {}, "empty.csv"), "read_csv: empty.csv: no data rows",
                          std::invalid_argument);
     const std::string missing = scratch_path("no_such_file.csv").string();
     CHECK_THROWS_WITH_AS(read_csv(missing), fmt::format("read_csv: cannot open '{}': no such file", missing).c_str(),
                          std::runtime_error);
     const std::string on_disk = write_text("ragged_on_disk.csv", "1,2\n3\n");
-    CHECK_THROWS_WITH_AS(read_csv(on_disk), fmt::format("read_csv: {}: line 2 has 1 fields, expected 2 (as on line 1)", on_disk).c_str(),
+    CHECK_THROWS_WITH_AS(read_csv(on_disk),
+                         fmt::format("read_csv: {}: line 2 has 1 fields, expected 2 (as on line 1)", on_disk).c_str(),
                          std::invalid_argument);
     // A gzip file cut short: zlib reports it, and so do we.
     std::string text;
@@ -216,7 +219,8 @@ TEST_CASE("Datasets become tensors that need no gradient") {
     CHECK(d.class_labels() == std::vector<std::int64_t>{0, 1, 1, 0});
     Dataset bad = d;
     bad.labels[2] = 0.5;
-    CHECK_THROWS_WITH_AS(bad.class_labels(), "class labels: row 2 has label 0.5, not a class index (a whole number >= 0)",
+    CHECK_THROWS_WITH_AS(bad.class_labels(),
+                         "class labels: row 2 has label 0.5, not a class index (a whole number >= 0)",
                          std::invalid_argument);
 }
 
@@ -272,16 +276,18 @@ TEST_CASE("train_test_split refuses a stratified split with a class of one row, 
 }
 
 TEST_CASE("CSV: quoted fields lose their quotes, keep their delimiters, and quoted numbers are numbers") {
-    const Dataset d = parse_csv("\"sepal length\",\"width, cm\",\"say \"\"hi\"\"\",\"label\"\n"
-                                "\"5.1\",3.5,\"1.4\",0\n 2 , \"3\" ,4,1\n");
+    const Dataset d = parse_csv(
+        "\"sepal length\",\"width, cm\",\"say \"\"hi\"\"\",\"label\"\n"
+        "\"5.1\",3.5,\"1.4\",0\n 2 , \"3\" ,4,1\n");
     CHECK(d.column_names == std::vector<std::string>{"sepal length", "width, cm", "say \"hi\"", "label"});
     CHECK(d.features == std::vector<double>{5.1, 3.5, 1.4, 2, 3, 4});
     CHECK(d.labels == std::vector<double>{0, 1});
     const Dataset semi = parse_csv("\"a\";\"b\"\n1;0\n", {.delimiter = ';'});
     CHECK(semi.column_names == std::vector<std::string>{"a", "b"});
-    CHECK_THROWS_WITH_AS(parse_csv("\"a,b\n1,2\n", {}, "q.csv"),
-                         "read_csv: q.csv: line 1, column 1: a quoted field is not closed (quoted fields cannot span lines)",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        parse_csv("\"a,b\n1,2\n", {}, "q.csv"),
+        "read_csv: q.csv: line 1, column 1: a quoted field is not closed (quoted fields cannot span lines)",
+        std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_csv("a,\"b\"x,c\n1,2,3\n", {}, "q.csv"),
                          "read_csv: q.csv: line 1, column 2: 'x' follows the closing quote of a quoted field",
                          std::invalid_argument);

@@ -78,8 +78,10 @@ TEST_CASE("average_gradients: the weighted mean sum w_r g_r / sum w_r over Value
                 // Rank 2 has weight 0: its gradients (NaN here) are not read.
                 const double nan = std::numeric_limits<double>::quiet_NaN();
                 v.set_grad(d.rank() == 2 ? nan : r + 1);
-                for (int i = 0; i < 3; ++i) t.grad()[static_cast<std::size_t>(i)] = d.rank() == 2 ? nan : (r + 1) * (i + 1);
-                for (int i = 0; i < 2; ++i) f.grad()[static_cast<std::size_t>(i)] = d.rank() == 2 ? NAN : static_cast<float>(10 * (r + 1) + i);
+                for (int i = 0; i < 3; ++i)
+                    t.grad()[static_cast<std::size_t>(i)] = d.rank() == 2 ? nan : (r + 1) * (i + 1);
+                for (int i = 0; i < 2; ++i)
+                    f.grad()[static_cast<std::size_t>(i)] = d.rank() == 2 ? NAN : static_cast<float>(10 * (r + 1) + i);
                 ParameterList list(std::vector<ag::Value>{v});
                 list.add(t);
                 list.add(f);
@@ -92,8 +94,8 @@ TEST_CASE("average_gradients: the weighted mean sum w_r g_r / sum w_r over Value
             {.bucket_bytes = bucket_bytes});
         for (auto e : group.errors()) REQUIRE_MESSAGE(!e, message_of(e));
         // (1·g_0 + 2·g_1) / 3 with g_r = (r + 1)·base: (1 + 4) / 3 · base.
-        const std::vector<double> expected = {5.0 / 3, 5.0 / 3, 10.0 / 3, 15.0 / 3, (10 + 2 * 20) / 3.0,
-                                              (11 + 2 * 21) / 3.0};
+        const std::vector<double> expected = {
+            5.0 / 3, 5.0 / 3, 10.0 / 3, 15.0 / 3, (10 + 2 * 20) / 3.0, (11 + 2 * 21) / 3.0};
         for (int r = 0; r < 3; ++r) {
             CAPTURE(r);
             REQUIRE(got[static_cast<std::size_t>(r)].size() == expected.size());
@@ -112,7 +114,8 @@ TEST_CASE("average_gradients: all weights 0, a bad weight, and lists of differen
         const ag::Tensor t({2}, {1, 2});
         d.average_gradients(std::vector<ag::Tensor>{t}, 0.0);
     });
-    for (auto e : group.errors()) CHECK(message_of(e) == "average_gradients: every rank's weight is 0 (no rank had rows), so there is no mean");
+    for (auto e : group.errors())
+        CHECK(message_of(e) == "average_gradients: every rank's weight is 0 (no rank had rows), so there is no mean");
 
     group.run([&](ThreadRank& d) {
         const ag::Tensor t({2}, {1, 2});
@@ -120,16 +123,20 @@ TEST_CASE("average_gradients: all weights 0, a bad weight, and lists of differen
     });
     CHECK(message_of(group.errors()[1]) == "average_gradients: weight -1 is not a finite number >= 0");
     CHECK(message_of(group.errors()[0]) ==
-          "average_gradients: rank 1 of 2 failed: average_gradients: weight -1 is not a finite number >= 0; every rank stops");
+          "average_gradients: rank 1 of 2 failed: average_gradients: weight -1 is not a finite number >= 0; every rank "
+          "stops");
 
     group.run([&](ThreadRank& d) {
-        const ag::Tensor t({d.rank() == 0 ? 2 : 3}, 0.0 ? std::vector<double>{} : std::vector<double>(d.rank() == 0 ? 2u : 3u));
+        const ag::Tensor t({d.rank() == 0 ? 2 : 3},
+                           0.0 ? std::vector<double>{} : std::vector<double>(d.rank() == 0 ? 2u : 3u));
         d.average_gradients(std::vector<ag::Tensor>{t});
     });
-    CHECK(message_of(group.errors()[0]) ==
-          "average_gradients: the ranks' parameter lists differ in size (this rank, 0: 2 float64 and 0 float32 scalars)");
-    CHECK(message_of(group.errors()[1]) ==
-          "average_gradients: the ranks' parameter lists differ in size (this rank, 1: 3 float64 and 0 float32 scalars)");
+    CHECK(
+        message_of(group.errors()[0]) ==
+        "average_gradients: the ranks' parameter lists differ in size (this rank, 0: 2 float64 and 0 float32 scalars)");
+    CHECK(
+        message_of(group.errors()[1]) ==
+        "average_gradients: the ranks' parameter lists differ in size (this rank, 1: 3 float64 and 0 float32 scalars)");
 }
 
 TEST_CASE("A rank whose step fails: it rethrows its error, every other rank throws DistributedError naming it") {
@@ -195,8 +202,13 @@ Run train(int ranks, std::size_t batch_size, std::size_t epochs, double validati
         const TensorMLP model(2, {16, 3}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 5});
         Adam adam(model.parameters(), {.lr = 0.01});
         CosineLR schedule(adam, {.t_max = epochs});
-        const Trainer trainer({.epochs = epochs, .batch_size = batch_size, .validation_fraction = validation_fraction,
-                               .seed = 11, .schedule = &schedule, .progress = Progress::Off, .distributed = d});
+        const Trainer trainer({.epochs = epochs,
+                               .batch_size = batch_size,
+                               .validation_fraction = validation_fraction,
+                               .seed = 11,
+                               .schedule = &schedule,
+                               .progress = Progress::Off,
+                               .distributed = d});
         History h = trainer.fit(model, adam, X, y);
         return std::make_pair(values_of(model), h);
     };
@@ -297,9 +309,11 @@ TEST_CASE("Trainer: on_epoch returning false on one rank stops every rank after 
         const ag::Tensor X = features_tensor(data), y = labels_tensor(data);
         const TensorMLP mlp(2, {8, 2}, {.seed = 1});
         SGD sgd(mlp.parameters(), 0.1);
-        const History h = Trainer({.epochs = 5, .batch_size = 16,
+        const History h = Trainer({.epochs = 5,
+                                   .batch_size = 16,
                                    .on_epoch = [&](const EpochStats& s) { return !(d.rank() == 1 && s.epoch == 2); },
-                                   .progress = Progress::Off, .distributed = &d})
+                                   .progress = Progress::Off,
+                                   .distributed = &d})
                               .fit(mlp, sgd, X, y);
         epochs[static_cast<std::size_t>(d.rank())] = h.epochs.size();
     });

@@ -114,8 +114,8 @@ TEST_CASE("LayerNorm: forward by hand, gradients against central differences and
         ln.bias().data()[j] = bias[j];
     }
     // Gradient in x by central differences, through the module's affine part.
-    const ag::GradCheckReport r =
-        ag::check_gradients([&](const std::vector<Tensor>& in) { return ln(in[0]); }, {Tensor::rand({3, 4 - 1}, 5, -2.0, 2.0)});
+    const ag::GradCheckReport r = ag::check_gradients([&](const std::vector<Tensor>& in) { return ln(in[0]); },
+                                                      {Tensor::rand({3, 4 - 1}, 5, -2.0, 2.0)});
     INFO(r.table());
     CHECK(r.ok());
 
@@ -139,7 +139,8 @@ TEST_CASE("LayerNorm: forward by hand, gradients against central differences and
             dbias[j] += g.data()[3 * i + j];
         }
         for (std::size_t j = 0; j < 3; ++j)
-            CHECK(x.grad()[3 * i + j] == doctest::Approx((d[j] - mean_d - xhat[j] * mean_dx) / sigma[i]).epsilon(1e-10));
+            CHECK(x.grad()[3 * i + j] ==
+                  doctest::Approx((d[j] - mean_d - xhat[j] * mean_dx) / sigma[i]).epsilon(1e-10));
     }
     for (std::size_t j = 0; j < 3; ++j) {
         CHECK(ln.weight().grad()[j] == doctest::Approx(dweight[j]).epsilon(1e-12));
@@ -182,7 +183,8 @@ TEST_CASE("Embedding: rows by index, N(0, 1) from the seed, the gradient scatter
     CHECK_THROWS_WITH_AS(emb(std::span<const std::int64_t>(negative)),
                          "Embedding(4, 2): index -1 (position 0) is out of range [0, 4)", std::invalid_argument);
     CHECK_THROWS_WITH_AS(emb(Tensor({3}, {0.0, 1.5, 2.0})),
-                         "Embedding(4, 2): index 1.5 (position 1) is not a whole number in [0, 4)", std::invalid_argument);
+                         "Embedding(4, 2): index 1.5 (position 1) is not a whole number in [0, 4)",
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(Embedding(0, 3), "Embedding(0, 3): sizes must be at least 1", std::invalid_argument);
     CHECK(fmt::format("{}", emb) == "Embedding(4, 2): weight [4, 2]");
     // Around a given table (from_pretrained).
@@ -215,12 +217,13 @@ TEST_CASE("Sequential takes any module: yours, the layers, a nested Sequential, 
     const std::vector<NamedParameter> named = model.named_parameters();
     std::vector<std::string> names;
     for (const NamedParameter& p : named) names.push_back(p.name());
-    CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "1.s", "2.weight", "2.bias", "5.0.weight", "5.0.bias"});
+    CHECK(names ==
+          std::vector<std::string>{"0.weight", "0.bias", "1.s", "2.weight", "2.bias", "5.0.weight", "5.0.bias"});
     CHECK(model.n_parameters() == 6 + 3 + 3 + 3 + 3 + 9 + 3);
     CHECK(model.parameters().size() == 7);
     CHECK(model.modules()[1].get<Scale>().s.data()[2] == 3.0);  // the module given (a handle to the same tensor)
-    CHECK_THROWS_WITH_AS(model.modules()[1].get<Linear>(), "Module::get: the module is a module, not the type asked for",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(model.modules()[1].get<Linear>(),
+                         "Module::get: the module is a module, not the type asked for", std::invalid_argument);
     CHECK(dropout.is_training());
     model.eval();
     CHECK_FALSE(dropout.is_training());  // the Sequential holds a handle to the same Dropout
@@ -266,8 +269,8 @@ TEST_CASE("Trainer: Dropout trains in training mode, and validation, evaluate an
     const Dropout dropout(0.5, 1);
     const Sequential model({Linear(2, 16, Init::He, 1), Activation::Relu, dropout, Linear(16, 2, Init::He, 2)});
     Adam opt(model.parameters(), {.lr = 0.01});
-    const Trainer trainer({.epochs = 3, .batch_size = 16, .validation_fraction = 0.25, .seed = 1,
-                           .progress = Progress::Off});
+    const Trainer trainer(
+        {.epochs = 3, .batch_size = 16, .validation_fraction = 0.25, .seed = 1, .progress = Progress::Off});
     const History h = trainer.fit(model, opt, X, y);
     CHECK_FALSE(dropout.is_training());  // left in evaluation mode
     // Evaluation mode: predictions and figures do not change from call to call (no masks drawn).

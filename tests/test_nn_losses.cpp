@@ -47,7 +47,8 @@ TEST_CASE("scalar cross_entropy: value, gradient softmax − one-hot, stability 
     CHECK(cross_entropy({Value(1000.0), Value(-1000.0)}, 1).data() == doctest::Approx(2000.0).epsilon(1e-15));
     CHECK(cross_entropy({Value(1000.0), Value(1000.0)}, 1).data() == doctest::Approx(std::log(2.0)).epsilon(1e-15));
     // Batch form: the mean of the rows.
-    const Value batch = cross_entropy({{Value(1.0), Value(2.0), Value(0.5)}, {Value(0.0), Value(0.0), Value(0.0)}}, {0, 2});
+    const Value batch =
+        cross_entropy({{Value(1.0), Value(2.0), Value(0.5)}, {Value(0.0), Value(0.0), Value(0.0)}}, {0, 2});
     CHECK(batch.data() == doctest::Approx((std::log(s) - 1.0 + std::log(3.0)) / 2).epsilon(1e-14));
     check_gradient([](const std::vector<Value>& v) { return cross_entropy(v, 1); }, {0.2, -1.3, 0.7});
     CHECK_THROWS_WITH_AS(cross_entropy(z, 3), "cross_entropy: label 3 is out of range for 3 classes",
@@ -92,10 +93,11 @@ TEST_CASE("hinge with and without L2 (micrograd's SVM loss)") {
     CHECK(with_l2.data() == doctest::Approx(1.25 / 3 + 1e-2 * 4.25).epsilon(1e-15));
     with_l2.backward();
     CHECK(params[1].grad() == doctest::Approx(2 * 1e-2 * -2.0).epsilon(1e-15));
-    CHECK(scores[0].grad() == 0.0);                               // outside the margin
+    CHECK(scores[0].grad() == 0.0);                                      // outside the margin
     CHECK(scores[2].grad() == doctest::Approx(1.0 / 3).epsilon(1e-15));  // label −1 pushes the score down
     CHECK(l2_penalty(params).data() == 4.25);
-    CHECK_THROWS_WITH_AS(hinge(scores, {1, 0, -1}), "hinge: label 0 of sample 1 is not -1 or +1", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(hinge(scores, {1, 0, -1}), "hinge: label 0 of sample 1 is not -1 or +1",
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(hinge(scores, {1, 1}), "hinge: 3 predictions but 2 targets", std::invalid_argument);
 }
 
@@ -113,7 +115,8 @@ TEST_CASE("tensor losses: half_squared_error, hinge with L2, and the re-exported
     const ag::Tensor s({3}, {2.0, 0.5, -0.25});
     const ag::Tensor y({3}, {1.0, 1.0, -1.0});
     const ag::Tensor w({2}, {0.5, -2.0});
-    CHECK(hinge(s, y, 1e-2, std::vector<ag::Tensor>{w}).item() == doctest::Approx(1.25 / 3 + 1e-2 * 4.25).epsilon(1e-15));
+    CHECK(hinge(s, y, 1e-2, std::vector<ag::Tensor>{w}).item() ==
+          doctest::Approx(1.25 / 3 + 1e-2 * 4.25).epsilon(1e-15));
     const std::vector<std::int64_t> labels{0, 1};
     const ag::Tensor logits({2, 2}, {1000.0, -1000.0, 0.0, 0.0});
     CHECK(cross_entropy(logits, std::span<const std::int64_t>(labels)).item() ==

@@ -84,7 +84,8 @@ TEST_CASE("Adam and AdamW") {
     check_steps(run(adam({.lr = 0.1, .beta1 = 0.5, .beta2 = 0.9, .eps = 1e-3})),
                 {0.9000499750124937, 0.8017189029067473, 0.7061339210145576});
     // L2 weight decay enters the gradient: step 1 direction unchanged (m̂/√v̂ = 1), only eps differs.
-    check_steps(run(adam({.lr = 0.1, .weight_decay = 0.5})), {0.9000000003999999, 0.8004122284876838, 0.7015862726343534});
+    check_steps(run(adam({.lr = 0.1, .weight_decay = 0.5})),
+                {0.9000000003999999, 0.8004122284876838, 0.7015862726343534});
     // Decoupled (AdamW): p ← p − lr·wd·p first: 1 − 0.05 = 0.95, then the Adam step −0.1 → 0.85.
     check_steps(run(adam({.lr = 0.1, .weight_decay = 0.5, .decoupled_weight_decay = true})),
                 {0.8500000004999999, 0.7082484433597452, 0.5749739307415966});
@@ -95,7 +96,8 @@ TEST_CASE("AdamW: torch's defaults, decoupled decay, its own kind") {
     // = −0.000999999995: 0.998990000005 (later steps by the same formulas, float64 by hand in Python)
     check_steps(run(adamw({})), {0.998990000005, 0.9979800365772695, 0.9969701273303954});
     // The same as Adam with decoupled_weight_decay.
-    check_steps(run(adamw({.lr = 0.1, .weight_decay = 0.5})), {0.8500000004999999, 0.7082484433597452, 0.5749739307415966});
+    check_steps(run(adamw({.lr = 0.1, .weight_decay = 0.5})),
+                {0.8500000004999999, 0.7082484433597452, 0.5749739307415966});
     const Value p(1.0);
     AdamW w(std::vector<Value>{p});
     CHECK(std::string(w.kind()) == "AdamW");
@@ -108,7 +110,8 @@ TEST_CASE("AdamW: torch's defaults, decoupled decay, its own kind") {
     OptimizerState s = w.state();
     for (auto& [name, value] : s.scalars)
         if (name == "decoupled_weight_decay") value = 0.0;
-    CHECK_THROWS_WITH_AS(w.load_state(s), "AdamW::load_state: the state's decoupled_weight_decay is 0 (Adam's L2 decay)",
+    CHECK_THROWS_WITH_AS(w.load_state(s),
+                         "AdamW::load_state: the state's decoupled_weight_decay is 0 (Adam's L2 decay)",
                          std::invalid_argument);
 }
 
@@ -166,7 +169,8 @@ TEST_CASE("clip_grad_norm: the global norm, scaled as torch.nn.utils.clip_grad_n
                          std::invalid_argument);
     b.set_grad(std::numeric_limits<double>::infinity());
     CHECK_THROWS_WITH_AS(clip_grad_norm(params, 1.0),
-                         "clip_grad_norm: the gradients' norm is inf (a gradient is NaN or infinite)", std::runtime_error);
+                         "clip_grad_norm: the gradients' norm is inf (a gradient is NaN or infinite)",
+                         std::runtime_error);
 }
 
 TEST_CASE("Optimizers update float32 tensors and mixed lists, and clear gradients") {
@@ -292,8 +296,8 @@ TEST_CASE("Optimizer errors") {
     const Value p(1.0);
     CHECK_THROWS_WITH_AS(SGD(std::vector<Value>{p}, {.lr = 0.1, .nesterov = true}),
                          "SGD: Nesterov momentum needs momentum > 0", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(SGD(std::vector<Value>{p}, -1.0), "Optimizer: learning rate must be a finite number >= 0, got -1",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(SGD(std::vector<Value>{p}, -1.0),
+                         "Optimizer: learning rate must be a finite number >= 0, got -1", std::invalid_argument);
     CHECK_THROWS_WITH_AS(Adam(std::vector<Value>{p}, {.beta1 = 1.0}),
                          "Adam: betas must be in [0, 1), got beta1 = 1, beta2 = 0.999", std::invalid_argument);
     // A parameter freed by a Scope is reported, not written through.

@@ -52,7 +52,12 @@ TEST_CASE("Neuron gradients: hand formula and central differences") {
     CHECK(n.bias().grad() == doctest::Approx(d).epsilon(1e-14));
     CHECK(x[1].grad() == doctest::Approx(d * -1.25).epsilon(1e-14));
     for (const Value& p : n.parameters()) {
-        const double numeric = numeric_partial([&] { ag::Scope s; return n(x).data(); }, p);
+        const double numeric = numeric_partial(
+            [&] {
+                ag::Scope s;
+                return n(x).data();
+            },
+            p);
         CHECK(p.grad() == doctest::Approx(numeric).epsilon(1e-8));
     }
 }
@@ -70,7 +75,12 @@ TEST_CASE("MLP gradients of every parameter match central differences") {
         model.zero_grad();
         loss().backward();
         for (const Value& p : model.parameters()) {
-            const double numeric = numeric_partial([&] { ag::Scope s; return loss().data(); }, p);
+            const double numeric = numeric_partial(
+                [&] {
+                    ag::Scope s;
+                    return loss().data();
+                },
+                p);
             CHECK(p.grad() == doctest::Approx(numeric).epsilon(1e-6).scale(1e-3));
         }
     }
@@ -203,7 +213,8 @@ TEST_CASE("Scalar model errors name the operation and the sizes") {
 }
 
 TEST_CASE("A 2-2-1 scalar network learns XOR to a loss below 0.01") {
-    const MLP model(2, {2, 1}, {.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 3});
+    const MLP model(2, {2, 1},
+                    {.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 3});
     const Dataset xor4 = make_xor(4, 0.0, 0);
     Adam opt(model.parameters(), {.lr = 0.1});
     double loss_value = 1;

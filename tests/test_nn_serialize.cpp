@@ -85,7 +85,8 @@ TEST_CASE("save then load round-trips bit-exactly (scalar, float64 and float32 t
     CHECK(!std::filesystem::exists(path.string() + ".tmp"));
     // File size: 24-byte header + payload + 4-byte checksum.
     std::size_t payload = 4;
-    for (const NamedParameter& p : a.named_parameters()) payload += 4 + p.name().size() + 4 + 8 * p.shape().size() + 8 * p.size();
+    for (const NamedParameter& p : a.named_parameters())
+        payload += 4 + p.name().size() + 4 + 8 * p.shape().size() + 8 * p.size();
     CHECK(std::filesystem::file_size(path) == 24 + payload + 4);
 
     const TensorMLP32 f(4, {6, 3}, {.init = Init::Xavier, .seed = 3});
@@ -106,10 +107,10 @@ TEST_CASE("The file layout is the documented one") {
     save(layer, path);
     const std::vector<unsigned char> b = read_bytes(path);
     CHECK(std::string(b.begin(), b.begin() + 8) == "TAPEGRAD");
-    CHECK(b[8] == 1);   // version 1, little-endian
+    CHECK(b[8] == 1);               // version 1, little-endian
     CHECK(b[12] == b.size() - 28);  // payload size
-    CHECK(b[24] == 2);  // two parameters
-    CHECK(b[28] == 6);  // name length of "weight"
+    CHECK(b[24] == 2);              // two parameters
+    CHECK(b[28] == 6);              // name length of "weight"
     CHECK(std::string(b.begin() + 32, b.begin() + 38) == "weight");
     CHECK(b[38] == 2);  // rank 2
     CHECK(b[42] == 2);  // dims 2,
@@ -120,7 +121,7 @@ TEST_CASE("The file layout is the documented one") {
     first = std::bit_cast<double>(u);
     CHECK(first == 1.5);
     CHECK(crc_of(b, 24, b.size() - 28) == (b[b.size() - 4] | b[b.size() - 3] << 8 | b[b.size() - 2] << 16 |
-                                            static_cast<std::uint32_t>(b[b.size() - 1]) << 24));
+                                           static_cast<std::uint32_t>(b[b.size() - 1]) << 24));
 }
 
 TEST_CASE("A scalar MLP's file loads into the tensor MLP of the same sizes, and back") {
@@ -131,7 +132,8 @@ TEST_CASE("A scalar MLP's file loads into the tensor MLP of the same sizes, and 
     load(tensor, path);
     ag::Scope scope;
     const std::vector<double> x{0.7, -0.2};
-    CHECK(tensor(ag::Tensor({1, 2}, std::span<const double>(x))).item() == doctest::Approx(scalar(x)[0].data()).epsilon(1e-15));
+    CHECK(tensor(ag::Tensor({1, 2}, std::span<const double>(x))).item() ==
+          doctest::Approx(scalar(x)[0].data()).epsilon(1e-15));
     const TensorMLP other(2, {3, 1}, {.seed = 13});
     save(other, path);
     load(scalar, path);
@@ -150,9 +152,11 @@ TEST_CASE("Each kind of bad file has its own error, and the model is left untouc
         expect_load_error(model, scratch_path("does_not_exist.tgp"), LoadErrorKind::Missing, "missing file");
     }
     SUBCASE("truncated inside the header, inside the payload, and without its checksum") {
-        for (std::size_t keep : {std::size_t{0}, std::size_t{10}, std::size_t{23}, bytes.size() / 2, bytes.size() - 1}) {
+        for (std::size_t keep :
+             {std::size_t{0}, std::size_t{10}, std::size_t{23}, bytes.size() / 2, bytes.size() - 1}) {
             CAPTURE(keep);
-            write_bytes(bad, std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep)));
+            write_bytes(bad,
+                        std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep)));
             expect_load_error(model, bad, LoadErrorKind::Truncated, "truncated file");
         }
     }
@@ -178,7 +182,8 @@ TEST_CASE("Each kind of bad file has its own error, and the model is left untouc
         put_u32(v2, 8, 2);
         put_u32(v2, 20, crc_of(v2, 0, 20));
         write_bytes(bad, v2);
-        expect_load_error(model, bad, LoadErrorKind::UnsupportedVersion, "unsupported version 2 (this build reads version 1)");
+        expect_load_error(model, bad, LoadErrorKind::UnsupportedVersion,
+                          "unsupported version 2 (this build reads version 1)");
         // Every byte of the field counts, least significant first.
         put_u32(v2, 8, 0x04030201);
         put_u32(v2, 20, crc_of(v2, 0, 20));
@@ -213,17 +218,19 @@ TEST_CASE("Each kind of bad file has its own error, and the model is left untouc
 
 TEST_CASE("save errors: duplicate names, unwritable path") {
     const ag::Tensor w = ag::Tensor::zeros({2});
-    CHECK_THROWS_WITH_AS(save(std::vector<NamedParameter>{NamedParameter("w", w), NamedParameter("w", w)}, scratch_path("dup.tgp")),
-                         doctest::Contains("two parameters are named 'w'"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(save(MLP(1, {1}), scratch_path("no_such_dir") / "x.tgp"), doctest::Contains("save: cannot create"),
-                         std::runtime_error);
+    CHECK_THROWS_WITH_AS(
+        save(std::vector<NamedParameter>{NamedParameter("w", w), NamedParameter("w", w)}, scratch_path("dup.tgp")),
+        doctest::Contains("two parameters are named 'w'"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(save(MLP(1, {1}), scratch_path("no_such_dir") / "x.tgp"),
+                         doctest::Contains("save: cannot create"), std::runtime_error);
 }
 
 namespace {
 // The names in a directory, sorted, one space between them.
 std::string listing(const std::filesystem::path& dir) {
     std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+        names.push_back(entry.path().filename().string());
     std::sort(names.begin(), names.end());
     return fmt::format("{}", fmt::join(names, " "));
 }

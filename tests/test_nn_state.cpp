@@ -40,13 +40,12 @@ void expect_load_error(F f, LoadErrorKind kind, const std::string& text) {
     }
 }
 // Whether /usr/bin/python3 can import numpy (the NumPy checks run only then).
-bool have_numpy() {
-    return std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") == 0;
-}
+bool have_numpy() { return std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") == 0; }
 }  // namespace
 
 TEST_CASE("Standardizer: one row as the data set's rows, and its errors") {
-    const Dataset data = parse_csv("1,10,0\n3,30,1\n5,20,0\n");  // feature 0: mean 3, σ √(8/3); feature 1: mean 20, σ √(200/3)
+    const Dataset data =
+        parse_csv("1,10,0\n3,30,1\n5,20,0\n");  // feature 0: mean 3, σ √(8/3); feature 1: mean 20, σ √(200/3)
     const Standardizer scaler(data);
     const std::vector<double> row = {5.0, 20.0};
     const std::vector<double> t = scaler.transform_row(row);
@@ -90,8 +89,9 @@ TEST_CASE("Standardizer saved and loaded with the model: the same predictions fo
     // The file holds the model's entries then the standardizer's.
     Standardizer empty;
     CHECK_THROWS_WITH_AS(load(fresh, empty, path),
-                         ("load: '" + path.string() + "': the Standardizer to load into is empty; make it with "
-                                                      "Standardizer(n_features)")
+                         ("load: '" + path.string() +
+                          "': the Standardizer to load into is empty; make it with "
+                          "Standardizer(n_features)")
                              .c_str(),
                          std::invalid_argument);
     Standardizer three(3);
@@ -225,15 +225,16 @@ TEST_CASE("NumPy reads the exported files, and import_npy reads what NumPy wrote
         "with open(sys.argv[2], 'w') as f:\n"
         "    for name in ['f8/weight', 'f8/bias', 'f4/weight', 'f4/bias']:\n"
         "        a = np.load(d + '/' + name + '.npy')\n"
-        "        f.write('%s %s %s %s\\n' % (name, a.dtype.str, a.shape, ' '.join(repr(float(x)) for x in a.ravel())))\n"
+        "        f.write('%s %s %s %s\\n' % (name, a.dtype.str, a.shape, ' '.join(repr(float(x)) for x in "
+        "a.ravel())))\n"
         "np.save(d + '/in/0.weight.npy', np.arange(6, dtype=np.float32).reshape(2, 3) / 8)\n"
         "np.save(d + '/in/0.bias.npy', np.array([0.1, 0.2, 0.3]))\n"
         "np.save(d + '/in/2.weight.npy', np.array([[1e-3], [2e-3], [3e-3]]))\n"
         "np.save(d + '/in/2.bias.npy', np.array([-7.5], dtype=np.float32))\n";
     std::filesystem::create_directories(dir / "in");
     std::ofstream(dir / "check.py") << script;
-    const std::string command = "/usr/bin/python3 '" + (dir / "check.py").string() + "' '" + dir.string() + "' '" +
-                                out.string() + "'";
+    const std::string command =
+        "/usr/bin/python3 '" + (dir / "check.py").string() + "' '" + dir.string() + "' '" + out.string() + "'";
     REQUIRE(std::system(command.c_str()) == 0);
     std::ifstream in(out);
     std::stringstream text;

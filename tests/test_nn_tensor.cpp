@@ -43,10 +43,10 @@ TEST_CASE("Linear computes x·W + b and its gradients pass central differences")
     CHECK(y.at({0, 0}) == doctest::Approx(7.1).epsilon(1e-15));
     CHECK(y.at({0, 1}) == doctest::Approx(-1.3).epsilon(1e-15));
     CHECK(y.at({1, 2}) == doctest::Approx(-0.5 - 0.5 + 0.3).epsilon(1e-15));
-    const ag::GradCheckReport report = ag::check_gradients(
-        [](const std::vector<Tensor>& v) { return ag::tanh(Linear(v[1], v[2])(v[0])); },
-        {Tensor({2, 2}, {0.3, -0.2, 0.9, 0.1}), Tensor({2, 3}, {0.5, -0.4, 0.3, 0.2, 0.7, -0.6}),
-         Tensor({3}, {0.05, -0.1, 0.2})});
+    const ag::GradCheckReport report =
+        ag::check_gradients([](const std::vector<Tensor>& v) { return ag::tanh(Linear(v[1], v[2])(v[0])); },
+                            {Tensor({2, 2}, {0.3, -0.2, 0.9, 0.1}), Tensor({2, 3}, {0.5, -0.4, 0.3, 0.2, 0.7, -0.6}),
+                             Tensor({3}, {0.05, -0.1, 0.2})});
     INFO(report.table());
     CHECK(report.ok());
     CHECK_THROWS_WITH_AS(layer(Tensor({1, 3}, {1.0, 2.0, 3.0})),
@@ -54,7 +54,8 @@ TEST_CASE("Linear computes x·W + b and its gradients pass central differences")
 }
 
 TEST_CASE("TensorMLP and scalar MLP with the same seed: same weights, outputs and gradients") {
-    const MLPOptions options{.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 9};
+    const MLPOptions options{
+        .hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 9};
     const MLP scalar(3, {4, 2}, options);
     const TensorMLP tensor(3, {4, 2}, options);
     const std::vector<NamedParameter> sp = scalar.named_parameters(), tp = tensor.named_parameters();
@@ -102,7 +103,8 @@ TEST_CASE("float32 TensorMLP agrees with float64 within float precision") {
 }
 
 TEST_CASE("Sequential: modules in order, PyTorch-style names, printing, errors") {
-    const Sequential seq({Linear(2, 3, Init::Xavier, 1), Activation::Tanh, Linear(3, 1, Init::Xavier, 2), Activation::Sigmoid});
+    const Sequential seq(
+        {Linear(2, 3, Init::Xavier, 1), Activation::Tanh, Linear(3, 1, Init::Xavier, 2), Activation::Sigmoid});
     CHECK(seq.n_parameters() == 13);
     const std::vector<NamedParameter> named = seq.named_parameters();
     REQUIRE(named.size() == 4);
@@ -129,11 +131,14 @@ TEST_CASE("Sequential: modules in order, PyTorch-style names, printing, errors")
 }
 
 TEST_CASE("A 2-2-1 tensor network learns XOR to a loss below 0.01 (full batch)") {
-    const TensorMLP model(2, {2, 1}, {.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 3});
+    const TensorMLP model(2, {2, 1},
+                          {.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 3});
     const Dataset data = make_xor(4, 0.0, 0);
     const Tensor X = features_tensor(data), y = labels_tensor(data);
     Adam opt(model.parameters(), {.lr = 0.1});
-    const History h = Trainer(quiet({.epochs = 500, .batch_size = 0, .loss = Loss::MSE,
+    const History h = Trainer(quiet({.epochs = 500,
+                                     .batch_size = 0,
+                                     .loss = Loss::MSE,
                                      .on_epoch = [](const EpochStats& s) { return s.loss >= 0.01; }}))
                           .fit(model, opt, X, y);
     CHECK(h.epochs.back().loss < 0.01);
@@ -146,7 +151,8 @@ TEST_CASE("A 2-2-1 tensor network learns XOR to a loss below 0.01 (full batch)")
 TEST_CASE("Trainer: batch sizes set the number of updates and memory stays flat") {
     const Dataset data = make_moons(10, 0.1, 1);
     const Tensor X = features_tensor(data), y = labels_tensor(data);
-    for (auto [batch, steps_per_epoch] : {std::pair<std::size_t, std::size_t>{1, 10}, {3, 4}, {0, 1}, {10, 1}, {50, 1}}) {
+    for (auto [batch, steps_per_epoch] :
+         {std::pair<std::size_t, std::size_t>{1, 10}, {3, 4}, {0, 1}, {10, 1}, {50, 1}}) {
         CAPTURE(batch);
         const TensorMLP model(2, {4, 2}, {.seed = 1});
         SGD opt(model.parameters(), 0.1);
@@ -164,7 +170,9 @@ TEST_CASE("Trainer learns two moons with a validation split and the same seed gi
         const TensorMLP model(2, {16, 16, 2}, {.hidden = Activation::Relu, .init = Init::He, .seed = 5});
         Adam opt(model.parameters(), {.lr = 0.02});
         CosineLR schedule(opt, {.t_max = 60});
-        return Trainer(quiet({.epochs = 60, .batch_size = 16, .validation_fraction = 0.25, .seed = 7, .schedule = &schedule}))
+        return Trainer(
+                   quiet(
+                       {.epochs = 60, .batch_size = 16, .validation_fraction = 0.25, .seed = 7, .schedule = &schedule}))
             .fit(model, opt, X, y);
     };
     const History h = train();
@@ -192,7 +200,8 @@ TEST_CASE("Trainer with explicit validation data, evaluate, hinge and BCE losses
         const TensorMLP model(2, {16, 1}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 2});
         Adam opt(model.parameters(), {.lr = 0.05});
         const Trainer trainer(quiet({.epochs = 80, .batch_size = 20, .loss = loss}));
-        const History h = trainer.fit(model, opt, features_tensor(d), labels_tensor(d), features_tensor(v), labels_tensor(v));
+        const History h =
+            trainer.fit(model, opt, features_tensor(d), labels_tensor(d), features_tensor(v), labels_tensor(v));
         CHECK(h.epochs.back().val_accuracy > 0.95);
         const Evaluation e = trainer.evaluate(model, features_tensor(v), labels_tensor(v));
         CHECK(e.accuracy == h.epochs.back().val_accuracy);
@@ -207,7 +216,8 @@ TEST_CASE("Trainer: history CSV, one progress line per epoch off a terminal, a b
     SGD opt(model.parameters(), 0.1);
     std::FILE* lines = std::tmpfile();
     REQUIRE(lines != nullptr);
-    const History h = Trainer({.epochs = 3, .batch_size = 4, .output = lines}).fit(model, opt, X, y);  // Auto: not a tty
+    const History h =
+        Trainer({.epochs = 3, .batch_size = 4, .output = lines}).fit(model, opt, X, y);  // Auto: not a tty
     const std::string out = read_file(lines);
     std::fclose(lines);
     CHECK(out.find("epoch 1/3: loss ") == 0);
@@ -255,17 +265,20 @@ TEST_CASE("Trainer errors name the problem") {
     const Trainer trainer(quiet({.epochs = 1}));
     const Tensor X = Tensor::zeros({4, 2}).set_requires_grad(false);
     CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, Tensor::zeros({3})),
-                         "Trainer::fit: X is [4, 2] but y is [3]: they need the same number of rows", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 0.5, 1.0})),
-                         "Trainer::fit: cross-entropy loss: target 0.5 (element 2 of y) is not a class index (a whole number >= 0)",
+                         "Trainer::fit: X is [4, 2] but y is [3]: they need the same number of rows",
                          std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 0.5, 1.0})),
+        "Trainer::fit: cross-entropy loss: target 0.5 (element 2 of y) is not a class index (a whole number >= 0)",
+        std::invalid_argument);
     CHECK_THROWS_WITH_AS(Trainer(quiet({.loss = Loss::Hinge})).fit(model, opt, X, Tensor({4}, {0.0, 1.0, 1.0, 1.0})),
                          "Trainer::fit: hinge loss: target 0 (element 0 of y) is not -1 or +1", std::invalid_argument);
     CHECK_THROWS_WITH_AS(Trainer(quiet({.validation_fraction = 1.0})).fit(model, opt, X, Tensor::zeros({4})),
                          "Trainer::fit: validation_fraction 1 is not in [0, 1)", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 1e20, 1.0})),
-                         "Trainer::fit: cross-entropy loss: target 1e+20 (element 2 of y) is not a class index (a whole number >= 0)",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 1e20, 1.0})),
+        "Trainer::fit: cross-entropy loss: target 1e+20 (element 2 of y) is not a class index (a whole number >= 0)",
+        std::invalid_argument);
     // A label beyond the model's outputs is caught by cross_entropy, naming the label.
     CHECK_THROWS_AS(trainer.fit(model, opt, X, Tensor({4}, {0.0, 1.0, 5.0, 1.0})), std::invalid_argument);
 }
@@ -282,7 +295,8 @@ TEST_CASE("Trainer validates on every row of an explicit validation set with sev
     const Tensor X = Tensor({6, 3}, xs).set_requires_grad(false), y = Tensor({6, 2}, ys).set_requires_grad(false);
     const Tensor X_val = Tensor({3, 3}, std::vector<double>(xs.begin(), xs.begin() + 9)).set_requires_grad(false);
     const Tensor y_val = Tensor({3, 2}, std::vector<double>(ys.begin(), ys.begin() + 6)).set_requires_grad(false);
-    const History h = Trainer(quiet({.epochs = 3, .batch_size = 2, .loss = Loss::MSE})).fit(model, opt, X, y, X_val, y_val);
+    const History h =
+        Trainer(quiet({.epochs = 3, .batch_size = 2, .loss = Loss::MSE})).fit(model, opt, X, y, X_val, y_val);
     REQUIRE(h.epochs.size() == 3);
     // The reported validation loss is the MSE of the model on those 3 rows.
     ag::Scope scope;
@@ -291,7 +305,8 @@ TEST_CASE("Trainer validates on every row of an explicit validation set with sev
 }
 
 TEST_CASE("The progress bar fits the terminal's width and shows elapsed time and ETA") {
-    const detail::BatchProgress p{.epoch = 3, .epochs = 20, .done = 600, .total = 1200, .loss = 0.123456, .seconds = 4.5};
+    const detail::BatchProgress p{
+        .epoch = 3, .epochs = 20, .done = 600, .total = 1200, .loss = 0.123456, .seconds = 4.5};
     // Wide: the whole line, a 30-cell bar.
     CHECK(detail::progress_line(p, 200) ==
           "epoch 3/20 [###############...............]  50% loss 0.1235 00:04<00:04 133 samples/s");
@@ -341,7 +356,8 @@ TEST_CASE("Trainer refuses zero rows instead of reporting a NaN loss") {
     const TensorMLP model(2, {2}, {.seed = 1});
     SGD opt(model.parameters(), 0.1);
     const Trainer trainer(quiet({.epochs = 1, .loss = Loss::MSE}));
-    const Tensor X0 = Tensor::zeros({0, 2}).set_requires_grad(false), y0 = Tensor::zeros({0, 2}).set_requires_grad(false);
+    const Tensor X0 = Tensor::zeros({0, 2}).set_requires_grad(false),
+                 y0 = Tensor::zeros({0, 2}).set_requires_grad(false);
     const Tensor X = Tensor::zeros({4, 2}).set_requires_grad(false), y = Tensor::zeros({4, 2}).set_requires_grad(false);
     CHECK_THROWS_WITH_AS(trainer.evaluate(model, X0, y0), "Trainer::evaluate: X is [0, 2]: there are no rows",
                          std::invalid_argument);
@@ -350,10 +366,11 @@ TEST_CASE("Trainer refuses zero rows instead of reporting a NaN loss") {
     CHECK_THROWS_WITH_AS(trainer.fit(model, opt, X, y, X0, y0),
                          "Trainer::fit (validation): X is [0, 2]: there are no rows", std::invalid_argument);
     // A validation fraction that holds out no row (round(0.1 · 4) = 0) is an error, not a run without validation.
-    CHECK_THROWS_WITH_AS(Trainer(quiet({.epochs = 1, .loss = Loss::MSE, .validation_fraction = 0.1})).fit(model, opt, X, y),
-                         "Trainer::fit: validation_fraction 0.1 of 4 rows gives 4 training and 0 validation rows; each "
-                         "part needs at least one",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        Trainer(quiet({.epochs = 1, .loss = Loss::MSE, .validation_fraction = 0.1})).fit(model, opt, X, y),
+        "Trainer::fit: validation_fraction 0.1 of 4 rows gives 4 training and 0 validation rows; each "
+        "part needs at least one",
+        std::invalid_argument);
     CHECK(trainer.evaluate(model, X, y).loss >= 0);
     CHECK(opt.steps() == 0);
 }
@@ -372,6 +389,7 @@ TEST_CASE("Linear layers whose weight size overflows are refused before anything
     CHECK_THROWS_AS(TensorMLP(std::size_t{1} << 62, {4}), std::length_error);
     CHECK_THROWS_AS(TensorMLP32(8, {std::size_t{1} << 61, 2}), std::length_error);
     // A shape given by hand whose sizes multiply past 64 bits.
-    CHECK_THROWS_AS(NamedParameter("w", {std::size_t{1} << 32, std::size_t{1} << 32}, std::vector<Value>{}), std::length_error);
+    CHECK_THROWS_AS(NamedParameter("w", {std::size_t{1} << 32, std::size_t{1} << 32}, std::vector<Value>{}),
+                    std::length_error);
     CHECK(NamedParameter("empty", {0, std::size_t{1} << 40}, std::vector<Value>{}).size() == 0);
 }

@@ -31,9 +31,9 @@ TEST_CASE("Trainer: a custom loss (mean absolute error) takes the step computed 
     SGD opt(model.parameters(), 0.3);
     const Tensor X = Tensor(ag::Shape{3, 1}, {1.0, 2.0, 3.0}).set_requires_grad(false);
     const Tensor y = column({1.0, 0.5, 1.0});
-    const Trainer trainer(quiet({.epochs = 1,
-                                 .batch_size = 0,
-                                 .loss_fn = [](const auto& pred, const auto& target) { return ag::mean(ag::abs(pred - target)); }}));
+    const Trainer trainer(quiet({.epochs = 1, .batch_size = 0, .loss_fn = [](const auto& pred, const auto& target) {
+                                     return ag::mean(ag::abs(pred - target));
+                                 }}));
     const History h = trainer.fit(model, opt, X, y);
     REQUIRE(h.epochs.size() == 1);
     CHECK(h.epochs[0].loss == doctest::Approx(0.5).epsilon(1e-15));
@@ -57,7 +57,8 @@ TEST_CASE("Trainer: a custom loss equal to MSE gives MSE's history") {
         return Trainer(quiet(o)).fit(model, opt, X, y);
     };
     const History mse = run({.loss = Loss::MSE});
-    const History custom = run({.loss_fn = [](const Tensor& p, const Tensor& t) { return ag::mean((p - t) * (p - t)); }});
+    const History custom =
+        run({.loss_fn = [](const Tensor& p, const Tensor& t) { return ag::mean((p - t) * (p - t)); }});
     REQUIRE(custom.epochs.size() == 4);
     for (std::size_t e = 0; e < 4; ++e) {
         CAPTURE(e);
@@ -71,11 +72,13 @@ TEST_CASE("Trainer: custom loss errors name the problem") {
     SGD opt(model.parameters(), 0.1);
     const Tensor X = Tensor(ag::Shape{2, 1}, {1.0, 2.0}).set_requires_grad(false);
     const Tensor y = column({1.0, 2.0});
-    const Trainer f32_only(quiet({.epochs = 1, .loss_fn = [](const ag::Tensor32& p, const ag::Tensor32&) { return ag::sum(p); }}));
-    CHECK_THROWS_WITH_AS(f32_only.fit(model, opt, X, y),
-                         "Trainer: the custom loss (TrainOptions::loss_fn) takes only float32 tensors, and this model's "
-                         "are float64",
-                         std::invalid_argument);
+    const Trainer f32_only(
+        quiet({.epochs = 1, .loss_fn = [](const ag::Tensor32& p, const ag::Tensor32&) { return ag::sum(p); }}));
+    CHECK_THROWS_WITH_AS(
+        f32_only.fit(model, opt, X, y),
+        "Trainer: the custom loss (TrainOptions::loss_fn) takes only float32 tensors, and this model's "
+        "are float64",
+        std::invalid_argument);
     const Trainer not_scalar(quiet({.epochs = 1, .loss_fn = [](const auto& p, const auto& t) { return p - t; }}));
     CHECK_THROWS_WITH_AS(not_scalar.fit(model, opt, X, y),
                          "Trainer: the custom loss (TrainOptions::loss_fn) gave a tensor of shape [2, 1]; it must give "
@@ -116,7 +119,8 @@ TEST_CASE("Trainer::predict and predict_classes: the model's outputs in batches,
     // One output: logit > 0 → 1 (binary cross-entropy), score > 0 → +1 else −1 (hinge).
     const Linear line({{1.0}}, {0.0});
     const Tensor x = Tensor(ag::Shape{3, 1}, {-2.0, 0.5, 0.0}).set_requires_grad(false);
-    CHECK(Trainer(quiet({.loss = Loss::BinaryCrossEntropy})).predict_classes(line, x) == std::vector<std::int64_t>{0, 1, 0});
+    CHECK(Trainer(quiet({.loss = Loss::BinaryCrossEntropy})).predict_classes(line, x) ==
+          std::vector<std::int64_t>{0, 1, 0});
     CHECK(Trainer(quiet({.loss = Loss::Hinge})).predict_classes(line, x) == std::vector<std::int64_t>{-1, 1, -1});
     CHECK_THROWS_WITH_AS(Trainer(quiet({.loss = Loss::MSE})).predict_classes(line, x),
                          "Trainer::predict_classes: the trainer's loss is mse, which has no classes (CrossEntropy, "
@@ -159,7 +163,8 @@ TEST_CASE("Trainer: ReduceLROnPlateau watches the validation loss, else the trai
     // A rate too small to move the loss by the relative threshold 1e-4: every epoch after the first is bad.
     SGD opt(model.parameters(), 1e-6);
     ReduceLROnPlateau plateau(opt, {.factor = 0.5, .patience = 1});
-    const History h = Trainer(quiet({.epochs = 5, .validation_fraction = 0.25, .schedule = &plateau})).fit(model, opt, X, y);
+    const History h =
+        Trainer(quiet({.epochs = 5, .validation_fraction = 0.25, .schedule = &plateau})).fit(model, opt, X, y);
     REQUIRE(h.epochs.size() == 5);
     // epoch 1 best; 2 bad 1; 3 bad 2 > 1: halved for epoch 4; 4 bad 1; 5 bad 2: halved after.
     CHECK(h.epochs[2].lr == 1e-6);

@@ -85,7 +85,7 @@ Reference reference_of(const Model& model, bool float32) {
 }
 
 struct BatchFigures {
-    double loss = 0;      // mean over the batch, as the loss functions reduce
+    double loss = 0;  // mean over the batch, as the loss functions reduce
     std::size_t correct = 0;
     double margin = std::numeric_limits<double>::infinity();  // smallest distance of a prediction from its threshold
 };
@@ -93,8 +93,9 @@ struct BatchFigures {
 // The loss, correct predictions and, when `grad` is given, the gradient of
 // the mean loss, over `rows` of X [n, d] with targets Y (one per row for
 // cross-entropy, else k per row).
-BatchFigures reference_batch(const Reference& net, Loss loss, const std::vector<double>& X, const std::vector<double>& Y,
-                             std::span<const std::int64_t> rows, std::array<std::vector<double>, 4>* grad) {
+BatchFigures reference_batch(const Reference& net, Loss loss, const std::vector<double>& X,
+                             const std::vector<double>& Y, std::span<const std::int64_t> rows,
+                             std::array<std::vector<double>, 4>* grad) {
     const auto& [W1, b1, W2, b2] = net.p;
     const std::size_t d = net.d, H = net.H, k = net.k;
     if (grad != nullptr)
@@ -274,7 +275,8 @@ std::vector<double> figures(const History& h, const Evaluation& e) {
 }
 
 TrainOptions options(Loss loss) {
-    return {.epochs = 3, .batch_size = 7, .loss = loss, .validation_fraction = 0.25, .seed = 3, .progress = Progress::Off};
+    return {
+        .epochs = 3, .batch_size = 7, .loss = loss, .validation_fraction = 0.25, .seed = 3, .progress = Progress::Off};
 }
 
 // Tolerances (relative), far above what summation order does and far
@@ -368,10 +370,9 @@ TEST_CASE("The trainer's figures are the reference loop's: cross-entropy, binary
         detail::split_rows(data.size(), data.labels, run.loss, 0.25, 3, train_rows, validation_rows);
         CHECK(train_rows.size() == 30);
         double margin = 0;
-        const std::vector<double> reference =
-            reference_run(start, run.loss, {data.features, data.labels, train_rows},
-                          {data.features, data.labels, validation_rows},
-                          {data.features, data.labels, detail::all_rows(static_cast<std::int64_t>(data.size()))}, margin);
+        const std::vector<double> reference = reference_run(
+            start, run.loss, {data.features, data.labels, train_rows}, {data.features, data.labels, validation_rows},
+            {data.features, data.labels, detail::all_rows(static_cast<std::int64_t>(data.size()))}, margin);
         REQUIRE(margin > (run.float32 ? float32_margin : float64_margin));
         check_against_reference(got, reference, run.float32 ? float32_tolerance : float64_tolerance);
         // In one process (one BLAS kernel) the same run gives the same figures to the bit.
@@ -398,9 +399,9 @@ TEST_CASE("The trainer's figures are the reference loop's: mse on two target col
     const std::vector<double> got = figures(h, trainer.evaluate(model, X_val, y_val));
     // Every training row, reshuffled each epoch; validation on every row of X_val.
     double margin = 0;
-    const std::vector<double> reference = reference_run(start, Loss::MSE, {xs, ys, detail::all_rows(10)},
-                                                        {xs_val, ys_val, detail::all_rows(4)},
-                                                        {xs_val, ys_val, detail::all_rows(4)}, margin);
+    const std::vector<double> reference =
+        reference_run(start, Loss::MSE, {xs, ys, detail::all_rows(10)}, {xs_val, ys_val, detail::all_rows(4)},
+                      {xs_val, ys_val, detail::all_rows(4)}, margin);
     check_against_reference(got, reference, float64_tolerance);
     // The final evaluation is the last epoch's validation.
     CHECK(got[12] == doctest::Approx(got[10]).epsilon(1e-15));

@@ -166,7 +166,8 @@ TEST_CASE("ag::grad for tensors returns gradients as tensors and touches no .gra
     CHECK(gv[0].data()[0] == doctest::Approx(2 * 2.5 * 2 * 0.5));
     CHECK(gv[1].data()[2] == 0.0);
     Tensor frozen = Tensor({1}, {1.0}).set_requires_grad(false);
-    CHECK_THROWS_WITH_AS(ag::grad(f, {frozen}), doctest::Contains("does not require a gradient"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(ag::grad(f, {frozen}), doctest::Contains("does not require a gradient"),
+                         std::invalid_argument);
     // The scalar ag::grad reaches through tensors too, touching no .grad().
     Value a = 0.7;
     Value out = ag::to_value(ag::sum(ag::to_tensor(a) * w));
@@ -184,5 +185,6 @@ TEST_CASE("printing: gradients like tensors, and operator<< for Value and Tensor
     std::ostringstream os;
     Value v = 2.0;
     os << v << " | " << Tensor({2}, {1.0, 2.5}) << " | " << x.grad();
-    CHECK(os.str() == "Value(data=2, grad=0) | Tensor(shape=[2], dtype=float64, data=[  1, 2.5]) | [[0.5,   1],\n [1.5,   2]]");
+    CHECK(os.str() ==
+          "Value(data=2, grad=0) | Tensor(shape=[2], dtype=float64, data=[  1, 2.5]) | [[0.5,   1],\n [1.5,   2]]");
 }

@@ -44,8 +44,8 @@ std::vector<UnaryCase> unary_cases() {
         {"exp", [](const Value& a) { return ag::exp(a); }, [](double x) { return std::exp(x); }, anywhere},
         {"log", [](const Value& a) { return ag::log(a); }, [](double x) { return 1 / x; }, positive},
         {"sqrt", [](const Value& a) { return ag::sqrt(a); }, [](double x) { return 0.5 / std::sqrt(x); }, positive},
-        {"tanh", [](const Value& a) { return ag::tanh(a); },
-         [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, anywhere},
+        {"tanh", [](const Value& a) { return ag::tanh(a); }, [](double x) { return 1 - std::tanh(x) * std::tanh(x); },
+         anywhere},
         {"sigmoid", [](const Value& a) { return ag::sigmoid(a); }, [](double x) { return sig(x) * (1 - sig(x)); },
          anywhere},
         {"relu", [](const Value& a) { return ag::relu(a); }, [](double x) { return x > 0 ? 1.0 : 0.0; }, anywhere},
@@ -65,7 +65,9 @@ std::vector<UnaryCase> unary_cases() {
         {"3 * a", [](const Value& a) { return 3.0 * a; }, [](double) { return 3.0; }, anywhere},
         {"a / 3", [](const Value& a) { return a / 3.0; }, [](double) { return 1.0 / 3.0; }, anywhere},
         {"3 / a", [](const Value& a) { return 3.0 / a; }, [](double x) { return -3.0 / (x * x); }, anywhere},
-        {"tan", [](const Value& a) { return ag::tan(a); }, [](double x) { return 1 + std::tan(x) * std::tan(x); },
+        {"tan",
+         [](const Value& a) { return ag::tan(a); },
+         [](double x) { return 1 + std::tan(x) * std::tan(x); },
          {-1.0, 0.3, 1.2}},
         {"atan", [](const Value& a) { return ag::atan(a); }, [](double x) { return 1 / (1 + x * x); }, anywhere},
         {"sinh", [](const Value& a) { return ag::sinh(a); }, [](double x) { return std::cosh(x); }, anywhere},
@@ -76,7 +78,10 @@ std::vector<UnaryCase> unary_cases() {
          [](double x) { return 2 / std::sqrt(std::numbers::pi) * std::exp(-x * x); }, anywhere},
         {"softplus", [](const Value& a) { return ag::softplus(a); }, [](double x) { return sig(x); }, anywhere},
         {"gelu", [](const Value& a) { return ag::gelu(a); },
-         [](double x) { return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-x * x / 2) / std::sqrt(2 * std::numbers::pi); },
+         [](double x) {
+             return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+                    x * std::exp(-x * x / 2) / std::sqrt(2 * std::numbers::pi);
+         },
          anywhere},
         {"leaky_relu(a, 0.1)", [](const Value& a) { return ag::leaky_relu(a, 0.1); },
          [](double x) { return x > 0 ? 1.0 : 0.1; }, anywhere},
@@ -142,8 +147,7 @@ TEST_CASE("every binary op: both partials equal the hand-derived formulas and ce
             c.f(a, b).backward();
             CHECK(a.grad() == doctest::Approx(c.dfa(a0, b0)).epsilon(1e-14));
             CHECK(b.grad() == doctest::Approx(c.dfb(a0, b0)).epsilon(1e-14));
-            auto report =
-                ag::check_gradients([&](const std::vector<Value>& v) { return c.f(v[0], v[1]); }, {a0, b0});
+            auto report = ag::check_gradients([&](const std::vector<Value>& v) { return c.f(v[0], v[1]); }, {a0, b0});
             INFO(report.table());
             CHECK(report.ok());
         }
@@ -163,9 +167,11 @@ TEST_CASE("every op in ops.hpp's lists has a row in the op tables above") {
         covered.push_back(ag::tape().op(c.f(Value(0.5), Value(1.5)).index()));
     }
     auto has = [&](ag::Op op) { return std::find(covered.begin(), covered.end(), op) != covered.end(); };
+// clang-format off
 #define AG_HAS_ROW(Name) CHECK_MESSAGE(has(ag::Op::Name), "no test row records ag::Op::" #Name);
     AG_UNARY_OPS(AG_HAS_ROW) AG_BINARY_OPS(AG_HAS_ROW) AG_CONST_OPS(AG_HAS_ROW)
 #undef AG_HAS_ROW
+    // clang-format on
 }
 
 TEST_CASE("every op propagates NaN from any operand (IEEE's pow(1, NaN) = pow(NaN, 0) = 1 aside)") {
@@ -283,7 +289,7 @@ TEST_CASE("gradients accumulate where a node is used more than once") {
 TEST_CASE("backward() twice accumulates leaf gradients, as in PyTorch, and zero_grad resets") {
     ag::Scope scope;
     Value x = 1.5, y = -0.5;
-    Value h = x * y;        // an intermediate node used below
+    Value h = x * y;  // an intermediate node used below
     Value f = ag::sin(h) + x;
     f.backward();
     const double gx = y.data() * std::cos(-0.75) + 1, gy = x.data() * std::cos(-0.75);
@@ -466,8 +472,8 @@ TEST_CASE("fmt prints Value(data=..., grad=...)") {
 
 TEST_CASE("check_gradients catches a wrong derivative and names the input") {
     // relu at exactly 0: the engine says 0, the central difference says 0.5.
-    auto report = ag::check_gradients([](const std::vector<Value>& v) { return ag::relu(v[0]) + v[1] * v[1]; },
-                                      {0.0, 1.5});
+    auto report =
+        ag::check_gradients([](const std::vector<Value>& v) { return ag::relu(v[0]) + v[1] * v[1]; }, {0.0, 1.5});
     CHECK_FALSE(report.ok());
     CHECK(report.worst_input == 0);
     CHECK(report.inputs[0].numeric == doctest::Approx(0.5));

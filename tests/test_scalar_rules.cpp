@@ -23,14 +23,16 @@ constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double Inf = std::numeric_limits<double>::infinity();
 
 // Equal to the bit, or both NaN.
-bool same(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b) || (a != a && b != b); }
+bool same(double a, double b) {
+    return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b) || (a != a && b != b);
+}
 
 struct ConstantCase {
     std::string name;
-    ag::Op op;                                          // the op the constant form records
+    ag::Op op;                                                 // the op the constant form records
     std::function<Value(const Value&, double)> with_constant;  // e.g. a * c
     std::function<Value(const Value&, const Value&)> binary;   // the same with c a node
-    std::vector<std::pair<double, double>> points;      // (a, c)
+    std::vector<std::pair<double, double>> points;             // (a, c)
 };
 
 std::vector<ConstantCase> constant_cases() {
@@ -42,9 +44,9 @@ std::vector<ConstantCase> constant_cases() {
     // Kinks: zero operands, zero exponents, zero bases with exponents of each sign, NaN and infinities.
     const std::vector<std::pair<double, double>> zeros = {{0.0, 1.5}, {1.5, 0.0}, {0.0, 0.0}, {-0.0, 2.0},
                                                           {NaN, 1.0}, {1.0, NaN}, {Inf, 2.0}, {2.0, Inf}};
-    const std::vector<std::pair<double, double>> pow_kinks = {{0.0, 2.0},  {0.0, 0.0},  {0.0, -1.0}, {0.0, 0.5},
-                                                              {2.0, 0.0},  {-1.0, 2.0}, {-1.0, 0.5}, {1.0, NaN},
-                                                              {NaN, 0.0},  {0.0, -2.5}, {3.0, 1.0},  {-0.0, 3.0}};
+    const std::vector<std::pair<double, double>> pow_kinks = {{0.0, 2.0}, {0.0, 0.0},  {0.0, -1.0}, {0.0, 0.5},
+                                                              {2.0, 0.0}, {-1.0, 2.0}, {-1.0, 0.5}, {1.0, NaN},
+                                                              {NaN, 0.0}, {0.0, -2.5}, {3.0, 1.0},  {-0.0, 3.0}};
     using V = const Value&;
     return {
         {"a + c", ag::Op::AddC, [](V a, double c) { return a + c; }, [](V a, V c) { return a + c; },
@@ -66,19 +68,25 @@ std::vector<ConstantCase> constant_cases() {
         {"pow(a, c)", ag::Op::PowC, [](V a, double c) { return ag::pow(a, c); }, [](V a, V c) { return ag::pow(a, c); },
          with(ordinary, pow_kinks)},
         // For c^a the point is (exponent a, base c): swap the kinks.
-        {"pow(c, a)", ag::Op::RPowC, [](V a, double c) { return ag::pow(c, a); }, [](V a, V c) { return ag::pow(c, a); },
-         with(ordinary, [&] {
-             std::vector<std::pair<double, double>> swapped;
-             for (auto [b, e] : pow_kinks) swapped.emplace_back(e, b);
-             return swapped;
-         }())},
+        {"pow(c, a)", ag::Op::RPowC, [](V a, double c) { return ag::pow(c, a); },
+         [](V a, V c) { return ag::pow(c, a); },
+         with(ordinary,
+              [&] {
+                  std::vector<std::pair<double, double>> swapped;
+                  for (auto [b, e] : pow_kinks) swapped.emplace_back(e, b);
+                  return swapped;
+              }())},
     };
 }
 
 template <class T>
-concept reaches_guard_counter = requires(T& t) { t.no_grad_depth_; };
+concept reaches_guard_counter = requires(T& t) {
+    t.no_grad_depth_;
+};
 template <class T>
-concept reaches_node_array = requires(T& t) { t.value_; };
+concept reaches_node_array = requires(T& t) {
+    t.value_;
+};
 
 }  // namespace
 
@@ -103,9 +111,11 @@ TEST_CASE("every constant-operand op equals its binary twin: value and derivativ
             CHECK(same(a.grad(), a2.grad()));
         }
     }
+// clang-format off
 #define AG_COVERED(Name) CHECK_MESSAGE(std::find(covered.begin(), covered.end(), ag::Op::Name) != covered.end(), #Name);
     AG_BINARY_CONST_OPS(AG_COVERED)
 #undef AG_COVERED
+    // clang-format on
 }
 
 TEST_CASE("pow(0, e) has the same d/de with a constant base as with a node base, e < 0 included") {

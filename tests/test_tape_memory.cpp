@@ -20,7 +20,8 @@ TEST_CASE("a node takes 32 bytes, and the committed memory is little more than c
         CHECK(ag::tape().bytes_reserved() == 0);
         ag::tape().reserve(100'000);
         reserved = ag::tape().bytes_reserved();
-    }).join();
+    })
+        .join();
     // Each of the four arrays starts on its own page, at a staggered offset,
     // and is committed in whole pages.
     CHECK(reserved >= 100'000 * ag::Tape::bytes_per_node);
@@ -47,8 +48,7 @@ TEST_CASE("a repeated constant reuses its slot, distinct ones grow the pool, rew
         CHECK(y.data() == doctest::Approx(2.0 * sum_c + 50.0).epsilon(1e-14));
         CHECK(x.grad() == doctest::Approx(sum_c).epsilon(1e-14));
         // Every constant kept its value through the pool's growth.
-        for (std::uint32_t k = 0; k < 1000; ++k)
-            CHECK(t.constant(mark.constants + k) == 0.001 * (k + 1));
+        for (std::uint32_t k = 0; k < 1000; ++k) CHECK(t.constant(mark.constants + k) == 0.001 * (k + 1));
     }
     CHECK(t.constant_count() == mark.constants);
     CHECK(t.size() == mark.nodes);
@@ -64,11 +64,11 @@ TEST_CASE("a thread's tape gives back all its memory when the thread exits") {
             for (int i = 0; i < 5000; ++i) f = f + ag::sin(x * (0.001 * i));
             f.backward();
             CHECK(x.grad() == doctest::Approx([] {
-                      double d = 0;
-                      for (int i = 0; i < 5000; ++i) d += 0.001 * i * std::cos(0.5 * 0.001 * i);
-                      return d;
-                  }())
-                      .epsilon(1e-12));
+                                  double d = 0;
+                                  for (int i = 0; i < 5000; ++i) d += 0.001 * i * std::cos(0.5 * 0.001 * i);
+                                  return d;
+                              }())
+                                  .epsilon(1e-12));
             ag::Tensor a({3}, {1.0, 2.0, 3.0});
             ag::Tensor s = ag::sum(a * a);
             s.backward();
@@ -90,7 +90,8 @@ TEST_CASE("under NoGrad, results get no gradient buffer: inference takes about h
             for (int k = 0; k < 20; ++k) y = ag::tanh(y * 1.01);  // 40 results of 800 kB values
             CHECK(y.requires_grad() == !no_grad);
             grown = ag::tape().bytes_reserved() - before;
-        }).join();
+        })
+            .join();
         return static_cast<double>(grown);
     };
     const double with_grad = forward_bytes(false), without = forward_bytes(true);

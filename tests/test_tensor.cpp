@@ -175,8 +175,7 @@ TEST_CASE("elementwise binary ops: values with broadcasting") {
     CHECK((m - 1.0).to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5});
     CHECK((-m).to_vector() == std::vector<double>{-1, -2, -3, -4, -5, -6});
     CHECK(ag::pow(m, 2.0).to_vector() == std::vector<double>{1, 4, 9, 16, 25, 36});
-    CHECK(ag::pow(m, row / 10.0).to_vector() ==
-          std::vector<double>{1, 4, 27, 4, 25, 216});
+    CHECK(ag::pow(m, row / 10.0).to_vector() == std::vector<double>{1, 4, 27, 4, 25, 216});
 }
 
 TEST_CASE("elementwise binary ops: gradients with broadcasting (central differences)") {
@@ -569,9 +568,16 @@ TEST_CASE("select_rows and concat: values and gradients") {
     const Tensor ac = ag::concat({a, c}, 1);
     CHECK(ac.shape() == Shape{3, 3});
     CHECK(ac.to_vector() == std::vector<double>{1, 2, 9, 3, 4, 10, 5, 6, 11});
-    check_grad([](const Inputs& in) { return ag::concat({in[0], in[1], in[2], in[0]}, 1); },
-               {random({2, 2}, 93), random({2, 1}, 94), random({2, 3}, 95)});
-    check_grad([](const Inputs& in) { return ag::concat({in[0], in[1]}, 0); }, {random({1, 3}, 96), random({2, 3}, 97)});
+    check_grad(
+        [](const Inputs& in) {
+            return ag::concat({in[0], in[1], in[2], in[0]}, 1);
+        },
+        {random({2, 2}, 93), random({2, 1}, 94), random({2, 3}, 95)});
+    check_grad(
+        [](const Inputs& in) {
+            return ag::concat({in[0], in[1]}, 0);
+        },
+        {random({1, 3}, 96), random({2, 3}, 97)});
 }
 
 TEST_CASE("sizes past int64: numel / arange / reshape / concat / broadcasting throw std::length_error") {
@@ -585,7 +591,7 @@ TEST_CASE("sizes past int64: numel / arange / reshape / concat / broadcasting th
     CHECK_THROWS_AS((void)Shape({2, int64_max}).numel(), std::length_error);
     CHECK(Shape{int64_max}.numel() == int64_max);
     CHECK(Shape{big, 0, big / 4}.numel() == 0);  // the nonzero sizes multiply to 2^62
-    CHECK(Shape{-1, big}.numel() == -big);        // reshape's -1
+    CHECK(Shape{-1, big}.numel() == -big);       // reshape's -1
 
     ag::Scope scope;
     CHECK_THROWS_AS(Tensor::zeros({big, big}), std::length_error);

@@ -20,7 +20,8 @@ Weights random_weights(const std::vector<std::int64_t>& sizes, std::uint64_t see
     ag::Rng rng(seed);
     Weights p{sizes, {}, {}};
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-        std::vector<double> w(static_cast<std::size_t>(sizes[l] * sizes[l + 1])), b(static_cast<std::size_t>(sizes[l + 1]));
+        std::vector<double> w(static_cast<std::size_t>(sizes[l] * sizes[l + 1])),
+            b(static_cast<std::size_t>(sizes[l + 1]));
         for (double& v : w) v = rng.uniform(-1, 1);
         for (double& v : b) v = rng.uniform(-0.5, 0.5);
         p.w.push_back(w);
@@ -57,7 +58,8 @@ Result scalar_mlp(const Weights& p, const std::vector<double>& x, std::int64_t r
             std::vector<ag::Value> next;
             for (std::int64_t j = 0; j < out; ++j) {
                 ag::Value a = B[l][static_cast<std::size_t>(j)];
-                for (std::int64_t i = 0; i < in; ++i) a = a + h[static_cast<std::size_t>(i)] * W[l][static_cast<std::size_t>(i * out + j)];
+                for (std::int64_t i = 0; i < in; ++i)
+                    a = a + h[static_cast<std::size_t>(i)] * W[l][static_cast<std::size_t>(i * out + j)];
                 if (l + 1 < layers) a = act == Act::Tanh ? ag::tanh(a) : ag::relu(a);
                 next.push_back(a);
             }
@@ -74,8 +76,8 @@ Result scalar_mlp(const Weights& p, const std::vector<double>& x, std::int64_t r
             }
         }
     }
-    const double count = loss_kind == Loss::CrossEntropy ? static_cast<double>(rows)
-                                                          : static_cast<double>(rows * p.sizes.back());
+    const double count =
+        loss_kind == Loss::CrossEntropy ? static_cast<double>(rows) : static_cast<double>(rows * p.sizes.back());
     const ag::Value loss = total / count;
     loss.backward();
     Result res{loss.data(), {}, {}};
@@ -142,7 +144,8 @@ Problem make_problem(const std::vector<std::int64_t>& sizes, std::int64_t rows, 
     ag::Rng rng(seed + 1);
     for (std::int64_t i = 0; i < rows * sizes.front(); ++i) pr.x.push_back(rng.uniform(-2, 2));
     for (std::int64_t i = 0; i < rows * sizes.back(); ++i) pr.targets.push_back(rng.uniform(-1, 1));
-    for (std::int64_t r = 0; r < rows; ++r) pr.labels.push_back(static_cast<int>(rng.below(static_cast<std::uint64_t>(sizes.back()))));
+    for (std::int64_t r = 0; r < rows; ++r)
+        pr.labels.push_back(static_cast<int>(rng.below(static_cast<std::uint64_t>(sizes.back()))));
     return pr;
 }
 

@@ -27,10 +27,10 @@ struct Row {
 };
 
 // One function written once for both dtypes.
-#define ROW(name, shapes, body, ...)                                                                        \
-    Row {                                                                                                   \
-        name, shapes, [](const std::vector<Tensor>& x) -> Tensor { return body; },                          \
-            [](const std::vector<Tensor32>& x) -> Tensor32 { return body; } __VA_OPT__(, ) __VA_ARGS__      \
+#define ROW(name, shapes, body, ...)                                                                   \
+    Row {                                                                                              \
+        name, shapes, [](const std::vector<Tensor>& x) -> Tensor { return body; },                     \
+            [](const std::vector<Tensor32>& x) -> Tensor32 { return body; } __VA_OPT__(, ) __VA_ARGS__ \
     }
 
 // A 0-d tensor of `like`'s dtype holding v.
@@ -114,7 +114,8 @@ std::vector<Row> rows() {
         ROW("scatter_add", (S{{2, 2}}), ag::scatter_add({2, 3}, 1, std::span<const std::int64_t>(kIndex), x[0])),
         // Made of other ops; here for their shapes and errors as much as their gradients.
         ROW("stack", (S{{2, 3}, {2, 3}}), ag::stack({x[0], x[1]}, 1)),
-        ROW("unsqueeze / squeeze", (S{{2, 3}}), ag::squeeze(ag::unsqueeze(x[0], 1) * ag::unsqueeze(ag::sin(x[0]), -2), 1)),
+        ROW("unsqueeze / squeeze", (S{{2, 3}}),
+            ag::squeeze(ag::unsqueeze(x[0], 1) * ag::unsqueeze(ag::sin(x[0]), -2), 1)),
         ROW("index_select", (S{{2, 3}}), ag::index_select(x[0], 1, std::span<const std::int64_t>(kRows))),
         ROW("min", (S{{2, 3}}), ag::min(x[0])),
         ROW("min axis", (S{{2, 3}}), ag::min(x[0], 1, true)),
@@ -195,7 +196,8 @@ TEST_CASE("every tensor op: second derivatives against central differences of th
             const std::vector<Tensor> g = ag::grad(loss, x, ag::create_graph);
             Tensor total = Tensor::zeros({}).set_requires_grad(false);
             for (std::size_t i = 0; i < x.size(); ++i)
-                total = total + ag::sum(g[i] * Tensor(x[i].shape(), std::span<const double>(v[i])).set_requires_grad(false));
+                total = total +
+                        ag::sum(g[i] * Tensor(x[i].shape(), std::span<const double>(v[i])).set_requires_grad(false));
             return total;
         };
         const auto report = ag::check_gradients(F, xs, {.step = 1e-5, .atol = 1e-5, .rtol = 1e-4});

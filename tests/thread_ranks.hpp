@@ -70,7 +70,8 @@ private:
                 if (other.size() != first.size()) throw std::logic_error("ThreadRanks: sums of different sizes");
                 s += other[i];
             }
-            for (int r = 0; r < size_; ++r) std::get<std::span<T>>(ranks_[static_cast<std::size_t>(r)]->pending_[k])[i] = s;
+            for (int r = 0; r < size_; ++r)
+                std::get<std::span<T>>(ranks_[static_cast<std::size_t>(r)]->pending_[k])[i] = s;
         }
     }
 

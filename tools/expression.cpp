@@ -164,11 +164,13 @@ private:
 
     [[noreturn]] void unexpected_character(std::size_t i) const {
         const auto c = static_cast<unsigned char>(s_[i]);
-        if (c >= 0x20 && c < 0x7f) throw ExpressionError(Kind::Syntax, i, 1, fmt::format("unexpected character '{}'", s_[i]));
+        if (c >= 0x20 && c < 0x7f)
+            throw ExpressionError(Kind::Syntax, i, 1, fmt::format("unexpected character '{}'", s_[i]));
         if (const std::size_t len = utf8_length(s_, i); len > 0)
-            throw ExpressionError(Kind::Syntax, i, len,
-                                  fmt::format("unexpected character '{}' (only ASCII operators are understood: + - * / ^)",
-                                              s_.substr(i, len)));
+            throw ExpressionError(
+                Kind::Syntax, i, len,
+                fmt::format("unexpected character '{}' (only ASCII operators are understood: + - * / ^)",
+                            s_.substr(i, len)));
         throw ExpressionError(Kind::Syntax, i, 1, fmt::format("unexpected byte 0x{:02x}", c));
     }
 
@@ -231,7 +233,8 @@ private:
     // bounded.
     std::uint32_t parse_unary() {
         if (++depth_ > Expression::max_depth)
-            fail(Kind::Syntax, tok_, fmt::format("the expression is nested more than {} levels deep", Expression::max_depth));
+            fail(Kind::Syntax, tok_,
+                 fmt::format("the expression is nested more than {} levels deep", Expression::max_depth));
         std::uint32_t result;
         if (tok_.kind == Tok::Minus || tok_.kind == Tok::Plus) {
             const Token op = tok_;
@@ -264,7 +267,8 @@ private:
                 Node n;
                 n.number = std::strtod(digits.c_str(), nullptr);
                 if (std::isinf(n.number))
-                    fail(Kind::Syntax, t, fmt::format("the number {} is too large for a double (max about 1.8e308)", digits));
+                    fail(Kind::Syntax, t,
+                         fmt::format("the number {} is too large for a double (max about 1.8e308)", digits));
                 n.column = static_cast<std::uint32_t>(t.begin);
                 n.length = static_cast<std::uint32_t>(t.end - t.begin);
                 return emit(n);
@@ -275,16 +279,19 @@ private:
                 const std::uint32_t inner = parse_expr();
                 if (tok_.kind != Tok::RParen)
                     fail(Kind::Syntax, tok_,
-                         fmt::format("expected ')' to close the '(' at column {}, found {}", t.begin + 1, describe(tok_)));
+                         fmt::format("expected ')' to close the '(' at column {}, found {}", t.begin + 1,
+                                     describe(tok_)));
                 advance();
                 return inner;
             }
             default: {
                 std::string hint;
-                if (t.kind == Tok::Star && t.begin > 0 && s_[t.begin - 1] == '*') hint = " (write powers as x ^ 2, not x ** 2)";
+                if (t.kind == Tok::Star && t.begin > 0 && s_[t.begin - 1] == '*')
+                    hint = " (write powers as x ^ 2, not x ** 2)";
                 if (t.kind == Tok::RParen && t.begin > 0 && s_[t.begin - 1] == '(') hint = " (empty parentheses)";
                 fail(Kind::Syntax, t,
-                     fmt::format("expected a number, a variable, a function call or '(', found {}{}", describe(t), hint));
+                     fmt::format("expected a number, a variable, a function call or '(', found {}{}", describe(t),
+                                 hint));
             }
         }
     }
@@ -305,7 +312,9 @@ private:
             return emit(n);
         }
         if (!call) {
-            if (f) fail(Kind::Syntax, tok_, fmt::format("expected '(' after the function name '{}', found {}", name, describe(tok_)));
+            if (f)
+                fail(Kind::Syntax, tok_,
+                     fmt::format("expected '(' after the function name '{}', found {}", name, describe(tok_)));
             return variable(name, t);
         }
         if (!f) {
@@ -329,8 +338,9 @@ private:
                              describe(tok_)));
         advance();
         if (static_cast<int>(args.size()) != f->arity)
-            fail(Kind::Syntax, t,
-                 fmt::format("{} takes {} argument{}, found {}", name, f->arity, f->arity == 1 ? "" : "s", args.size()));
+            fail(
+                Kind::Syntax, t,
+                fmt::format("{} takes {} argument{}, found {}", name, f->arity, f->arity == 1 ? "" : "s", args.size()));
         return emit(f->func, t, args[0], f->arity == 2 ? args[1] : 0);
     }
 
@@ -387,20 +397,20 @@ Operand apply(Func f, const Operand& a, const Operand& b) {
         case Func::Abs: return unary<ops::Abs>(a, [](const Value& x) { return abs(x); });
         case Func::Add:
             return binary<ops::Add>(
-                a, b, [](const Value& x, const Value& y) { return x + y; }, [](const Value& x, double c) { return x + c; },
-                [](double c, const Value& y) { return c + y; });
+                a, b, [](const Value& x, const Value& y) { return x + y; },
+                [](const Value& x, double c) { return x + c; }, [](double c, const Value& y) { return c + y; });
         case Func::Sub:
             return binary<ops::Sub>(
-                a, b, [](const Value& x, const Value& y) { return x - y; }, [](const Value& x, double c) { return x - c; },
-                [](double c, const Value& y) { return c - y; });
+                a, b, [](const Value& x, const Value& y) { return x - y; },
+                [](const Value& x, double c) { return x - c; }, [](double c, const Value& y) { return c - y; });
         case Func::Mul:
             return binary<ops::Mul>(
-                a, b, [](const Value& x, const Value& y) { return x * y; }, [](const Value& x, double c) { return x * c; },
-                [](double c, const Value& y) { return c * y; });
+                a, b, [](const Value& x, const Value& y) { return x * y; },
+                [](const Value& x, double c) { return x * c; }, [](double c, const Value& y) { return c * y; });
         case Func::Div:
             return binary<ops::Div>(
-                a, b, [](const Value& x, const Value& y) { return x / y; }, [](const Value& x, double c) { return x / c; },
-                [](double c, const Value& y) { return c / y; });
+                a, b, [](const Value& x, const Value& y) { return x / y; },
+                [](const Value& x, double c) { return x / c; }, [](double c, const Value& y) { return c / y; });
         case Func::Pow:
             return binary<ops::Pow>(
                 a, b, [](const Value& x, const Value& y) { return pow(x, y); },
@@ -437,7 +447,8 @@ std::string domain_message(Func f, double a, double b, double result) {
     else
         call = fmt::format("{}({})", function_name(f), a);
     // fmt prints a NaN with its sign bit as "-nan"; the sign means nothing here.
-    return fmt::format("{} is {}", call, std::isnan(result) ? "nan (not a number)" : fmt::format("{} (infinite)", result));
+    return fmt::format("{} is {}", call,
+                       std::isnan(result) ? "nan (not a number)" : fmt::format("{} (infinite)", result));
 }
 
 bool is_binary(Func f) {
@@ -464,15 +475,17 @@ bool is_variable_name(std::string_view name) {
 }
 
 std::size_t display_width(std::string_view text) {
-    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
+    return static_cast<std::size_t>(
+        std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
 }
 
 Expression::Expression(std::string_view text) : text_(text) {
     // Columns are stored in 32 bits; no sensible expression comes near.
     constexpr std::size_t max_length = std::size_t{1} << 24;
     if (text.size() > max_length)
-        throw ExpressionError(Kind::Syntax, 0, 1,
-                              fmt::format("the expression is {} bytes long; at most {} are accepted", text.size(), max_length));
+        throw ExpressionError(
+            Kind::Syntax, 0, 1,
+            fmt::format("the expression is {} bytes long; at most {} are accepted", text.size(), max_length));
     Parser p(text_);
     p.parse();
     nodes_ = std::move(p.nodes);

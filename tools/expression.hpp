@@ -60,15 +60,32 @@ std::string pointer_line(std::string_view text, std::size_t column, std::size_t 
 
 // What a node computes.
 enum class Func : std::uint8_t {
-    Number, Constant, Variable,
-    Neg, Add, Sub, Mul, Div, Pow,
-    Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Sin, Cos, Abs, Min, Max,
+    Number,
+    Constant,
+    Variable,
+    Neg,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Exp,
+    Log,
+    Sqrt,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Sin,
+    Cos,
+    Abs,
+    Min,
+    Max,
 };
 
 struct Node {
     Func func = Func::Number;
-    std::uint32_t a = 0, b = 0;  // operand nodes; for Variable, a = variable index
-    double number = 0;           // for Number and Constant
+    std::uint32_t a = 0, b = 0;            // operand nodes; for Variable, a = variable index
+    double number = 0;                     // for Number and Constant
     std::uint32_t column = 0, length = 0;  // where it is written (operator, function or name)
 };
 

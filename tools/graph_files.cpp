@@ -118,7 +118,7 @@ private:
     }
     static constexpr int signals_[] = {SIGINT, SIGTERM, SIGHUP};
     static inline const char* volatile paths_[2] = {nullptr, nullptr};
-    struct sigaction previous_[std::size(signals_)] {};
+    struct sigaction previous_[std::size(signals_)]{};
 };
 
 struct Finished {
@@ -137,7 +137,8 @@ Finished run_with_timeout(const std::vector<std::string>& argv, double timeout_s
     // The child reports a failed exec through this pipe; a successful exec
     // closes it (O_CLOEXEC) with nothing written.
     int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("cannot run {}: {}", argv[0], std::strerror(errno)));
+    if (::pipe2(report, O_CLOEXEC) != 0)
+        throw std::runtime_error(fmt::format("cannot run {}: {}", argv[0], std::strerror(errno)));
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -177,7 +178,8 @@ Finished run_with_timeout(const std::vector<std::string>& argv, double timeout_s
     // Past about four months, "no limit" in practice; also keeps the
     // conversion below in range.
     const double seconds = std::min(timeout_seconds, 1e7);
-    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+    const auto deadline =
+        clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
     auto pause = std::chrono::milliseconds(1);
     while (true) {
         int status = 0;
@@ -212,9 +214,11 @@ RenderResult render_graph(std::string_view dot_text, const std::string& path, st
     TempFile input(path), output(path);
     const RemoveOnSignal remove_on_signal(input.path(), output.path());
     write_text_file(input.path(), dot_text);
-    const Finished run = run_with_timeout({dot, fmt::format("-T{}", format), "-o", output.path(), input.path()}, timeout_seconds);
+    const Finished run =
+        run_with_timeout({dot, fmt::format("-T{}", format), "-o", output.path(), input.path()}, timeout_seconds);
     if (run.timed_out) return {RenderStatus::TimedOut, write_dot_beside(path, dot_text)};
-    if (!WIFEXITED(run.status)) throw std::runtime_error(fmt::format("{} was killed by signal {}", dot, WTERMSIG(run.status)));
+    if (!WIFEXITED(run.status))
+        throw std::runtime_error(fmt::format("{} was killed by signal {}", dot, WTERMSIG(run.status)));
     if (WEXITSTATUS(run.status) != 0)
         throw std::runtime_error(fmt::format("{} -T{} exited with status {}", dot, format, WEXITSTATUS(run.status)));
     if (std::rename(output.path().c_str(), path.c_str()) != 0)

@@ -90,9 +90,7 @@ struct GradArgs {
 
 // One JSON object on one line of stdout. Arguments may hold any bytes and
 // JSON text must be UTF-8, so invalid sequences become U+FFFD.
-void print_json(const Json& j) {
-    fmt::print("{}\n", j.dump(-1, ' ', false, Json::error_handler_t::replace));
-}
+void print_json(const Json& j) { fmt::print("{}\n", j.dump(-1, ' ', false, Json::error_handler_t::replace)); }
 // JSON has no NaN or Infinity.
 Json json_number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
@@ -115,7 +113,8 @@ void print_json_error(std::string_view kind, std::string_view message, std::opti
 
 int report(const GradArgs& args, const Failure& f) {
     fmt::print(stderr, "tapegrad: error: {}\n", f.message);
-    if (f.column) fmt::print(stderr, "  {}\n  {}\n", args.expression, expr::pointer_line(args.expression, *f.column, f.length));
+    if (f.column)
+        fmt::print(stderr, "  {}\n  {}\n", args.expression, expr::pointer_line(args.expression, *f.column, f.length));
     if (args.json) print_json_error(f.kind, f.message, f.column);
     return f.code;
 }
@@ -173,9 +172,10 @@ std::optional<std::string> check_options(GradArgs& args) {
     }
     for (const auto& [file, option] : {std::pair{&args.svg_file, "--svg"}, std::pair{&args.png_file, "--png"}})
         if (*file == "-")
-            return fmt::format("{} needs a file name: '-' (standard output) is for --dot only; to draw to standard "
-                               "output, pipe it: tapegrad grad ... --dot - | dot -T{}",
-                               option, std::string_view(option).substr(2));
+            return fmt::format(
+                "{} needs a file name: '-' (standard output) is for --dot only; to draw to standard "
+                "output, pipe it: tapegrad grad ... --dot - | dot -T{}",
+                option, std::string_view(option).substr(2));
     if (args.dot_file == "-" && args.json)
         return std::string("--dot - and --json both write to standard output; give --dot a file name, or drop --json");
     return std::nullopt;
@@ -207,10 +207,11 @@ void print_columns(std::FILE* out, const std::vector<std::vector<std::string>>& 
 void print_table(std::FILE* out, const GradArgs& args, double f, const std::vector<Row>& rows) {
     fmt::print(out, "f = {} = {}\n", args.expression, f);
     if (rows.empty()) return;
-    std::vector<std::vector<std::string>> cells = {{"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
+    std::vector<std::vector<std::string>> cells = {
+        {"variable", "value", "∂f/∂var (engine)", "finite difference", "difference"}};
     for (const Row& r : rows)
-        cells.push_back({r.name, fmt::format("{}", r.value), fmt::format("{}", r.grad), fmt::format("{:.10g}", r.numeric),
-                         fmt::format("{:.1e}", r.difference)});
+        cells.push_back({r.name, fmt::format("{}", r.value), fmt::format("{}", r.grad),
+                         fmt::format("{:.10g}", r.numeric), fmt::format("{:.1e}", r.difference)});
     fmt::print(out, "\n");
     print_columns(out, cells);
 }
@@ -304,7 +305,7 @@ std::vector<GraphFile> write_graph_files(const GradArgs& args, const std::string
                        "      Render it with: dot -T{} {} -o {}{}\n",
                        why, file, g.dot_file, format, g.dot_file, file,
                        g.reason == "graphviz not found" ? "   (Debian/Ubuntu: apt install graphviz)"
-                                                         : "   (it may take long; --dot FILE writes only the DOT text)");
+                                                        : "   (it may take long; --dot FILE writes only the DOT text)");
         graphs.push_back(std::move(g));
     }
     return graphs;
@@ -339,10 +340,11 @@ std::variant<Prepared, int> prepare(const GradArgs& args) {
         const auto [it, added] = given_index.emplace(assignment.name, given.size());
         if (!added) {
             const Assignment& earlier = given[it->second];
-            return report(args, {exit_usage, "usage",
-                                 fmt::format("{} is given twice ({}={} and {})", assignment.name, earlier.name,
-                                             earlier.value, s),
-                                 {}});
+            return report(
+                args, {exit_usage,
+                       "usage",
+                       fmt::format("{} is given twice ({}={} and {})", assignment.name, earlier.name, earlier.value, s),
+                       {}});
         }
         given.push_back(assignment);
     }
@@ -371,10 +373,11 @@ std::variant<Prepared, int> prepare(const GradArgs& args) {
             names += fmt::format("{}{}", names.empty() ? "" : ", ", m);
             example += fmt::format("{}{}=VALUE", example.empty() ? "" : " ", m);
         }
-        return report(args, {exit_usage, "missing value",
-                             fmt::format("no value for variable{} {} (give {} on the command line: {})",
-                                         missing.size() > 1 ? "s" : "", names, missing.size() > 1 ? "them" : "it", example),
-                             first_missing, first_missing_length});
+        return report(args,
+                      {exit_usage, "missing value",
+                       fmt::format("no value for variable{} {} (give {} on the command line: {})",
+                                   missing.size() > 1 ? "s" : "", names, missing.size() > 1 ? "them" : "it", example),
+                       first_missing, first_missing_length});
     }
     return p;
 }
@@ -420,8 +423,8 @@ int run_grad(GradArgs& args) {
     // unused assignments cost nothing.
     ag::GradCheckOptions options;
     options.step = args.step;
-    const ag::GradCheckReport fd = ag::check_gradients(
-        [&](const std::vector<ag::Value>& xs) { return e.evaluate(xs, false); }, value_of, options);
+    const ag::GradCheckReport fd =
+        ag::check_gradients([&](const std::vector<ag::Value>& xs) { return e.evaluate(xs, false); }, value_of, options);
 
     std::vector<Row> rows;
     std::vector<bool> occurs;  // per row
@@ -593,8 +596,9 @@ int run_hessian(GradArgs& args) {
         for (std::size_t j = 0; j < n; ++j) finite = finite && std::isfinite(hessian[i][j]);
     }
     if (!finite)
-        fmt::print(stderr, "note: some derivatives are not finite (null in --json): f is not twice differentiable "
-                           "here (sqrt or log at 0, ...)\n");
+        fmt::print(stderr,
+                   "note: some derivatives are not finite (null in --json): f is not twice differentiable "
+                   "here (sqrt or log at 0, ...)\n");
     else if (disagree)
         fmt::print(stderr,
                    "note: the engine and the finite differences disagree: f may not be twice differentiable at this "
@@ -642,8 +646,11 @@ Json explanation_json(const GradArgs& args, const ag::Explanation& x, const std:
     }
     for (const ag::ExplainGradient& g : x.gradient)
         gradient.push_back({{"name", g.label}, {"value", json_number(g.value)}, {"gradient", json_number(g.gradient)}});
-    Json j = {{"expression", args.expression}, {"f", json_number(x.root_value)},
-              {"forward", forward}, {"reverse", reverse}, {"gradient", gradient}};
+    Json j = {{"expression", args.expression},
+              {"f", json_number(x.root_value)},
+              {"forward", forward},
+              {"reverse", reverse},
+              {"gradient", gradient}};
     if (!graphs.empty()) {
         Json files = Json::array();
         for (const GraphFile& g : graphs) {
@@ -701,8 +708,8 @@ int run_explain(GradArgs& args) {
         fmt::print(args.dot_file == "-" ? stderr : stdout, "f = {}\n\n{}", args.expression, x.text());
     note_unused(unused);
     for (const ag::ExplainGradient& g : x.gradient)
-        if (!std::isfinite(g.gradient)) fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", g.label, g.gradient,
-                                                   anomaly_report(f, wrt));
+        if (!std::isfinite(g.gradient))
+            fmt::print(stderr, "note: ∂f/∂{} is {}{}\n", g.label, g.gradient, anomaly_report(f, wrt));
     const bool all_drawn = std::all_of(graphs.begin(), graphs.end(), [](const GraphFile& g) { return g.written; });
     return all_drawn ? exit_ok : exit_picture_not_drawn;
 }
@@ -748,9 +755,10 @@ int main(int argc, char** argv) {
             ->type_name("FILE");
         command->add_option("--png", args.png_file, "Draw the graph as PNG to FILE (needs Graphviz's dot)")
             ->type_name("FILE");
-        command->add_option("--render-timeout", args.render_timeout_text,
-                            fmt::format("Seconds Graphviz may take to draw --svg/--png (default {})",
-                                        default_render_timeout))
+        command
+            ->add_option(
+                "--render-timeout", args.render_timeout_text,
+                fmt::format("Seconds Graphviz may take to draw --svg/--png (default {})", default_render_timeout))
             ->type_name("SECONDS");
     };
     // Read as text and checked by check_options(), which says what is wrong
@@ -762,8 +770,8 @@ int main(int argc, char** argv) {
     add_common(grad);
     add_graph_options(grad);
     add_step(grad);
-    CLI::App* hessian = app.add_subcommand(
-        "hessian", "Print f, its gradient and its Hessian, each beside finite-difference estimates");
+    CLI::App* hessian =
+        app.add_subcommand("hessian", "Print f, its gradient and its Hessian, each beside finite-difference estimates");
     add_common(hessian);
     add_step(hessian);
     CLI::App* explain = app.add_subcommand(
@@ -774,7 +782,8 @@ int main(int argc, char** argv) {
     // A usage error found before the options are read still honours --json:
     // a script reading stdout gets an error object, not an empty stream.
     bool json = false;
-    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) json = json || std::string_view(argv[i]) == "--json";
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
+        json = json || std::string_view(argv[i]) == "--json";
     auto usage_json = [&](std::string_view message) {
         if (json) print_json_error("usage", message, std::nullopt);
     };
@@ -795,8 +804,10 @@ int main(int argc, char** argv) {
         if (code == 0) return exit_ok;  // --help, --version
         usage_json(e.what());
         for (int i = 1; i < argc; ++i)
-            if (argv[i][0] == '-' && argv[i][1] != '-' && argv[i][1] != '\0' && !std::isdigit(static_cast<unsigned char>(argv[i][1]))) {
-                fmt::print(stderr, "hint: an expression that starts with '-' goes after --: tapegrad {} -- \"{}\" ...\n",
+            if (argv[i][0] == '-' && argv[i][1] != '-' && argv[i][1] != '\0' &&
+                !std::isdigit(static_cast<unsigned char>(argv[i][1]))) {
+                fmt::print(stderr,
+                           "hint: an expression that starts with '-' goes after --: tapegrad {} -- \"{}\" ...\n",
                            hinted, argv[i]);
                 break;
             }

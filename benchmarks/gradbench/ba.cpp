@@ -128,7 +128,8 @@ Evaluation jacobian(const json& in) {
             for (std::size_t k = 0; k < camera_size; ++k) v[k] = x.cams[camera_size * cam + k];
             for (std::size_t k = 0; k < 3; ++k) v[camera_size + k] = x.points[3 * pt + k];
             v[block - 1] = x.weights[i];
-            const std::array<ag::Value, 2> e = reprojection_error(&v[0], &v[camera_size], v[block - 1], &x.feats[2 * i]);
+            const std::array<ag::Value, 2> e =
+                reprojection_error(&v[0], &v[camera_size], v[block - 1], &x.feats[2 * i]);
             for (std::size_t r = 0; r < 2; ++r) {
                 const std::size_t row = 2 * i + r, at = block * row;
                 e[r].backward();
@@ -136,8 +137,10 @@ Evaluation jacobian(const json& in) {
                     vals[at + k] = v[k].grad();
                     v[k].zero_grad();
                 }
-                for (std::size_t k = 0; k < camera_size; ++k) cols[at + k] = static_cast<std::int32_t>(camera_size * cam + k);
-                for (std::size_t k = 0; k < 3; ++k) cols[at + camera_size + k] = point_col + static_cast<std::int32_t>(3 * pt + k);
+                for (std::size_t k = 0; k < camera_size; ++k)
+                    cols[at + k] = static_cast<std::int32_t>(camera_size * cam + k);
+                for (std::size_t k = 0; k < 3; ++k)
+                    cols[at + camera_size + k] = point_col + static_cast<std::int32_t>(3 * pt + k);
                 cols[at + block - 1] = weight_col + static_cast<std::int32_t>(i);
                 rows[row + 1] = static_cast<std::int32_t>(at + block);
             }
@@ -158,7 +161,9 @@ Evaluation jacobian(const json& in) {
         out.push_back(a[size - 1]);
         return out;
     };
-    return {json{{"rows", sent(rows.get(), 3 * p + 1)}, {"cols", sent(cols.get(), entries)}, {"vals", sent(vals.get(), entries)}},
+    return {json{{"rows", sent(rows.get(), 3 * p + 1)},
+                 {"cols", sent(cols.get(), entries)},
+                 {"vals", sent(vals.get(), entries)}},
             std::move(ns)};
 }
 

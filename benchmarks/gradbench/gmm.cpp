@@ -64,7 +64,7 @@ ag::Tensor log_posterior(const Input& in, const Parameters& p, const ag::Tensor&
         ag::select_rows(ag::reshape(pieces, {pieces.numel()}), std::span<const std::int64_t>(in.qt_from)), {d, k * d});
     const ag::Tensor mu_qt =
         ag::select_rows(ag::reshape(ag::matmul(p.mu, qt), {k * k * d}), std::span<const std::int64_t>(in.own_block));
-    const ag::Tensor qx = ag::matmul(x, qt) - mu_qt;                    // [n, k·d]
+    const ag::Tensor qx = ag::matmul(x, qt) - mu_qt;                       // [n, k·d]
     const ag::Tensor norms = ag::sum(ag::reshape(qx * qx, {n, k, d}), 2);  // ‖Q_c(x_i − μ_c)‖², [n, k]
     const ag::Tensor mixture = ag::sum(log_sum_exp_rows((p.alpha + sum_q) - 0.5 * norms));
 
@@ -73,7 +73,8 @@ ag::Tensor log_posterior(const Input& in, const Parameters& p, const ag::Tensor&
     const double nd = static_cast<double>(n * d), m = static_cast<double>(in.m);
     const double wishart_n = static_cast<double>(d + in.m + 1);
     double log_gamma_d = 0.25 * static_cast<double>(d * (d - 1)) * std::log(std::numbers::pi);
-    for (std::int64_t j = 1; j <= d; ++j) log_gamma_d += std::lgamma(0.5 * wishart_n + 0.5 * static_cast<double>(1 - j));
+    for (std::int64_t j = 1; j <= d; ++j)
+        log_gamma_d += std::lgamma(0.5 * wishart_n + 0.5 * static_cast<double>(1 - j));
     const double wishart_c =
         wishart_n * static_cast<double>(d) * (std::log(in.gamma) - 0.5 * std::log(2.0)) - log_gamma_d;
     const double constant = -0.5 * nd * std::log(2 * std::numbers::pi) + static_cast<double>(k) * wishart_c;
@@ -90,7 +91,8 @@ Input parse(const json& in) {
     p.n = integer(member(in, "n", where), "gmm input.n", 1, 1 << 30);
     p.m = integer(member(in, "m", where), "gmm input.m", 0, 1 << 20);
     p.gamma = number(member(in, "gamma", where), "gmm input.gamma");
-    if (p.gamma <= 0) throw InputError(fmt::format("gmm input.gamma is {}; the Wishart prior needs gamma > 0", p.gamma));
+    if (p.gamma <= 0)
+        throw InputError(fmt::format("gmm input.gamma is {}; the Wishart prior needs gamma > 0", p.gamma));
     const auto d = static_cast<std::size_t>(p.d), k = static_cast<std::size_t>(p.k);
     const std::size_t tri = d * (d - 1) / 2;
     const auto shape = [&](const char* name, const char* dims, std::size_t rows, std::size_t cols) {

@@ -16,8 +16,9 @@ namespace {
 
 const std::vector<Module>& module_table() {
     static const std::vector<Module> table = [] {
-        return std::vector<Module>{hello_module, det_module,  llsq_module, lse_module,    ode_module,     gmm_module,
-                                   lstm_module,  ba_module,   ht_module,   kmeans_module, particle_module, saddle_module};
+        return std::vector<Module>{hello_module, det_module,    llsq_module,     lse_module,
+                                   ode_module,   gmm_module,    lstm_module,     ba_module,
+                                   ht_module,    kmeans_module, particle_module, saddle_module};
     }();
     return table;
 }
@@ -98,8 +99,7 @@ Evaluation evaluate(std::string_view module, std::string_view function, const js
 Runs runs_of(const json& input) {
     Runs r;
     if (!input.is_object()) return r;
-    if (input.contains("min_runs"))
-        r.min_runs = integer(input["min_runs"], "input.min_runs", 1, std::int64_t{1} << 40);
+    if (input.contains("min_runs")) r.min_runs = integer(input["min_runs"], "input.min_runs", 1, std::int64_t{1} << 40);
     if (input.contains("min_seconds")) {
         r.min_seconds = number(input["min_seconds"], "input.min_seconds");
         if (r.min_seconds < 0) throw InputError(fmt::format("input.min_seconds is {}; it must be >= 0", r.min_seconds));
@@ -138,9 +138,9 @@ std::int64_t integer(const json& v, std::string_view what, std::int64_t lo, std:
 }
 
 std::vector<double> numbers(const json& v, std::string_view what, std::optional<std::size_t> n) {
-    if (!v.is_array()) throw InputError(fmt::format("{} is {} ({}), not a list of numbers", what, type_name(v), brief(v)));
-    if (n && v.size() != *n)
-        throw InputError(fmt::format("{} has {} numbers; {} expected", what, v.size(), *n));
+    if (!v.is_array())
+        throw InputError(fmt::format("{} is {} ({}), not a list of numbers", what, type_name(v), brief(v)));
+    if (n && v.size() != *n) throw InputError(fmt::format("{} has {} numbers; {} expected", what, v.size(), *n));
     std::vector<double> out;
     out.reserve(v.size());
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -154,7 +154,8 @@ std::vector<double> numbers(const json& v, std::string_view what, std::optional<
 }
 
 Matrix matrix(const json& v, std::string_view what, std::optional<std::size_t> rows, std::optional<std::size_t> cols) {
-    if (!v.is_array()) throw InputError(fmt::format("{} is {} ({}), not a list of lists", what, type_name(v), brief(v)));
+    if (!v.is_array())
+        throw InputError(fmt::format("{} is {} ({}), not a list of lists", what, type_name(v), brief(v)));
     if (rows && v.size() != *rows) throw InputError(fmt::format("{} has {} rows; {} expected", what, v.size(), *rows));
     Matrix m;
     m.rows = v.size();
@@ -176,7 +177,8 @@ Matrix matrix(const json& v, std::string_view what, std::optional<std::size_t> r
 
 std::vector<std::int64_t> integers(const json& v, std::string_view what, std::int64_t lo, std::int64_t hi,
                                    std::optional<std::size_t> n) {
-    if (!v.is_array()) throw InputError(fmt::format("{} is {} ({}), not a list of integers", what, type_name(v), brief(v)));
+    if (!v.is_array())
+        throw InputError(fmt::format("{} is {} ({}), not a list of integers", what, type_name(v), brief(v)));
     if (n && v.size() != *n) throw InputError(fmt::format("{} has {} integers; {} expected", what, v.size(), *n));
     std::vector<std::int64_t> out;
     out.reserve(v.size());

@@ -45,21 +45,21 @@ auto product(const Mat4<A>& a, const Mat4<B>& b) {
 
 struct Model {
     std::size_t bones = 0, vertices = 0;
-    std::vector<std::int64_t> parents;              // −1 for the root; a parent comes before its children
-    std::vector<Mat4<double>> base_relatives;       // bone to parent at rest
+    std::vector<std::int64_t> parents;         // −1 for the root; a parent comes before its children
+    std::vector<Mat4<double>> base_relatives;  // bone to parent at rest
     std::vector<Mat4<double>> inverse_base_absolutes;
-    std::vector<double> positions;                  // V x 4, homogeneous
-    std::vector<double> weights;                    // V x B
+    std::vector<double> positions;  // V x 4, homogeneous
+    std::vector<double> weights;    // V x B
     std::vector<std::array<std::int64_t, 3>> triangles;
     bool mirrored = false;
 };
 
 struct Input {
     Model model;
-    std::vector<double> theta;                // 26
+    std::vector<double> theta;                  // 26
     std::vector<std::int64_t> correspondences;  // triangle (complicated) or vertex (simple) of each point
-    std::vector<double> points;               // c x 3
-    std::vector<double> us;                   // c x 2, empty in the simple variant
+    std::vector<double> points;                 // c x 3
+    std::vector<double> us;                     // c x 2, empty in the simple variant
     bool complicated() const { return !us.empty(); }
 };
 
@@ -68,9 +68,15 @@ template <class T>
 std::array<T, 9> euler_rotation(const T& x, const T& y, const T& z) {
     using std::cos, std::sin;
     const T cx = cos(x), sx = sin(x), cy = cos(y), sy = sin(y), cz = cos(z), sz = sin(z);
-    return {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-            sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-            -sy,     cy * sx,                cy * cx};
+    return {cz * cy,
+            cz * sy * sx - sz * cx,
+            cz * sy * cx + sz * sx,
+            sz * cy,
+            sz * sy * sx + cz * cx,
+            sz * sy * cx - cz * sx,
+            -sy,
+            cy * sx,
+            cy * cx};
 }
 
 // The rotation by angle |a| about a/|a|; the identity below 10⁻⁴ rad.
@@ -157,8 +163,9 @@ template <class T>
 std::array<T, 3> residual(const Input& in, std::size_t i, const std::array<T, 3>* corners, const T* u) {
     std::array<T, 3> out;
     for (std::size_t r = 0; r < 3; ++r) {
-        const T surface = u == nullptr ? corners[0][r]
-                                       : u[0] * corners[0][r] + u[1] * corners[1][r] + ((1.0 - u[0]) - u[1]) * corners[2][r];
+        const T surface = u == nullptr
+                              ? corners[0][r]
+                              : u[0] * corners[0][r] + u[1] * corners[1][r] + ((1.0 - u[0]) - u[1]) * corners[2][r];
         out[r] = in.points[3 * i + r] - surface;
     }
     return out;
@@ -210,12 +217,14 @@ Input parse(const json& in) {
         return member(obj, name, where);
     };
     constexpr const char* model_path = "ht input.data.model";
-    m.bones = static_cast<std::size_t>(integer(field(model, model_path, "bone_count"), "ht input.data.model.bone_count", 21, 1 << 16));
+    m.bones = static_cast<std::size_t>(
+        integer(field(model, model_path, "bone_count"), "ht input.data.model.bone_count", 21, 1 << 16));
     const std::size_t B = m.bones;
     const auto bones_text = [&](const char* name) {
         return fmt::format("ht input.data.model.{} (bone_count = {})", name, B);
     };
-    m.parents = integers(field(model, model_path, "parents"), bones_text("parents"), -1, static_cast<std::int64_t>(B) - 1, B);
+    m.parents =
+        integers(field(model, model_path, "parents"), bones_text("parents"), -1, static_cast<std::int64_t>(B) - 1, B);
     for (std::size_t b = 0; b < B; ++b)
         if (m.parents[b] >= static_cast<std::int64_t>(b))
             throw InputError(fmt::format("ht input.data.model.parents[{}] is {}; a bone's parent must come before it",
@@ -228,7 +237,8 @@ Input parse(const json& in) {
         for (std::size_t b = 0; b < B; ++b)
             to->push_back(to_mat4(matrix(list[b], fmt::format("ht input.data.model.{}[{}]", name, b), 4, 4).values));
     }
-    const Matrix positions = matrix(field(model, model_path, "base_positions"), "ht input.data.model.base_positions (V x 4)", {}, 4);
+    const Matrix positions =
+        matrix(field(model, model_path, "base_positions"), "ht input.data.model.base_positions (V x 4)", {}, 4);
     m.vertices = positions.rows;
     m.positions = positions.values;
     m.weights = matrix(field(model, model_path, "weights"),
@@ -238,9 +248,9 @@ Input parse(const json& in) {
     const json& tris = field(model, model_path, "triangles");
     if (!tris.is_array()) throw InputError("ht input.data.model.triangles is not a list of triangles");
     for (std::size_t t = 0; t < tris.size(); ++t) {
-        const std::vector<std::int64_t> v = integers(
-            tris[t], fmt::format("ht input.data.model.triangles[{}] (vertices < V = {})", t, m.vertices), 0,
-            static_cast<std::int64_t>(m.vertices) - 1, 3);
+        const std::vector<std::int64_t> v =
+            integers(tris[t], fmt::format("ht input.data.model.triangles[{}] (vertices < V = {})", t, m.vertices), 0,
+                     static_cast<std::int64_t>(m.vertices) - 1, 3);
         m.triangles.push_back({v[0], v[1], v[2]});
     }
     const json& mirrored = field(model, model_path, "is_mirrored");
@@ -251,9 +261,10 @@ Input parse(const json& in) {
     const json& us = in.is_object() && in.contains("us") ? in["us"] : json::array();
     const json& corr = member(data, "correspondences", "ht input.data");
     const std::size_t c = corr.is_array() ? corr.size() : 0;
-    if (!us.empty()) x.us = matrix(us, fmt::format("ht input.us (expected {} x 2, one pair a correspondence)", c), c, 2).values;
-    const std::int64_t targets = x.complicated() ? static_cast<std::int64_t>(m.triangles.size())
-                                                 : static_cast<std::int64_t>(m.vertices);
+    if (!us.empty())
+        x.us = matrix(us, fmt::format("ht input.us (expected {} x 2, one pair a correspondence)", c), c, 2).values;
+    const std::int64_t targets =
+        x.complicated() ? static_cast<std::int64_t>(m.triangles.size()) : static_cast<std::int64_t>(m.vertices);
     x.correspondences = integers(corr,
                                  fmt::format("ht input.data.correspondences ({} indices, below {})",
                                              x.complicated() ? "triangle" : "vertex", targets),

@@ -23,7 +23,8 @@ namespace gradbench {
 namespace {
 
 ag::Tensor cost(const ag::Tensor& points, const ag::Tensor& centroids) {
-    const ag::Tensor distances = ag::sum(points * points, 1, true) + ag::transpose(ag::sum(centroids * centroids, 1, true)) -
+    const ag::Tensor distances = ag::sum(points * points, 1, true) +
+                                 ag::transpose(ag::sum(centroids * centroids, 1, true)) -
                                  2.0 * ag::matmul(points, ag::transpose(centroids));
     return ag::sum(ag::min(distances, 1));
 }
@@ -36,10 +37,12 @@ Input parse(const json& in) {
     Input x;
     x.points = matrix(member(in, "points", "kmeans input"), "kmeans input.points", {}, {});
     if (x.points.rows == 0 || x.points.cols == 0)
-        throw InputError(fmt::format("kmeans input.points is {} x {}; the cost needs at least one point of one coordinate",
-                                     x.points.rows, x.points.cols));
+        throw InputError(
+            fmt::format("kmeans input.points is {} x {}; the cost needs at least one point of one coordinate",
+                        x.points.rows, x.points.cols));
     x.centroids = matrix(member(in, "centroids", "kmeans input"), "kmeans input.centroids", {}, x.points.cols);
-    if (x.centroids.rows == 0) throw InputError("kmeans input.centroids is empty; the cost needs at least one centroid");
+    if (x.centroids.rows == 0)
+        throw InputError("kmeans input.centroids is empty; the cost needs at least one centroid");
     return x;
 }
 

@@ -23,8 +23,8 @@ namespace {
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 template <class T>
-T lstm_loss(std::span<const T> main, std::span<const T> extra, std::span<const double> state, std::span<const double> text,
-            std::size_t layers, std::size_t b) {
+T lstm_loss(std::span<const T> main, std::span<const T> extra, std::span<const double> state,
+            std::span<const double> text, std::size_t layers, std::size_t b) {
     using std::exp, std::log, std::tanh;
     const std::size_t chars = text.size() / b;
     // hidden and cell of each layer: 2b entries a layer
@@ -73,9 +73,10 @@ Input parse(const json& in) {
     Input p;
     const Matrix main = matrix(member(in, "main_params", where), "lstm input.main_params", {}, {});
     if (main.rows == 0 || main.rows % 2 != 0 || main.cols == 0 || main.cols % 4 != 0)
-        throw InputError(fmt::format("lstm input.main_params is {} x {}; it must be 2l x 4b (two rows a layer, four "
-                                     "gates of b cells a row) with l, b >= 1",
-                                     main.rows, main.cols));
+        throw InputError(
+            fmt::format("lstm input.main_params is {} x {}; it must be 2l x 4b (two rows a layer, four "
+                        "gates of b cells a row) with l, b >= 1",
+                        main.rows, main.cols));
     p.layers = main.rows / 2;
     p.b = main.cols / 4;
     const auto shape = [&](const char* name, const char* rows, const char* cols) {
@@ -86,9 +87,10 @@ Input parse(const json& in) {
     p.state = matrix(member(in, "state", where), shape("state", "2l", "b"), 2 * p.layers, p.b).values;
     const Matrix text = matrix(member(in, "sequence", where), shape("sequence", "c", "b"), {}, p.b);
     if (text.rows < 2)
-        throw InputError(fmt::format("lstm input.sequence has {} characters; the loss predicts each from the one "
-                                     "before, so it needs at least 2",
-                                     text.rows));
+        throw InputError(
+            fmt::format("lstm input.sequence has {} characters; the loss predicts each from the one "
+                        "before, so it needs at least 2",
+                        text.rows));
     p.c = text.rows;
     p.text = text.values;
     return p;

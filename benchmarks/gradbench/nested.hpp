@@ -66,7 +66,8 @@ Point<N, T> gradient(const F& f, const Point<N, T>& x, const Point<P, T>& params
         const std::vector<double> d = ag::grad(f(at, p), std::vector<ag::Value>(at.begin(), at.end()));
         for (std::size_t i = 0; i < N; ++i) g[i] = d[i];
     } else if constexpr (std::is_same_v<T, ag::Value>) {
-        const std::vector<ag::Value> d = ag::grad(f(x, params), std::vector<ag::Value>(x.begin(), x.end()), ag::create_graph);
+        const std::vector<ag::Value> d =
+            ag::grad(f(x, params), std::vector<ag::Value>(x.begin(), x.end()), ag::create_graph);
         for (std::size_t i = 0; i < N; ++i) g[i] = d[i];
     } else {
         static_assert(std::is_same_v<T, ag::Dual<double>>, "reverse inside: double, Value or Dual<double>");

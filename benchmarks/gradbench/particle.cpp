@@ -38,9 +38,10 @@ T landing_squared(const T& w) {
     const int max_steps = 1000000;
     for (int step = 0;; ++step) {
         if (step == max_steps)
-            throw InputError(fmt::format("particle: with w = {} the particle has not reached the x-axis after {} "
-                                         "Euler steps of {}",
-                                         ag::primal(w), max_steps, dt));
+            throw InputError(
+                fmt::format("particle: with w = {} the particle has not reached the x-axis after {} "
+                            "Euler steps of {}",
+                            ag::primal(w), max_steps, dt));
         const Point<2, T> force = nested::gradient<inner>(potential, x, params);
         x[0] = x[0] + dt * v[0];
         x[1] = x[1] + dt * v[1];

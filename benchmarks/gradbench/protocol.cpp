@@ -72,8 +72,8 @@ std::string respond_to(const json& id, const json& message) {
         return dump(json{{"id", id}});
     }
     if (kind == "end") return dump(json{{"id", id}});
-    return dump(failure(id, fmt::format("unknown message kind '{}' (known: start, define, evaluate, analysis, end)",
-                                        kind)));
+    return dump(
+        failure(id, fmt::format("unknown message kind '{}' (known: start, define, evaluate, analysis, end)", kind)));
 }
 
 }  // namespace

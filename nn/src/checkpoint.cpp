@@ -23,7 +23,8 @@ std::vector<NamedParameter> entries(StateEntries& e, bool with_schedule) {
     std::vector<NamedParameter> out;
     const std::string prefix = "@optimizer." + e.state.kind + ".";
     std::size_t k = 0;
-    for (const auto& [name, value] : e.state.scalars) out.emplace_back(prefix + name, std::vector<std::size_t>{}, std::span<double>(&e.scalars[k++], 1));
+    for (const auto& [name, value] : e.state.scalars)
+        out.emplace_back(prefix + name, std::vector<std::size_t>{}, std::span<double>(&e.scalars[k++], 1));
     for (auto& [name, values] : e.state.buffers)
         out.emplace_back(prefix + name, std::vector<std::size_t>{values.size()}, std::span<double>(values));
     out.emplace_back(prefix + "blocks", std::vector<std::size_t>{e.blocks.size()}, std::span<double>(e.blocks));
@@ -62,9 +63,10 @@ void save_checkpoint(const std::vector<NamedParameter>& model, const Optimizer& 
                      const LRSchedule* schedule, const std::filesystem::path& path) {
     for (const NamedParameter& p : model)
         if (!p.name().empty() && p.name()[0] == '@')
-            throw std::invalid_argument(fmt::format("save_checkpoint: '{}': the model's parameter '{}' starts with '@', "
-                                                    "which marks a checkpoint's training state",
-                                                    path.string(), p.name()));
+            throw std::invalid_argument(
+                fmt::format("save_checkpoint: '{}': the model's parameter '{}' starts with '@', "
+                            "which marks a checkpoint's training state",
+                            path.string(), p.name()));
     StateEntries e = state_of(optimizer, epochs_done, schedule);
     std::vector<NamedParameter> all = model;
     for (NamedParameter& p : entries(e, schedule != nullptr)) all.push_back(std::move(p));
@@ -92,10 +94,10 @@ std::size_t load_checkpoint(const std::vector<NamedParameter>& model, Optimizer&
     const std::size_t schedule_epoch = count_from(path, "@schedule.epoch", e.scalars[k++]);
     const double base_lr = e.scalars[k++];
     if (schedule != nullptr && (!(base_lr >= 0.0) || !std::isfinite(base_lr)))
-        throw LoadError(LoadErrorKind::Corrupted,
-                        fmt::format("load_checkpoint: '{}': corrupted file: @schedule.base_lr is {}", path.string(), base_lr));
-    for (std::size_t i = 0; i < e.blocks.size(); ++i)
-        e.state.blocks[i] = count_from(path, "a block size", e.blocks[i]);
+        throw LoadError(
+            LoadErrorKind::Corrupted,
+            fmt::format("load_checkpoint: '{}': corrupted file: @schedule.base_lr is {}", path.string(), base_lr));
+    for (std::size_t i = 0; i < e.blocks.size(); ++i) e.state.blocks[i] = count_from(path, "a block size", e.blocks[i]);
     const OptimizerState before = optimizer.state();
     try {
         optimizer.load_state(e.state);  // checks, then changes

@@ -73,9 +73,10 @@ std::string delimiter_name(char c) { return c == '\t' ? std::string("\\t") : std
 std::string delimiter_hint(std::string_view text, char delimiter) {
     for (char c : common_delimiters)
         if (c != delimiter && text.find(c) != std::string_view::npos)
-            return fmt::format(" (the line contains '{0}': if the file is separated by '{0}', set CsvOptions::delimiter "
-                               "= '{0}')",
-                               delimiter_name(c));
+            return fmt::format(
+                " (the line contains '{0}': if the file is separated by '{0}', set CsvOptions::delimiter "
+                "= '{0}')",
+                delimiter_name(c));
     return "";
 }
 
@@ -112,9 +113,9 @@ std::vector<std::string> split_fields(std::string_view line, char delimiter, std
             }
             const std::size_t end = std::min(line.find(delimiter, at), line.size());
             if (!trim(line.substr(at, end - at)).empty())
-                throw std::invalid_argument(
-                    fmt::format("read_csv: {}: line {}, column {}: '{}' follows the closing quote of a quoted field{}",
-                                source, line_no, column, trim(line.substr(at, end - at)), delimiter_hint(line, delimiter)));
+                throw std::invalid_argument(fmt::format(
+                    "read_csv: {}: line {}, column {}: '{}' follows the closing quote of a quoted field{}", source,
+                    line_no, column, trim(line.substr(at, end - at)), delimiter_hint(line, delimiter)));
             at = end;
         } else {
             const std::size_t end = std::min(line.find(delimiter, at), line.size());
@@ -170,9 +171,9 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
                 const int c = *options.label_column;
                 const auto n = static_cast<int>(n_columns);
                 if (c >= n || c < -n)
-                    throw std::invalid_argument(fmt::format(
-                        "read_csv: {}: label column {} does not exist (line {} has {} columns)", source, c, line_no,
-                        n_columns));
+                    throw std::invalid_argument(
+                        fmt::format("read_csv: {}: label column {} does not exist (line {} has {} columns)", source, c,
+                                    line_no, n_columns));
                 if (n_columns < 2)
                     throw std::invalid_argument(
                         fmt::format("read_csv: {}: line {} has only the label column; no features are left{}", source,
@@ -182,14 +183,14 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
             out.n_features = options.label_column ? n_columns - 1 : n_columns;
         }
         if (fields.size() != n_columns)
-            throw std::invalid_argument(fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {}){}",
-                                                    source, line_no, fields.size(), n_columns, first_data_line,
-                                                    delimiter_hint(line, options.delimiter)));
+            throw std::invalid_argument(
+                fmt::format("read_csv: {}: line {} has {} fields, expected {} (as on line {}){}", source, line_no,
+                            fields.size(), n_columns, first_data_line, delimiter_hint(line, options.delimiter)));
         for (std::size_t c = 0; c < fields.size(); ++c) {
             const std::optional<double> x = parse_number(fields[c]);
             if (!x)
-                throw std::invalid_argument(fmt::format("read_csv: {}: line {}, column {}: '{}' is not a number{}", source,
-                                                        line_no, c + 1, fields[c],
+                throw std::invalid_argument(fmt::format("read_csv: {}: line {}, column {}: '{}' is not a number{}",
+                                                        source, line_no, c + 1, fields[c],
                                                         delimiter_hint(fields[c], options.delimiter)));
             if (options.label_column && c == label_index)
                 out.labels.push_back(*x);
@@ -198,9 +199,9 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, std::string_
         }
     }
     if (first_data_line == 0)
-        throw std::invalid_argument(fmt::format("read_csv: {}: no data rows{}", source,
-                                                out.column_names.size() == 1 ? delimiter_hint(header_line, options.delimiter)
-                                                                             : std::string()));
+        throw std::invalid_argument(
+            fmt::format("read_csv: {}: no data rows{}", source,
+                        out.column_names.size() == 1 ? delimiter_hint(header_line, options.delimiter) : std::string()));
     return out;
 }
 
@@ -246,8 +247,8 @@ Standardizer::Standardizer(const Dataset& train) {
 
 void Standardizer::transform(Dataset& data) const {
     if (data.n_features != mean_.size())
-        throw std::invalid_argument(fmt::format("Standardizer::transform: data has {} features, fitted on {}",
-                                                data.n_features, mean_.size()));
+        throw std::invalid_argument(
+            fmt::format("Standardizer::transform: data has {} features, fitted on {}", data.n_features, mean_.size()));
     for (std::size_t i = 0; i < data.features.size(); ++i) {
         const std::size_t j = i % data.n_features;
         data.features[i] = (data.features[i] - mean_[j]) / scale_[j];
@@ -272,7 +273,8 @@ std::vector<NamedParameter> Standardizer::named_parameters(const std::string& pr
             NamedParameter(prefix + "scale", {scale_.size()}, std::span<double>(scale_))};
 }
 
-void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer, const std::filesystem::path& path) {
+void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer,
+          const std::filesystem::path& path) {
     Standardizer copy = standardizer;  // named_parameters() views its numbers; save() only reads them
     std::vector<NamedParameter> all = model;
     for (NamedParameter& p : copy.named_parameters()) all.push_back(std::move(p));
@@ -281,9 +283,10 @@ void save(const std::vector<NamedParameter>& model, const Standardizer& standard
 
 void load(const std::vector<NamedParameter>& model, Standardizer& standardizer, const std::filesystem::path& path) {
     if (standardizer.n_features() == 0)
-        throw std::invalid_argument(fmt::format("load: '{}': the Standardizer to load into is empty; make it with "
-                                                "Standardizer(n_features)",
-                                                path.string()));
+        throw std::invalid_argument(
+            fmt::format("load: '{}': the Standardizer to load into is empty; make it with "
+                        "Standardizer(n_features)",
+                        path.string()));
     // Into buffers first, checked, then into the model and the standardizer.
     std::vector<std::vector<double>> values;
     values.reserve(model.size());
@@ -336,8 +339,9 @@ Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t 
     // Stratified only by class indices: with real-valued (regression)
     // targets every distinct value would be a class of one row, and
     // round(fraction · 1) = 0 would send every row to training.
-    const bool by_class = stratify && !data.labels.empty() &&
-                          std::all_of(data.labels.begin(), data.labels.end(), [](double y) { return is_class_index(y); });
+    const bool by_class =
+        stratify && !data.labels.empty() &&
+        std::all_of(data.labels.begin(), data.labels.end(), [](double y) { return is_class_index(y); });
     if (by_class) {
         std::map<double, std::size_t> counts;
         for (double y : data.labels) ++counts[y];

@@ -50,8 +50,7 @@ std::uint64_t hash_bytes(std::uint64_t h, const void* p, std::size_t n) {
 
 }  // namespace
 
-Distributed::Distributed(int rank, int size, DistributedOptions options)
-    : rank_(rank), size_(size), options_(options) {
+Distributed::Distributed(int rank, int size, DistributedOptions options) : rank_(rank), size_(size), options_(options) {
     if (size < 1 || rank < 0 || rank >= size)
         throw std::invalid_argument(fmt::format("Distributed: rank {} of {} ranks", rank, size));
     if (options_.bucket_bytes < sizeof(double))
@@ -78,17 +77,16 @@ void Distributed::average_gradients(const ParameterList& parameters, double weig
         return;
     }
     std::size_t n64 = 0, n32 = 0;
-    parameters.for_each_grad([&](auto* g, std::size_t n) {
-        (std::is_same_v<std::remove_pointer_t<decltype(g)>, float> ? n32 : n64) += n;
-    });
+    parameters.for_each_grad(
+        [&](auto* g, std::size_t n) { (std::is_same_v<std::remove_pointer_t<decltype(g)>, float> ? n32 : n64) += n; });
     if (packed64_.size() != n64 + tail_size || packed32_.size() != n32) {
         // A new parameter list: the ranks must agree on its sizes before
         // reductions of those sizes start (else MPI would mix them).
         const double sizes[] = {static_cast<double>(n64), static_cast<double>(n32)};
         if (!agree(sizes))
             throw std::invalid_argument(fmt::format(
-                "{}: the ranks' parameter lists differ in size (this rank, {}: {} float64 and {} float32 scalars)",
-                who, rank_, n64, n32));
+                "{}: the ranks' parameter lists differ in size (this rank, {}: {} float64 and {} float32 scalars)", who,
+                rank_, n64, n32));
         packed64_.resize(n64 + tail_size);
         packed32_.resize(n32);
     }
@@ -138,7 +136,8 @@ void Distributed::average_gradients(const ParameterList& parameters, double weig
     parameters.for_each_grad([&](auto* g, std::size_t n) {
         using T = std::remove_pointer_t<decltype(g)>;
         if constexpr (std::is_same_v<T, float>) {
-            for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>(static_cast<double>(packed32_[k32++]) / total);
+            for (std::size_t i = 0; i < n; ++i)
+                g[i] = static_cast<float>(static_cast<double>(packed32_[k32++]) / total);
         } else {
             for (std::size_t i = 0; i < n; ++i) g[i] = packed64_[k64++] / total;
         }
@@ -186,8 +185,8 @@ void Distributed::fail(const char* who, int failed, double failed_rank_sum, std:
     }
     if (local_error) std::rethrow_exception(local_error);
     const std::string text(reinterpret_cast<const char*>(message.data()));
-    throw DistributedError(first, fmt::format("{}: rank {} of {} failed: {}{}; every rank stops", who, first, size_, text,
-                                              failed > 1 ? fmt::format(" ({} ranks failed)", failed) : ""));
+    throw DistributedError(first, fmt::format("{}: rank {} of {} failed: {}{}; every rank stops", who, first, size_,
+                                              text, failed > 1 ? fmt::format(" ({} ranks failed)", failed) : ""));
 }
 
 bool Distributed::agree(std::span<const double> values) {
@@ -196,9 +195,8 @@ bool Distributed::agree(std::span<const double> values) {
         Stopwatch timer(comm_seconds_);
         broadcast(std::as_writable_bytes(std::span<double>(root)), 0);
     }
-    const bool same = std::equal(root.begin(), root.end(), values.begin(), values.end(), [](double a, double b) {
-        return std::memcmp(&a, &b, sizeof a) == 0;
-    });
+    const bool same = std::equal(root.begin(), root.end(), values.begin(), values.end(),
+                                 [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; });
     double differ[] = {same ? 0.0 : 1.0};
     sum_timed(differ);
     return differ[0] == 0;

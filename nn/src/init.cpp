@@ -37,7 +37,8 @@ Init parse_init(std::string_view name) {
     if (name == "uniform") return Init::Uniform;
     if (name == "xavier" || name == "glorot") return Init::Xavier;
     if (name == "he" || name == "kaiming") return Init::He;
-    throw std::invalid_argument(fmt::format("parse_init: unknown initialization '{}' (expected uniform, xavier or he)", name));
+    throw std::invalid_argument(
+        fmt::format("parse_init: unknown initialization '{}' (expected uniform, xavier or he)", name));
 }
 
 Value activate(Activation a, const Value& x) {

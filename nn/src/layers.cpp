@@ -39,7 +39,8 @@ BasicLayerNorm<T>::BasicLayerNorm(std::size_t normalized_size, const LayerNormOp
     : size_(normalized_size), options_(options) {
     if (normalized_size == 0) throw std::invalid_argument("LayerNorm: the normalized size must be at least 1");
     if (!(options.eps > 0.0) || !std::isfinite(options.eps))
-        throw std::invalid_argument(fmt::format("LayerNorm({}): eps must be a finite number > 0, got {}", size_, options.eps));
+        throw std::invalid_argument(
+            fmt::format("LayerNorm({}): eps must be a finite number > 0, got {}", size_, options.eps));
     if (options.elementwise_affine) {
         weight_ = BasicTensor<T>::ones(Shape{i64(size_)});
         bias_ = BasicTensor<T>::zeros(Shape{i64(size_)});
@@ -50,8 +51,8 @@ template <class T>
 BasicTensor<T> BasicLayerNorm<T>::operator()(const BasicTensor<T>& x) const {
     const Shape& shape = x.shape();
     if (shape.rank() == 0 || shape[shape.rank() - 1] != i64(size_))
-        throw std::invalid_argument(fmt::format("LayerNorm({}): the input is {}; its last axis must be of size {}", size_,
-                                                shape.str(), size_));
+        throw std::invalid_argument(
+            fmt::format("LayerNorm({}): the input is {}; its last axis must be of size {}", size_, shape.str(), size_));
     const BasicTensor<T> centered = x - mean(x, -1, true);
     const BasicTensor<T> variance = mean(centered * centered, -1, true);  // biased, as PyTorch
     BasicTensor<T> y = centered / sqrt(variance + options_.eps);
@@ -93,7 +94,8 @@ BasicEmbedding<T>::BasicEmbedding(std::size_t num_embeddings, std::size_t embedd
     if (num_ == 0 || dim_ == 0)
         throw std::invalid_argument(fmt::format("Embedding({}, {}): sizes must be at least 1", num_, dim_));
     if (num_ > (std::size_t{1} << 40) / dim_)
-        throw std::length_error(fmt::format("Embedding({}, {}): a table of {} x {} is too large", num_, dim_, num_, dim_));
+        throw std::length_error(
+            fmt::format("Embedding({}, {}): a table of {} x {} is too large", num_, dim_, num_, dim_));
     std::vector<T> w(num_ * dim_);
     for (T& v : w) v = static_cast<T>(rng.normal());
     weight_ = BasicTensor<T>(Shape{i64(num_), i64(dim_)}, std::span<const T>(w));
@@ -126,17 +128,19 @@ template <class T>
 BasicTensor<T> BasicEmbedding<T>::operator()(const BasicTensor<T>& indices) const {
     const Shape& shape = indices.shape();
     if (shape.rank() >= Shape::max_rank)
-        throw std::invalid_argument(fmt::format("Embedding({}, {}): indices {} have rank {}; at most {} (the result "
-                                                "adds an axis)",
-                                                num_, dim_, shape.str(), shape.rank(), Shape::max_rank - 1));
+        throw std::invalid_argument(
+            fmt::format("Embedding({}, {}): indices {} have rank {}; at most {} (the result "
+                        "adds an axis)",
+                        num_, dim_, shape.str(), shape.rank(), Shape::max_rank - 1));
     const std::span<const T> values = indices.data();
     std::vector<std::int64_t> rows(values.size());
     for (std::size_t k = 0; k < values.size(); ++k) {
         const double v = static_cast<double>(values[k]);
         if (!(v >= 0.0 && v < static_cast<double>(num_)) || v != std::floor(v))
-            throw std::invalid_argument(fmt::format("Embedding({}, {}): index {} (position {}) is not a whole number in "
-                                                    "[0, {})",
-                                                    num_, dim_, v, k, num_));
+            throw std::invalid_argument(
+                fmt::format("Embedding({}, {}): index {} (position {}) is not a whole number in "
+                            "[0, {})",
+                            num_, dim_, v, k, num_));
         rows[k] = static_cast<std::int64_t>(v);
     }
     std::int64_t dims[Shape::max_rank];

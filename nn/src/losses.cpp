@@ -61,8 +61,8 @@ Value cross_entropy(const std::vector<std::vector<Value>>& logits, const std::ve
     check_sizes("cross_entropy", logits.size(), labels.size());
     const Value s = sum_over(logits.size(), [&](std::size_t i) {
         if (labels[i] >= logits[i].size())
-            throw std::invalid_argument(fmt::format("cross_entropy: row {}: label {} is out of range for {} classes",
-                                                    i, labels[i], logits[i].size()));
+            throw std::invalid_argument(fmt::format("cross_entropy: row {}: label {} is out of range for {} classes", i,
+                                                    labels[i], logits[i].size()));
         return cross_entropy(logits[i], labels[i]);
     });
     return s / static_cast<double>(logits.size());
@@ -93,8 +93,8 @@ Value binary_cross_entropy_with_logits(const Value& logit, double target) {
 
 Value binary_cross_entropy_with_logits(const std::vector<Value>& logits, const std::vector<double>& targets) {
     check_sizes("binary_cross_entropy_with_logits", logits.size(), targets.size());
-    const Value s = sum_over(logits.size(),
-                             [&](std::size_t i) { return binary_cross_entropy_with_logits(logits[i], targets[i]); });
+    const Value s =
+        sum_over(logits.size(), [&](std::size_t i) { return binary_cross_entropy_with_logits(logits[i], targets[i]); });
     return s / static_cast<double>(logits.size());
 }
 

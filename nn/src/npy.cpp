@@ -51,10 +51,10 @@ std::string bytes_of(const std::vector<std::size_t>& shape, std::span<const T> v
 void check_file_name(const std::string& name) {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
         name.find('\0') != std::string::npos)
-        throw std::invalid_argument(
-            fmt::format("export_npy/import_npy: the parameter name '{}' cannot be a file name (empty, '.', '..', or with "
-                        "'/' or NUL)",
-                        name));
+        throw std::invalid_argument(fmt::format(
+            "export_npy/import_npy: the parameter name '{}' cannot be a file name (empty, '.', '..', or with "
+            "'/' or NUL)",
+            name));
 }
 
 // A parsed .npy file.
@@ -101,7 +101,8 @@ Array read_npy(const std::filesystem::path& path, std::size_t expected_numel) {
                         fmt::format("import_npy: '{}': cannot be read ({})", path.string(), std::strerror(errno)));
     char prelude[12] = {};
     in.read(prelude, 8);
-    if (in.gcount() < 8 || std::memcmp(prelude, kMagic, 6) != 0) corrupted(path, "not a .npy file (no \\x93NUMPY magic)");
+    if (in.gcount() < 8 || std::memcmp(prelude, kMagic, 6) != 0)
+        corrupted(path, "not a .npy file (no \\x93NUMPY magic)");
     const int major = static_cast<unsigned char>(prelude[6]);
     if (major < 1 || major > 3)
         throw LoadError(LoadErrorKind::UnsupportedVersion,
@@ -122,7 +123,8 @@ Array read_npy(const std::filesystem::path& path, std::size_t expected_numel) {
     const auto descr = header_field(header, "descr");
     const auto fortran = header_field(header, "fortran_order");
     const auto shape = header_field(header, "shape");
-    if (!descr || !fortran || !shape) corrupted(path, fmt::format("a header without descr, fortran_order or shape: {}", header));
+    if (!descr || !fortran || !shape)
+        corrupted(path, fmt::format("a header without descr, fortran_order or shape: {}", header));
     if (*descr == "'<f8'" || *descr == "\"<f8\"")
         a.f8 = true;
     else if (*descr == "'<f4'" || *descr == "\"<f4\"")
@@ -173,7 +175,8 @@ Array read_npy(const std::filesystem::path& path, std::size_t expected_numel) {
         std::uint64_t bits = 0;
         for (std::size_t b = 0; b < item; ++b)
             bits |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[k * item + b])) << (8 * b);
-        a.values[k] = a.f8 ? std::bit_cast<double>(bits) : static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
+        a.values[k] = a.f8 ? std::bit_cast<double>(bits)
+                           : static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
     }
     return a;
 }
@@ -220,8 +223,8 @@ void import_npy(const std::vector<NamedParameter>& parameters, const std::filesy
         const std::filesystem::path path = directory / (p.name() + ".npy");
         Array a = read_npy(path, p.size());
         if (a.shape != p.shape()) {
-            const bool transposed =
-                a.shape.size() == 2 && p.shape().size() == 2 && a.shape[0] == p.shape()[1] && a.shape[1] == p.shape()[0];
+            const bool transposed = a.shape.size() == 2 && p.shape().size() == 2 && a.shape[0] == p.shape()[1] &&
+                                    a.shape[1] == p.shape()[0];
             throw LoadError(LoadErrorKind::WrongArchitecture,
                             fmt::format("import_npy: '{}': shape {}, but parameter '{}' is {}{}", path.string(),
                                         shape_string(a.shape), p.name(), shape_string(p.shape()),

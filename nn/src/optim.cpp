@@ -99,7 +99,10 @@ AdamW::AdamW(ParameterList parameters, const AdamWOptions& options)
                                               .decoupled_weight_decay = true}) {}
 
 RMSprop::RMSprop(ParameterList parameters, const RMSpropOptions& options)
-    : Optimizer(std::move(parameters), options.lr), options_(options), square_avg_(n_, 0.0), grad_avg_(n_, 0.0),
+    : Optimizer(std::move(parameters), options.lr),
+      options_(options),
+      square_avg_(n_, 0.0),
+      grad_avg_(n_, 0.0),
       momentum_(n_, 0.0) {
     if (!(options.alpha >= 0.0 && options.alpha <= 1.0))
         throw std::invalid_argument(fmt::format("RMSprop: alpha must be in [0, 1], got {}", options.alpha));
@@ -138,15 +141,16 @@ void RMSprop::step() {
 
 double clip_grad_norm(const ParameterList& parameters, double max_norm) {
     if (!(max_norm > 0.0) || !std::isfinite(max_norm))
-        throw std::invalid_argument(fmt::format("clip_grad_norm: max_norm must be a finite number > 0, got {}", max_norm));
+        throw std::invalid_argument(
+            fmt::format("clip_grad_norm: max_norm must be a finite number > 0, got {}", max_norm));
     double sum_squares = 0.0;
     parameters.for_each_grad([&](auto* grad, std::size_t n) {
         for (std::size_t i = 0; i < n; ++i) sum_squares += static_cast<double>(grad[i]) * static_cast<double>(grad[i]);
     });
     const double norm = std::sqrt(sum_squares);
     if (!std::isfinite(norm))
-        throw std::runtime_error(fmt::format("clip_grad_norm: the gradients' norm is {} (a gradient is NaN or infinite)",
-                                             norm));
+        throw std::runtime_error(
+            fmt::format("clip_grad_norm: the gradients' norm is {} (a gradient is NaN or infinite)", norm));
     const double coefficient = max_norm / (norm + 1e-6);
     if (coefficient < 1.0)
         parameters.for_each_grad([&](auto* grad, std::size_t n) {
@@ -189,8 +193,8 @@ OptimizerState Optimizer::state() const {
 void Optimizer::load_state(const OptimizerState& state) {
     const OptimizerState mine = this->state();  // the names and sizes expected
     if (state.kind != mine.kind)
-        throw std::invalid_argument(fmt::format("Optimizer::load_state: the state is {}'s, this optimizer is {}",
-                                                state.kind, mine.kind));
+        throw std::invalid_argument(
+            fmt::format("Optimizer::load_state: the state is {}'s, this optimizer is {}", state.kind, mine.kind));
     if (state.blocks != mine.blocks)
         throw std::invalid_argument(fmt::format(
             "Optimizer::load_state: the state is for parameter blocks of sizes [{}], this optimizer has [{}]",
@@ -223,7 +227,8 @@ void SGD::load_extra(const OptimizerState& s) {
     o.weight_decay = scalar_named(s, "weight_decay");
     check_finite_nonnegative("SGD::load_state", "momentum", o.momentum);
     check_finite_nonnegative("SGD::load_state", "weight_decay", o.weight_decay);
-    if (o.nesterov && o.momentum == 0.0) throw std::invalid_argument("SGD::load_state: Nesterov momentum needs momentum > 0");
+    if (o.nesterov && o.momentum == 0.0)
+        throw std::invalid_argument("SGD::load_state: Nesterov momentum needs momentum > 0");
     options_ = o;
     velocity_ = buffer_named(s, "velocity");
 }
@@ -292,8 +297,8 @@ void RMSprop::load_extra(const OptimizerState& s) {
 
 void LRSchedule::restore(std::size_t epoch, double base_lr) {
     if (!(base_lr >= 0.0) || !std::isfinite(base_lr))
-        throw std::invalid_argument(fmt::format("LRSchedule::restore: base learning rate {} is not a finite number >= 0",
-                                                base_lr));
+        throw std::invalid_argument(
+            fmt::format("LRSchedule::restore: base learning rate {} is not a finite number >= 0", base_lr));
     epoch_ = epoch;
     base_lr_ = base_lr;
 }
@@ -340,7 +345,8 @@ double WarmupLR::lr_at(std::size_t epoch) const {
 }
 
 ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const PlateauOptions& options)
-    : LRSchedule(optimizer), options_(options),
+    : LRSchedule(optimizer),
+      options_(options),
       best_(options.mode == PlateauMode::Min ? std::numeric_limits<double>::infinity()
                                              : -std::numeric_limits<double>::infinity()) {
     if (!(options.factor > 0.0 && options.factor < 1.0))
@@ -357,8 +363,7 @@ void ReduceLROnPlateau::step() {
 }
 
 void ReduceLROnPlateau::step(double metric) {
-    if (std::isnan(metric))
-        throw std::invalid_argument("ReduceLROnPlateau::step: the metric is NaN");
+    if (std::isnan(metric)) throw std::invalid_argument("ReduceLROnPlateau::step: the metric is NaN");
     ++epoch_;
     const bool better = options_.mode == PlateauMode::Min ? metric < best_ * (1.0 - options_.threshold)
                                                           : metric > best_ * (1.0 + options_.threshold);

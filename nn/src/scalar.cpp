@@ -11,8 +11,7 @@ namespace ag::nn {
 namespace {
 
 void check_inputs(const char* who, std::size_t got, std::size_t expected) {
-    if (got != expected)
-        throw std::invalid_argument(fmt::format("{}: got {} inputs, expected {}", who, got, expected));
+    if (got != expected) throw std::invalid_argument(fmt::format("{}: got {} inputs, expected {}", who, got, expected));
 }
 
 // The most scalar parameters one layer can have: each is a node on the
@@ -25,9 +24,10 @@ std::size_t checked_parameter_count(const char* who, std::size_t n_inputs, std::
     std::uint64_t per_neuron = 0, total = 0;
     if (__builtin_add_overflow(std::uint64_t{n_inputs}, 1, &per_neuron) ||
         __builtin_mul_overflow(per_neuron, std::uint64_t{n_outputs}, &total) || total > max_parameters)
-        throw std::length_error(fmt::format("{}({} -> {}): {} x ({} + 1) scalar parameters are more than one tape "
-                                            "holds ({} nodes)",
-                                            who, n_inputs, n_outputs, n_outputs, n_inputs, max_parameters));
+        throw std::length_error(
+            fmt::format("{}({} -> {}): {} x ({} + 1) scalar parameters are more than one tape "
+                        "holds ({} nodes)",
+                        who, n_inputs, n_outputs, n_outputs, n_inputs, max_parameters));
     return static_cast<std::size_t>(total);
 }
 
@@ -40,9 +40,10 @@ std::vector<std::vector<double>> weight_columns(const char* who, const std::vect
     std::vector<std::vector<double>> columns(n_outputs, std::vector<double>(rows.size()));
     for (std::size_t i = 0; i < rows.size(); ++i) {
         if (rows[i].size() != n_outputs)
-            throw std::invalid_argument(fmt::format("{}: weight row {} has {} entries, expected {} (one per output: "
-                                                    "weight is [inputs][outputs], the W of x·W + b)",
-                                                    who, i, rows[i].size(), n_outputs));
+            throw std::invalid_argument(
+                fmt::format("{}: weight row {} has {} entries, expected {} (one per output: "
+                            "weight is [inputs][outputs], the W of x·W + b)",
+                            who, i, rows[i].size(), n_outputs));
         for (std::size_t j = 0; j < n_outputs; ++j) columns[j][i] = rows[i][j];
     }
     return columns;
@@ -176,17 +177,18 @@ void Layer::zero_grad() const {
 
 void Layer::set_weights(const std::vector<std::vector<double>>& weights) const {
     if (weights.size() != n_inputs())
-        throw std::invalid_argument(fmt::format("Layer::set_weights: got {} rows, the layer has {} inputs (weight is "
-                                                "[inputs][outputs])",
-                                                weights.size(), n_inputs()));
+        throw std::invalid_argument(
+            fmt::format("Layer::set_weights: got {} rows, the layer has {} inputs (weight is "
+                        "[inputs][outputs])",
+                        weights.size(), n_inputs()));
     const std::vector<std::vector<double>> columns = weight_columns("Layer::set_weights", weights, n_outputs());
     for (std::size_t j = 0; j < columns.size(); ++j) neurons_[j].set_weights(columns[j]);
 }
 
 void Layer::set_biases(const std::vector<double>& biases) const {
     if (biases.size() != neurons_.size())
-        throw std::invalid_argument(fmt::format("Layer::set_biases: got {} biases, the layer has {} neurons",
-                                                biases.size(), neurons_.size()));
+        throw std::invalid_argument(
+            fmt::format("Layer::set_biases: got {} biases, the layer has {} neurons", biases.size(), neurons_.size()));
     for (std::size_t j = 0; j < biases.size(); ++j) neurons_[j].set_bias(biases[j]);
 }
 
@@ -195,8 +197,8 @@ void Layer::set_biases(const std::vector<double>& biases) const {
 std::vector<Activation> layer_activations(const MLPOptions& options, std::size_t n_layers, const char* who) {
     if (!options.activations.empty()) {
         if (options.activations.size() != n_layers)
-            throw std::invalid_argument(fmt::format("{}: {} activations given for {} layers", who,
-                                                    options.activations.size(), n_layers));
+            throw std::invalid_argument(
+                fmt::format("{}: {} activations given for {} layers", who, options.activations.size(), n_layers));
         return options.activations;
     }
     std::vector<Activation> acts(n_layers, options.hidden);
@@ -284,12 +286,11 @@ void MLP::set_parameter_values(const std::vector<double>& values) const {
 // ------------------------------------------------------------- printing ---
 
 fmt::format_context::iterator fmt::formatter<ag::nn::Neuron>::format(const ag::nn::Neuron& n,
-                                                                      format_context& ctx) const {
+                                                                     format_context& ctx) const {
     return fmt::format_to(ctx.out(), "Neuron({} inputs, {})", n.n_inputs(), n.activation());
 }
 
-fmt::format_context::iterator fmt::formatter<ag::nn::Layer>::format(const ag::nn::Layer& l,
-                                                                     format_context& ctx) const {
+fmt::format_context::iterator fmt::formatter<ag::nn::Layer>::format(const ag::nn::Layer& l, format_context& ctx) const {
     return fmt::format_to(ctx.out(), "Layer({} -> {}, {}): weight [{}, {}], bias [{}]", l.n_inputs(), l.n_outputs(),
                           l.activation(), l.n_inputs(), l.n_outputs(), l.n_outputs());
 }

@@ -200,7 +200,8 @@ void save(const std::vector<NamedParameter>& parameters, const std::filesystem::
     payload.u32(static_cast<std::uint32_t>(parameters.size()));
     for (const NamedParameter& p : parameters) {
         if (!seen.insert(p.name()).second)
-            throw std::invalid_argument(fmt::format("save: '{}': two parameters are named '{}'", path.string(), p.name()));
+            throw std::invalid_argument(
+                fmt::format("save: '{}': two parameters are named '{}'", path.string(), p.name()));
         payload.u32(static_cast<std::uint32_t>(p.name().size()));
         payload.raw(p.name().data(), p.name().size());
         payload.u32(static_cast<std::uint32_t>(p.shape().size()));
@@ -254,14 +255,15 @@ namespace {
     std::uint64_t at = 0;  // offset in the payload
     auto corrupted = [&](const char* what) -> LoadError {
         return LoadError(LoadErrorKind::Corrupted,
-                         fmt::format("load: '{}': corrupted file: {} runs past the end of the payload (offset {})", path,
-                                     what, header_size + at));
+                         fmt::format("load: '{}': corrupted file: {} runs past the end of the payload (offset {})",
+                                     path, what, header_size + at));
     };
     auto read = [&](std::size_t n, const char* what) {
         if (n > P - at) throw corrupted(what);
         std::vector<unsigned char> b(n);
         if (read_at(fd, b.data(), n, header_size + at) != static_cast<ssize_t>(n))
-            throw LoadError(LoadErrorKind::Truncated, fmt::format("load: '{}': truncated file: it shrank while read", path));
+            throw LoadError(LoadErrorKind::Truncated,
+                            fmt::format("load: '{}': truncated file: it shrank while read", path));
         at += n;
         return b;
     };
@@ -294,9 +296,10 @@ namespace {
         for (std::uint64_t d = 0; d < rank; ++d) {
             const std::uint64_t dim = uint(8, "a dimension");
             if (dim != 0 && numel > P / dim)
-                throw LoadError(LoadErrorKind::Corrupted,
-                                fmt::format("load: '{}': corrupted file: parameter '{}' has a shape larger than the file",
-                                            path, name));
+                throw LoadError(
+                    LoadErrorKind::Corrupted,
+                    fmt::format("load: '{}': corrupted file: parameter '{}' has a shape larger than the file", path,
+                                name));
             numel *= dim;
             shape.push_back(static_cast<std::size_t>(dim));
         }
@@ -304,21 +307,24 @@ namespace {
         at += numel * 8;
         const auto it = model.find(name);
         if (it == model.end())
-            throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model{}",
-                                        path, name, shape_string(shape), state_hint(name, true)));
+            throw LoadError(
+                LoadErrorKind::WrongArchitecture,
+                fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the model{}", path,
+                            name, shape_string(shape), state_hint(name, true)));
         if (shape != it->second->shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: '{}' is {} in the file but {} in the model", path,
-                                        name, shape_string(shape), shape_string(it->second->shape())));
+                            fmt::format("load: '{}': wrong architecture: '{}' is {} in the file but {} in the model",
+                                        path, name, shape_string(shape), shape_string(it->second->shape())));
         if (!in_file.insert(name).second)
-            throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: a parameter name repeats", path));
+            throw LoadError(LoadErrorKind::Corrupted,
+                            fmt::format("load: '{}': corrupted file: a parameter name repeats", path));
     }
     for (const NamedParameter& p : parameters)
         if (!in_file.count(p.name()))
-            throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
-                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
+            throw LoadError(
+                LoadErrorKind::WrongArchitecture,
+                fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}", path,
+                            p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
     throw LoadError(LoadErrorKind::Corrupted,
                     fmt::format("load: '{}': corrupted file: the header announces {} bytes of parameters, the model's "
                                 "parameters take {}",
@@ -333,18 +339,19 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
     Fd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (fd.get() < 0) {
         const int e = errno;
-        throw LoadError(LoadErrorKind::Missing, e == ENOENT
-                                                    ? fmt::format("load: '{}': missing file (no such file)", path)
-                                                    : fmt::format("load: '{}': cannot open the file: {}", path,
-                                                                  std::strerror(e)));
+        throw LoadError(LoadErrorKind::Missing,
+                        e == ENOENT ? fmt::format("load: '{}': missing file (no such file)", path)
+                                    : fmt::format("load: '{}': cannot open the file: {}", path, std::strerror(e)));
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0)
-        throw LoadError(LoadErrorKind::Missing, fmt::format("load: '{}': cannot read the file: {}", path, std::strerror(errno)));
+        throw LoadError(LoadErrorKind::Missing,
+                        fmt::format("load: '{}': cannot read the file: {}", path, std::strerror(errno)));
     // A device or FIFO (/dev/zero) could be read forever.
     if (!S_ISREG(st.st_mode))
-        throw LoadError(LoadErrorKind::Missing,
-                        fmt::format("load: '{}': not a regular file ({}), so not a parameter file", path, file_type(st.st_mode)));
+        throw LoadError(
+            LoadErrorKind::Missing,
+            fmt::format("load: '{}': not a regular file ({}), so not a parameter file", path, file_type(st.st_mode)));
     const auto file_size = static_cast<std::uint64_t>(st.st_size);
 
     // --- header, checked against the file's size before the rest is read ---
@@ -354,16 +361,20 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
                                                               path, file_size, header_size));
     unsigned char header[header_size];
     const ssize_t got = read_at(fd.get(), header, header_size, 0);
-    if (got < 0) throw LoadError(LoadErrorKind::Missing, fmt::format("load: '{}': cannot read the file: {}", path, std::strerror(errno)));
+    if (got < 0)
+        throw LoadError(LoadErrorKind::Missing,
+                        fmt::format("load: '{}': cannot read the file: {}", path, std::strerror(errno)));
     if (got != static_cast<ssize_t>(header_size))
-        throw LoadError(LoadErrorKind::Truncated, fmt::format("load: '{}': truncated file: it shrank while read", path));
+        throw LoadError(LoadErrorKind::Truncated,
+                        fmt::format("load: '{}': truncated file: it shrank while read", path));
     if (std::memcmp(header, magic, sizeof magic) != 0)
         throw LoadError(LoadErrorKind::Corrupted,
                         fmt::format("load: '{}': corrupted file: it does not start with \"TAPEGRAD\" (not a tapegrad "
                                     "parameter file, or damaged)",
                                     path));
     if (crc(header, 20) != little_endian(header + 20, 4))
-        throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: header checksum mismatch", path));
+        throw LoadError(LoadErrorKind::Corrupted,
+                        fmt::format("load: '{}': corrupted file: header checksum mismatch", path));
     const auto file_version = static_cast<std::uint32_t>(little_endian(header + 8, 4));
     if (file_version != version)
         throw LoadError(LoadErrorKind::UnsupportedVersion,
@@ -384,7 +395,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
 
     std::vector<unsigned char> bytes(static_cast<std::size_t>(payload_size) + 4);
     if (read_at(fd.get(), bytes.data(), bytes.size(), header_size) != static_cast<ssize_t>(bytes.size()))
-        throw LoadError(LoadErrorKind::Truncated, fmt::format("load: '{}': truncated file: it shrank while read", path));
+        throw LoadError(LoadErrorKind::Truncated,
+                        fmt::format("load: '{}': truncated file: it shrank while read", path));
     fd.close();
     const unsigned char* payload = bytes.data();
     if (crc(payload, payload_size) != little_endian(payload + payload_size, 4))
@@ -407,9 +419,10 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         for (std::uint32_t d = 0; d < rank; ++d) {
             const std::uint64_t dim = r.u64("a dimension");
             if (dim != 0 && numel > payload_size / dim)
-                throw LoadError(LoadErrorKind::Corrupted,
-                                fmt::format("load: '{}': corrupted file: parameter '{}' has a shape larger than the file",
-                                            path, name));
+                throw LoadError(
+                    LoadErrorKind::Corrupted,
+                    fmt::format("load: '{}': corrupted file: parameter '{}' has a shape larger than the file", path,
+                                name));
             numel *= dim;
             sp.shape.push_back(static_cast<std::size_t>(dim));
         }
@@ -417,7 +430,8 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         sp.values.reserve(numel);
         for (std::uint64_t i = 0; i < numel; ++i) sp.values.push_back(r.f64("a value"));
         if (!by_name.emplace(name, stored.size()).second)
-            throw LoadError(LoadErrorKind::Corrupted, fmt::format("load: '{}': corrupted file: a parameter name repeats", path));
+            throw LoadError(LoadErrorKind::Corrupted,
+                            fmt::format("load: '{}': corrupted file: a parameter name repeats", path));
         stored.push_back(std::move(sp));
     }
     if (r.at != payload_size)
@@ -428,9 +442,10 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
     for (const NamedParameter& p : parameters) {
         const auto it = by_name.find(p.name());
         if (it == by_name.end())
-            throw LoadError(LoadErrorKind::WrongArchitecture,
-                            fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}",
-                                        path, p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
+            throw LoadError(
+                LoadErrorKind::WrongArchitecture,
+                fmt::format("load: '{}': wrong architecture: the model's parameter '{}' {} is not in the file{}", path,
+                            p.name(), shape_string(p.shape()), state_hint(p.name(), false)));
         const StoredParameter& sp = stored[it->second];
         if (sp.shape != p.shape())
             throw LoadError(LoadErrorKind::WrongArchitecture,
@@ -442,10 +457,11 @@ void load(const std::vector<NamedParameter>& parameters, const std::filesystem::
         for (const NamedParameter& p : parameters) model_names.insert(p.name());
         for (const StoredParameter& sp : stored)
             if (!model_names.count(sp.name))
-                throw LoadError(LoadErrorKind::WrongArchitecture,
-                                fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the "
-                                            "model{}",
-                                            path, sp.name, shape_string(sp.shape), state_hint(sp.name, true)));
+                throw LoadError(
+                    LoadErrorKind::WrongArchitecture,
+                    fmt::format("load: '{}': wrong architecture: the file's parameter '{}' {} is not in the "
+                                "model{}",
+                                path, sp.name, shape_string(sp.shape), state_hint(sp.name, true)));
     }
     // Reading every parameter first checks its handles, so that a stale one
     // throws before anything is written.

@@ -18,13 +18,15 @@ auto i64(std::size_t n) { return static_cast<std::int64_t>(n); }
 // loop writing past an empty buffer) and must be addressable in bytes.
 template <class T>
 void check_linear_size(std::size_t in, std::size_t out) {
-    constexpr std::uint64_t max_elements = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / sizeof(T);
+    constexpr std::uint64_t max_elements =
+        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / sizeof(T);
     std::uint64_t n = 0;
     if (__builtin_mul_overflow(std::uint64_t{in}, std::uint64_t{out}, &n) || n > max_elements ||
         out > max_elements - n)  // the bias too
-        throw std::length_error(fmt::format("Linear({} -> {}): a [{}, {}] weight of {} is more than memory can address "
-                                            "(at most {} elements)",
-                                            in, out, in, out, dtype_name(dtype_of<T>), max_elements));
+        throw std::length_error(
+            fmt::format("Linear({} -> {}): a [{}, {}] weight of {} is more than memory can address "
+                        "(at most {} elements)",
+                        in, out, in, out, dtype_name(dtype_of<T>), max_elements));
 }
 }  // namespace
 
@@ -40,8 +42,9 @@ BasicLinear<T>::BasicLinear(std::size_t in_features, std::size_t out_features, I
     try {
         w.resize(in_ * out_);
     } catch (const std::bad_alloc&) {
-        throw std::length_error(fmt::format("Linear({} -> {}): not enough memory for a [{}, {}] weight of {} ({} bytes)",
-                                            in_, out_, in_, out_, dtype_name(dtype_of<T>), in_ * out_ * sizeof(T)));
+        throw std::length_error(
+            fmt::format("Linear({} -> {}): not enough memory for a [{}, {}] weight of {} ({} bytes)", in_, out_, in_,
+                        out_, dtype_name(dtype_of<T>), in_ * out_ * sizeof(T)));
     }
     // Drawn output by output as the scalar Layer does, stored as W[i][j].
     for (std::size_t j = 0; j < out_; ++j)
@@ -115,8 +118,9 @@ BasicSequential<T>::BasicSequential(std::vector<Module> modules) : modules_(std:
         if (m.keeps_features()) continue;
         const std::optional<std::size_t> in = m.in_features();
         if (previous_out && in && *previous_out != *in)
-            throw std::invalid_argument(fmt::format("Sequential: module {} takes {} inputs but module {} gives {} outputs",
-                                                    i, *in, previous_index, *previous_out));
+            throw std::invalid_argument(
+                fmt::format("Sequential: module {} takes {} inputs but module {} gives {} outputs", i, *in,
+                            previous_index, *previous_out));
         previous_out = m.out_features();
         previous_index = i;
     }
@@ -135,9 +139,10 @@ std::vector<BasicTensor<T>> BasicSequential<T>::parameters() const {
     for (const NamedParameter& n : named_parameters()) {
         const auto* t = std::get_if<BasicTensor<T>>(&n.storage());
         if (t == nullptr)
-            throw std::invalid_argument(fmt::format("Sequential::parameters: parameter '{}' is not a {} tensor; give the "
-                                                    "optimizer named_parameters() instead",
-                                                    n.name(), dtype_name(dtype_of<T>)));
+            throw std::invalid_argument(
+                fmt::format("Sequential::parameters: parameter '{}' is not a {} tensor; give the "
+                            "optimizer named_parameters() instead",
+                            n.name(), dtype_name(dtype_of<T>)));
         p.push_back(*t);
     }
     return p;
@@ -147,7 +152,8 @@ template <class T>
 std::vector<NamedParameter> BasicSequential<T>::named_parameters(const std::string& prefix) const {
     std::vector<NamedParameter> named;
     for (std::size_t i = 0; i < modules_.size(); ++i)
-        for (NamedParameter& p : modules_[i].named_parameters(fmt::format("{}{}.", prefix, i))) named.push_back(std::move(p));
+        for (NamedParameter& p : modules_[i].named_parameters(fmt::format("{}{}.", prefix, i)))
+            named.push_back(std::move(p));
     return named;
 }
 
@@ -201,7 +207,8 @@ template <class T>
 std::vector<NamedParameter> BasicTensorMLP<T>::named_parameters() const {
     std::vector<NamedParameter> named;
     for (std::size_t k = 0; k < layers_.size(); ++k)
-        for (NamedParameter& p : layers_[k].named_parameters(fmt::format("layers.{}.", k))) named.push_back(std::move(p));
+        for (NamedParameter& p : layers_[k].named_parameters(fmt::format("layers.{}.", k)))
+            named.push_back(std::move(p));
     return named;
 }
 

@@ -33,8 +33,8 @@ void check_training_data(const char* who, const Shape& x, const Shape& y, Loss l
     // A mean over no rows would be NaN, reported as a loss without an error.
     if (x[0] == 0) throw std::invalid_argument(fmt::format("{}: X is {}: there are no rows", who, x.str()));
     if (y.rank() == 0 || y[0] != x[0])
-        throw std::invalid_argument(fmt::format("{}: X is {} but y is {}: they need the same number of rows", who,
-                                                x.str(), y.str()));
+        throw std::invalid_argument(
+            fmt::format("{}: X is {} but y is {}: they need the same number of rows", who, x.str(), y.str()));
     for (std::size_t i = 0; i < y_values.size(); ++i) {
         const double t = y_values[i];
         const bool ok = loss == Loss::CrossEntropy         ? ag::nn::is_class_index(t)
@@ -46,12 +46,13 @@ void check_training_data(const char* who, const Shape& x, const Shape& y, Loss l
                                    : loss == Loss::Hinge              ? "-1 or +1"
                                    : loss == Loss::BinaryCrossEntropy ? "in [0, 1]"
                                                                       : "a finite number";
-            throw std::invalid_argument(
-                fmt::format("{}: {} loss: target {} (element {} of y) is not {}", who, loss_name(loss), t, i, expected));
+            throw std::invalid_argument(fmt::format("{}: {} loss: target {} (element {} of y) is not {}", who,
+                                                    loss_name(loss), t, i, expected));
         }
     }
     if (loss == Loss::CrossEntropy && y.rank() != 1)
-        throw std::invalid_argument(fmt::format("{}: cross-entropy needs y [rows] of class indices, got {}", who, y.str()));
+        throw std::invalid_argument(
+            fmt::format("{}: cross-entropy needs y [rows] of class indices, got {}", who, y.str()));
 }
 
 }  // namespace
@@ -182,8 +183,8 @@ std::string progress_line(const BatchProgress& p, std::size_t columns) {
     const double remaining =
         done == 0 ? -1.0 : p.seconds * static_cast<double>(p.total - done) / static_cast<double>(done);
     const std::string head = fmt::format("epoch {}/{} ", p.epoch, p.epochs);
-    const std::string tail = fmt::format(" {:3}% loss {:.4f} {}<{}", percent, p.loss, clock_time(p.seconds),
-                                         clock_time(remaining));
+    const std::string tail =
+        fmt::format(" {:3}% loss {:.4f} {}<{}", percent, p.loss, clock_time(p.seconds), clock_time(remaining));
     std::string speed = fmt::format(" {:.0f} samples/s", p.seconds > 0 ? static_cast<double>(p.done) / p.seconds : 0.0);
     const std::size_t width = columns > 1 ? columns - 1 : 1;
     constexpr std::size_t widest_bar = 30, narrowest_bar = 5, bar_before_speed = 10;

@@ -13,7 +13,7 @@ int main() {
     out.backward();
     const double expected = std::tanh(0.25);
     fmt::print("out = {}, d out / d b = {}\n", out.data(), n.bias().grad());
-    const bool ok = std::fabs(out.data() - expected) < 1e-15 &&
-                    std::fabs(n.bias().grad() - (1 - expected * expected)) < 1e-15;
+    const bool ok =
+        std::fabs(out.data() - expected) < 1e-15 && std::fabs(n.bias().grad() - (1 - expected * expected)) < 1e-15;
     return ok ? 0 : 1;
 }

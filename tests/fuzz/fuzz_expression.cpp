@@ -24,8 +24,8 @@
 namespace {
 
 [[noreturn]] void broken(const char* rule, std::string_view input, const std::string& detail) {
-    std::fprintf(stderr, "fuzz_expression: %s\n  input: \"%.*s\"\n  %s\n", rule, static_cast<int>(input.size()), input.data(),
-                 detail.c_str());
+    std::fprintf(stderr, "fuzz_expression: %s\n  input: \"%.*s\"\n  %s\n", rule, static_cast<int>(input.size()),
+                 input.data(), detail.c_str());
     std::abort();
 }
 
@@ -53,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         e.emplace(text);
     } catch (const ag::expr::ExpressionError& err) {
         if (err.column() > size) broken("error column beyond the input", text, err.what());
-        if (err.kind() == ag::expr::ExpressionError::Kind::Domain) broken("domain error from the parser", text, err.what());
+        if (err.kind() == ag::expr::ExpressionError::Kind::Domain)
+            broken("domain error from the parser", text, err.what());
         if (std::strlen(err.what()) == 0) broken("empty error message", text, "");
         (void)ag::expr::pointer_line(text, err.column(), err.length());
         return 0;

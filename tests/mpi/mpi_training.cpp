@@ -53,9 +53,15 @@ std::vector<double> fit(const Setup& s, std::size_t batch, std::size_t epochs, D
     const TensorMLP model(2, {24, 3}, {.hidden = Activation::Tanh, .init = Init::Xavier, .seed = 5});
     Adam adam(model.parameters(), {.lr = 0.01});
     CosineLR schedule(adam, {.t_max = 4});
-    const Trainer trainer({.epochs = epochs, .batch_size = batch, .validation_fraction = 0.2, .seed = 11,
-                           .schedule = &schedule, .progress = Progress::Off, .distributed = dist,
-                           .checkpoint = checkpoint, .resume = resume});
+    const Trainer trainer({.epochs = epochs,
+                           .batch_size = batch,
+                           .validation_fraction = 0.2,
+                           .seed = 11,
+                           .schedule = &schedule,
+                           .progress = Progress::Off,
+                           .distributed = dist,
+                           .checkpoint = checkpoint,
+                           .resume = resume});
     trainer.fit(model, adam, s.X, s.y);
     return values_of(model.named_parameters());
 }
@@ -72,12 +78,14 @@ std::vector<double> custom_loop(const Setup& s, std::size_t batch, Distributed* 
         const std::size_t rows = std::min(batch, n - start);
         const Shard mine = dist ? dist->shard(rows) : Shard{0, rows};
         std::vector<std::int64_t> index, targets;
-        for (std::size_t i = start + mine.begin; i < start + mine.end; ++i) index.push_back(static_cast<std::int64_t>(i));
+        for (std::size_t i = start + mine.begin; i < start + mine.end; ++i)
+            index.push_back(static_cast<std::int64_t>(i));
         for (std::int64_t i : index) targets.push_back(static_cast<std::int64_t>(labels[static_cast<std::size_t>(i)]));
         sgd.zero_grad();
-        if (!index.empty()) ag::cross_entropy(layer(ag::select_rows(s.X, std::span<const std::int64_t>(index))),
-                                              std::span<const std::int64_t>(targets))
-                                .backward();
+        if (!index.empty())
+            ag::cross_entropy(layer(ag::select_rows(s.X, std::span<const std::int64_t>(index))),
+                              std::span<const std::int64_t>(targets))
+                .backward();
         if (dist) dist->average_gradients(sgd.parameters(), static_cast<double>(mine.size()));
         sgd.step();
     }
@@ -111,7 +119,7 @@ int resume(MpiDistributed& dist, const std::filesystem::path& dir) {
     double sync[] = {0};
     dist.sum(sync);  // the old file is gone before anyone looks
     const std::vector<double> whole = fit(s, 32, 4, &dist);
-    (void)fit(s, 32, 2, &dist, path);                      // stops after epoch 2, with a checkpoint
+    (void)fit(s, 32, 2, &dist, path);  // stops after epoch 2, with a checkpoint
     const std::vector<double> resumed = fit(s, 32, 4, &dist, path, true);
     const bool ok = resumed == whole && dist.agree(std::span<const double>(resumed));
     fmt::print("rank {} of {}: resumed from epoch 2 of 4: {}\n", dist.rank(), dist.size(),

@@ -2,6 +2,7 @@
 // The whole public API of the engine, in namespace ag.
 #include <autograd/dot.hpp>
 #include <autograd/dual.hpp>
+#include <autograd/explain.hpp>
 #include <autograd/functional.hpp>
 #include <autograd/gradcheck.hpp>
 #include <autograd/ops.hpp>

@@ -62,17 +62,16 @@ struct common_number;
 template <class A, class B>
 using common_number_t = typename common_number<std::remove_cvref_t<A>, std::remove_cvref_t<B>>::type;
 template <class A, class B>
-    requires(std::is_arithmetic_v<A> && std::is_arithmetic_v<B>)
-struct common_number<A, B> {
+requires(std::is_arithmetic_v<A>&& std::is_arithmetic_v<B>) struct common_number<A, B> {
     using type = double;
 };
 template <class A>
-    requires std::is_arithmetic_v<A>
+requires std::is_arithmetic_v<A>
 struct common_number<A, Value> {
     using type = Value;
 };
 template <class B>
-    requires std::is_arithmetic_v<B>
+requires std::is_arithmetic_v<B>
 struct common_number<Value, B> {
     using type = Value;
 };
@@ -82,19 +81,17 @@ struct common_number<Value, Value> {
 };
 template <class A, class B>
 struct common_number<Dual<A>, Dual<B>> {
-    using type = std::conditional_t<
-        dual_depth_v<A> == dual_depth_v<B>, Dual<common_number_t<A, B>>,
-        std::conditional_t<(dual_depth_v<A> > dual_depth_v<B>), Dual<common_number_t<A, Dual<B>>>,
-                           Dual<common_number_t<Dual<A>, B>>>>;
+    using type =
+        std::conditional_t<dual_depth_v<A> == dual_depth_v<B>, Dual<common_number_t<A, B>>,
+                           std::conditional_t<(dual_depth_v<A> > dual_depth_v<B>), Dual<common_number_t<A, Dual<B>>>,
+                                              Dual<common_number_t<Dual<A>, B>>>>;
 };
 template <class A, class B>
-    requires(!is_dual_v<B>)
-struct common_number<Dual<A>, B> {
+requires(!is_dual_v<B>) struct common_number<Dual<A>, B> {
     using type = Dual<common_number_t<A, B>>;
 };
 template <class A, class B>
-    requires(!is_dual_v<A>)
-struct common_number<A, Dual<B>> {
+requires(!is_dual_v<A>) struct common_number<A, Dual<B>> {
     using type = Dual<common_number_t<A, B>>;
 };
 
@@ -113,8 +110,8 @@ struct Dual {
     Dual(V v, V t) : value(std::move(v)), tangent(std::move(t)) {}
     // A constant of this level: a number of a lower level, tangent 0.
     template <class U>
-        requires(detail::is_number_v<U> && !std::is_same_v<std::remove_cvref_t<U>, Dual>)
-    Dual(const U& u)  // NOLINT: implicit, so constants mix in expressions
+    requires(detail::is_number_v<U> && !std::is_same_v<std::remove_cvref_t<U>, Dual>)
+        Dual(const U& u)  // NOLINT: implicit, so constants mix in expressions
         : value(detail::promote<V>(u)), tangent(detail::promote<V>(0.0)) {}
 };
 
@@ -215,16 +212,14 @@ auto dual_binary(const A& a, const B& b) {
 }
 
 template <class A, class B>
-concept dual_operands = (is_dual_v<A> || is_dual_v<B>)&&is_number_v<A> && is_number_v<B>;
+concept dual_operands = (is_dual_v<A> || is_dual_v<B>)&&is_number_v<A>&& is_number_v<B>;
 }  // namespace detail
 
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-auto operator+(const A& a, const B& b) {
-    return detail::dual_binary<ops::Add, ops::AddC, ops::AddC>(a, b);
-}
+requires detail::dual_operands<A, B>
+auto operator+(const A& a, const B& b) { return detail::dual_binary<ops::Add, ops::AddC, ops::AddC>(a, b); }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
+requires detail::dual_operands<A, B>
 auto operator-(const A& a, const B& b) {
     // a - c is recorded as a + (-c), as the scalar engine does: the same value.
     if constexpr (std::is_arithmetic_v<B>)
@@ -233,29 +228,23 @@ auto operator-(const A& a, const B& b) {
         return detail::dual_binary<ops::Sub, ops::AddC, ops::RSubC>(a, b);
 }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-auto operator*(const A& a, const B& b) {
-    return detail::dual_binary<ops::Mul, ops::MulC, ops::MulC>(a, b);
-}
+requires detail::dual_operands<A, B>
+auto operator*(const A& a, const B& b) { return detail::dual_binary<ops::Mul, ops::MulC, ops::MulC>(a, b); }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-auto operator/(const A& a, const B& b) {
-    return detail::dual_binary<ops::Div, ops::DivC, ops::RDivC>(a, b);
-}
+requires detail::dual_operands<A, B>
+auto operator/(const A& a, const B& b) { return detail::dual_binary<ops::Div, ops::DivC, ops::RDivC>(a, b); }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-auto pow(const A& a, const B& b) {
-    return detail::dual_binary<ops::Pow, ops::PowC, ops::RPowC>(a, b);
-}
+requires detail::dual_operands<A, B>
+auto pow(const A& a, const B& b) { return detail::dual_binary<ops::Pow, ops::PowC, ops::RPowC>(a, b); }
 template <class A, class B>
-    requires(detail::dual_operands<A, B> && !std::is_arithmetic_v<A> && !std::is_arithmetic_v<B>)
-auto min(const A& a, const B& b) {
+requires(detail::dual_operands<A, B> && !std::is_arithmetic_v<A> && !std::is_arithmetic_v<B>) auto min(const A& a,
+                                                                                                       const B& b) {
     using C = detail::common_number_t<A, B>;
     return detail::call<ops::Min>(detail::promote<C>(a), detail::promote<C>(b));
 }
 template <class A, class B>
-    requires(detail::dual_operands<A, B> && !std::is_arithmetic_v<A> && !std::is_arithmetic_v<B>)
-auto max(const A& a, const B& b) {
+requires(detail::dual_operands<A, B> && !std::is_arithmetic_v<A> && !std::is_arithmetic_v<B>) auto max(const A& a,
+                                                                                                       const B& b) {
     using C = detail::common_number_t<A, B>;
     return detail::call<ops::Max>(detail::promote<C>(a), detail::promote<C>(b));
 }
@@ -269,6 +258,7 @@ Dual<V> operator+(const Dual<V>& a) {
     return a;
 }
 
+// clang-format off
 #define AG_DUAL_FUNCTION(fn, Op)                \
     template <class V>                          \
     Dual<V> fn(const Dual<V>& a) {              \
@@ -293,6 +283,7 @@ AG_DUAL_FUNCTION(erf, Erf)
 AG_DUAL_FUNCTION(softplus, Softplus)
 AG_DUAL_FUNCTION(gelu, Gelu)
 #undef AG_DUAL_FUNCTION
+// clang-format on
 template <class V>
 Dual<V> leaky_relu(const Dual<V>& a, double slope = 0.01) {
     return detail::call_c<ops::LeakyReluC>(a, slope);
@@ -311,25 +302,13 @@ Dual<V> clamp(const Dual<V>& a, double lo, double hi) {
 }
 
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-A& operator+=(A& a, const B& b) {
-    return a = a + b;
-}
+requires detail::dual_operands<A, B> A& operator+=(A& a, const B& b) { return a = a + b; }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-A& operator-=(A& a, const B& b) {
-    return a = a - b;
-}
+requires detail::dual_operands<A, B> A& operator-=(A& a, const B& b) { return a = a - b; }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-A& operator*=(A& a, const B& b) {
-    return a = a * b;
-}
+requires detail::dual_operands<A, B> A& operator*=(A& a, const B& b) { return a = a * b; }
 template <class A, class B>
-    requires detail::dual_operands<A, B>
-A& operator/=(A& a, const B& b) {
-    return a = a / b;
-}
+requires detail::dual_operands<A, B> A& operator/=(A& a, const B& b) { return a = a / b; }
 
 // d/dx f(x) at x0 in forward mode: f is called once with the Dual
 // (x0, 1) and the tangent of its result is returned. X is double, Value or a

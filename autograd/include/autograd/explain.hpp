@@ -63,8 +63,8 @@ struct ExplainNode {
     std::uint32_t node = 0;  // index on the tape
     std::string label;       // the Value's name, or "#<node>"
     Kind kind = Kind::Leaf;
-    std::string op;          // Tape::op_name: "leaf", "+", "tanh", "to_value", ...
-    std::string computes;    // in the inputs' labels: "x + y", "tanh(#3)", "#3 * 2"; "" for a leaf
+    std::string op;                  // Tape::op_name: "leaf", "+", "tanh", "to_value", ...
+    std::string computes;            // in the inputs' labels: "x + y", "tanh(#3)", "#3 * 2"; "" for a leaf
     std::optional<double> constant;  // the op's constant (x * 2, leaky_relu's slope)
     char constant_letter = 0;        // what the formulas call the constant: 'a', 'b' or 'c'
     double value = 0;
@@ -87,9 +87,9 @@ struct ExplainGradient {
 };
 
 struct Explanation {
-    std::uint32_t root = 0;   // f's node
-    std::string root_label;   // f's name, or "f"
-    double root_value = 0;    // f's value
+    std::uint32_t root = 0;  // f's node
+    std::string root_label;  // f's name, or "f"
+    double root_value = 0;   // f's value
     // The nodes f depends on (restricted to the paths from the chosen
     // inputs when there are some), in creation order: the forward pass. The
     // reverse sweep visits them from the last (f) to the first. Empty when

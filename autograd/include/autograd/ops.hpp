@@ -55,6 +55,7 @@ namespace ops {
 // Elementary functions on plain numbers, so that a rule's unqualified call
 // finds them for double and float (and, by argument-dependent lookup, the
 // recording overloads for ag::Value and ag::Dual).
+// clang-format off
 #define AG_PLAIN_FUNCTION(fn)                                  \
     inline double fn(double x) { return std::fn(x); }          \
     inline float fn(float x) { return std::fn(x); }
@@ -73,6 +74,7 @@ AG_PLAIN_FUNCTION(expm1)
 AG_PLAIN_FUNCTION(erf)
 AG_PLAIN_FUNCTION(fabs)
 #undef AG_PLAIN_FUNCTION
+// clang-format on
 inline double pow(double a, double b) { return std::pow(a, b); }
 inline float pow(float a, float b) { return std::pow(a, b); }
 
@@ -141,41 +143,61 @@ struct Neg {
     static constexpr const char* name = "neg";
     static constexpr const char* d_text = "-1";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return -a; }
+    static R f(R a) {
+        return -a;
+    }
     template <class T, class S = scalar_t<T>>
-    static S d(const T&, const T&) { return S(-1); }
+    static S d(const T&, const T&) {
+        return S(-1);
+    }
 };
 struct Exp {
     static constexpr const char* name = "exp";
     static constexpr const char* d_text = "y";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return exp(a); }
+    static R f(R a) {
+        return exp(a);
+    }
     template <class T>
-    static T d(const T&, const T& y) { return y; }
+    static T d(const T&, const T& y) {
+        return y;
+    }
 };
 struct Log {
     static constexpr const char* name = "log";
     static constexpr const char* d_text = "1/a";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return log(a); }
+    static R f(R a) {
+        return log(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T& a, const T&) { return S(1) / a; }
+    static T d(const T& a, const T&) {
+        return S(1) / a;
+    }
 };
 struct Sqrt {
     static constexpr const char* name = "sqrt";
     static constexpr const char* d_text = "0.5/y";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return sqrt(a); }
+    static R f(R a) {
+        return sqrt(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T&, const T& y) { return S(0.5) / y; }
+    static T d(const T&, const T& y) {
+        return S(0.5) / y;
+    }
 };
 struct Tanh {
     static constexpr const char* name = "tanh";
     static constexpr const char* d_text = "1 - y^2";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return tanh(a); }
+    static R f(R a) {
+        return tanh(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T&, const T& y) { return S(1) - y * y; }
+    static T d(const T&, const T& y) {
+        return S(1) - y * y;
+    }
 };
 struct Sigmoid {
     static constexpr const char* name = "sigmoid";
@@ -188,7 +210,9 @@ struct Sigmoid {
         return e / (R(1) + e);
     }
     template <class T, class S = scalar_t<T>>
-    static T d(const T&, const T& y) { return y * (S(1) - y); }
+    static T d(const T&, const T& y) {
+        return y * (S(1) - y);
+    }
 };
 // sigmoid as a plain function too (Softplus's rule uses it).
 inline double sigmoid(double x) { return Sigmoid::f(x); }
@@ -198,104 +222,154 @@ struct Relu {
     static constexpr const char* name = "relu";
     static constexpr const char* d_text = "1 if a > 0, else 0";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return a < 0 ? R(0) : a; }  // NaN (and -0) pass through
+    static R f(R a) {
+        return a < 0 ? R(0) : a;
+    }  // NaN (and -0) pass through
     template <class T>
-    static auto d(const T& a, const T&) { return step(a); }
+    static auto d(const T& a, const T&) {
+        return step(a);
+    }
 };
 struct Sin {
     static constexpr const char* name = "sin";
     static constexpr const char* d_text = "cos(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return sin(a); }
+    static R f(R a) {
+        return sin(a);
+    }
     template <class T>
-    static T d(const T& a, const T&) { return cos(a); }
+    static T d(const T& a, const T&) {
+        return cos(a);
+    }
 };
 struct Cos {
     static constexpr const char* name = "cos";
     static constexpr const char* d_text = "-sin(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return cos(a); }
+    static R f(R a) {
+        return cos(a);
+    }
     template <class T>
-    static T d(const T& a, const T&) { return -sin(a); }
+    static T d(const T& a, const T&) {
+        return -sin(a);
+    }
 };
 struct Abs {
     static constexpr const char* name = "abs";
     static constexpr const char* d_text = "sign(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return std::fabs(a); }
+    static R f(R a) {
+        return std::fabs(a);
+    }
     template <class T>
-    static auto d(const T& a, const T&) { return sign(a); }
+    static auto d(const T& a, const T&) {
+        return sign(a);
+    }
 };
 
 struct Tan {
     static constexpr const char* name = "tan";
     static constexpr const char* d_text = "1 + y^2";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return tan(a); }
+    static R f(R a) {
+        return tan(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T&, const T& y) { return S(1) + y * y; }
+    static T d(const T&, const T& y) {
+        return S(1) + y * y;
+    }
 };
 struct Atan {
     static constexpr const char* name = "atan";
     static constexpr const char* d_text = "1/(1 + a^2)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return atan(a); }
+    static R f(R a) {
+        return atan(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T& a, const T&) { return S(1) / (S(1) + a * a); }
+    static T d(const T& a, const T&) {
+        return S(1) / (S(1) + a * a);
+    }
 };
 struct Sinh {
     static constexpr const char* name = "sinh";
     static constexpr const char* d_text = "cosh(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return sinh(a); }
+    static R f(R a) {
+        return sinh(a);
+    }
     template <class T>
-    static T d(const T& a, const T&) { return cosh(a); }
+    static T d(const T& a, const T&) {
+        return cosh(a);
+    }
 };
 struct Cosh {
     static constexpr const char* name = "cosh";
     static constexpr const char* d_text = "sinh(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return cosh(a); }
+    static R f(R a) {
+        return cosh(a);
+    }
     template <class T>
-    static T d(const T& a, const T&) { return sinh(a); }
+    static T d(const T& a, const T&) {
+        return sinh(a);
+    }
 };
 struct Log1p {  // log(1 + a), accurate for small a
     static constexpr const char* name = "log1p";
     static constexpr const char* d_text = "1/(1 + a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return log1p(a); }
+    static R f(R a) {
+        return log1p(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T& a, const T&) { return S(1) / (S(1) + a); }
+    static T d(const T& a, const T&) {
+        return S(1) / (S(1) + a);
+    }
 };
 struct Expm1 {  // exp(a) - 1, accurate for small a
     static constexpr const char* name = "expm1";
     static constexpr const char* d_text = "y + 1";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return expm1(a); }
+    static R f(R a) {
+        return expm1(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T&, const T& y) { return y + S(1); }
+    static T d(const T&, const T& y) {
+        return y + S(1);
+    }
 };
 struct Erf {
     static constexpr const char* name = "erf";
     static constexpr const char* d_text = "2/sqrt(pi) exp(-a^2)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return erf(a); }
+    static R f(R a) {
+        return erf(a);
+    }
     template <class T, class S = scalar_t<T>>
-    static T d(const T& a, const T&) { return S(1.1283791670955126) * exp(-(a * a)); }  // 2/sqrt(pi) e^(-a^2)
+    static T d(const T& a, const T&) {
+        return S(1.1283791670955126) * exp(-(a * a));
+    }  // 2/sqrt(pi) e^(-a^2)
 };
 struct Softplus {  // log(1 + e^a), computed without overflow
     static constexpr const char* name = "softplus";
     static constexpr const char* d_text = "sigmoid(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return log1p(exp(-fabs(a))) + (a < 0 ? R(0) : a); }
+    static R f(R a) {
+        return log1p(exp(-fabs(a))) + (a < 0 ? R(0) : a);
+    }
     template <class T>
-    static T d(const T& a, const T&) { return sigmoid(a); }
+    static T d(const T& a, const T&) {
+        return sigmoid(a);
+    }
 };
 struct Gelu {  // a Φ(a), Φ the standard normal CDF (PyTorch's default, erf form)
     static constexpr const char* name = "gelu";
     static constexpr const char* d_text = "Phi(a) + a phi(a)";  // dy/da, as a formula
     template <class R>
-    static R f(R a) { return R(0.5) * a * (R(1) + erf(a * R(0.7071067811865476))); }
+    static R f(R a) {
+        return R(0.5) * a * (R(1) + erf(a * R(0.7071067811865476)));
+    }
     template <class T, class S = scalar_t<T>>
     static T d(const T& a, const T&) {  // Φ(a) + a φ(a)
         return S(0.5) * (S(1) + erf(a * S(0.7071067811865476))) + a * S(0.3989422804014327) * exp(S(-0.5) * (a * a));
@@ -308,77 +382,119 @@ struct Gelu {  // a Φ(a), Φ the standard normal CDF (PyTorch's default, erf fo
 
 struct Add {
     static constexpr const char* name = "+";
-    static constexpr const char* da_text = "1", *db_text = "1";  // the partials, as formulas
+    static constexpr const char *da_text = "1", *db_text = "1";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a + b; }
+    static R f(R a, R b) {
+        return a + b;
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
-    static S da(const A&, const B&, const Y&) { return S(1); }
+    static S da(const A&, const B&, const Y&) {
+        return S(1);
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
-    static S db(const A&, const B&, const Y&) { return S(1); }
+    static S db(const A&, const B&, const Y&) {
+        return S(1);
+    }
 };
 struct Sub {
     static constexpr const char* name = "-";
-    static constexpr const char* da_text = "1", *db_text = "-1";  // the partials, as formulas
+    static constexpr const char *da_text = "1", *db_text = "-1";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a - b; }
+    static R f(R a, R b) {
+        return a - b;
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
-    static S da(const A&, const B&, const Y&) { return S(1); }
+    static S da(const A&, const B&, const Y&) {
+        return S(1);
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
-    static S db(const A&, const B&, const Y&) { return S(-1); }
+    static S db(const A&, const B&, const Y&) {
+        return S(-1);
+    }
 };
 struct Mul {
     static constexpr const char* name = "*";
-    static constexpr const char* da_text = "b", *db_text = "a";  // the partials, as formulas
+    static constexpr const char *da_text = "b", *db_text = "a";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a * b; }
+    static R f(R a, R b) {
+        return a * b;
+    }
     template <class A, class B, class Y>
-    static B da(const A&, const B& b, const Y&) { return b; }
+    static B da(const A&, const B& b, const Y&) {
+        return b;
+    }
     template <class A, class B, class Y>
-    static A db(const A& a, const B&, const Y&) { return a; }
+    static A db(const A& a, const B&, const Y&) {
+        return a;
+    }
 };
 struct Div {
     static constexpr const char* name = "/";
-    static constexpr const char* da_text = "1/b", *db_text = "-y/b";  // the partials, as formulas
+    static constexpr const char *da_text = "1/b", *db_text = "-y/b";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a / b; }
+    static R f(R a, R b) {
+        return a / b;
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
-    static auto da(const A&, const B& b, const Y&) { return S(1) / b; }
+    static auto da(const A&, const B& b, const Y&) {
+        return S(1) / b;
+    }
     template <class A, class B, class Y>
-    static auto db(const A&, const B& b, const Y& y) { return -y / b; }
+    static auto db(const A&, const B& b, const Y& y) {
+        return -y / b;
+    }
 };
 struct Pow {
     static constexpr const char* name = "pow";
-    static constexpr const char* da_text = "b a^(b - 1)", *db_text = "y ln(a)";  // the partials, as formulas
+    static constexpr const char *da_text = "b a^(b - 1)", *db_text = "y ln(a)";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return pow(a, b); }
+    static R f(R a, R b) {
+        return pow(a, b);
+    }
     template <class A, class B, class Y, class S = scalar_t<Y>>
     static auto da(const A& a, const B& b, const Y&) {
-        return zero_where(b * pow(a, b - S(1)), [](auto, auto e) { return e == 0; }, a, b);
+        return zero_where(
+            b * pow(a, b - S(1)), [](auto, auto e) { return e == 0; }, a, b);
     }
     template <class A, class B, class Y>
     static auto db(const A& a, const B& b, const Y& y) {
-        return zero_where(y * log(a), [](auto x, auto e) { return x == 0 && e >= 0; }, a, b);
+        return zero_where(
+            y * log(a), [](auto x, auto e) { return x == 0 && e >= 0; }, a, b);
     }
 };
 struct Min {
     static constexpr const char* name = "min";
-    static constexpr const char* da_text = "1 if a < b, 1/2 on a tie", *db_text = "1 if b < a, 1/2 on a tie";  // the partials, as formulas
+    static constexpr const char *da_text = "1 if a < b, 1/2 on a tie",
+                                *db_text = "1 if b < a, 1/2 on a tie";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a < b || a != a ? a : b; }
+    static R f(R a, R b) {
+        return a < b || a != a ? a : b;
+    }
     template <class A, class B, class Y>
-    static auto da(const A& a, const B& b, const Y&) { return max_share(b, a); }
+    static auto da(const A& a, const B& b, const Y&) {
+        return max_share(b, a);
+    }
     template <class A, class B, class Y>
-    static auto db(const A& a, const B& b, const Y&) { return max_share(a, b); }
+    static auto db(const A& a, const B& b, const Y&) {
+        return max_share(a, b);
+    }
 };
 struct Max {
     static constexpr const char* name = "max";
-    static constexpr const char* da_text = "1 if a > b, 1/2 on a tie", *db_text = "1 if b > a, 1/2 on a tie";  // the partials, as formulas
+    static constexpr const char *da_text = "1 if a > b, 1/2 on a tie",
+                                *db_text = "1 if b > a, 1/2 on a tie";  // the partials, as formulas
     template <class R>
-    static R f(R a, R b) { return a > b || a != a ? a : b; }
+    static R f(R a, R b) {
+        return a > b || a != a ? a : b;
+    }
     template <class A, class B, class Y>
-    static auto da(const A& a, const B& b, const Y&) { return max_share(a, b); }
+    static auto da(const A& a, const B& b, const Y&) {
+        return max_share(a, b);
+    }
     template <class A, class B, class Y>
-    static auto db(const A& a, const B& b, const Y&) { return max_share(b, a); }
+    static auto db(const A& a, const B& b, const Y&) {
+        return max_share(b, a);
+    }
 };
 
 // --- ops between a node a and a constant c ------------------------------------
@@ -390,33 +506,43 @@ struct ConstantRight {  // a op c
     static constexpr const char* name = Binary::name;
     static constexpr const char* d_text = Binary::da_text;  // with b = c
     template <class R>
-    static R f(R a, R c) { return Binary::f(a, c); }
+    static R f(R a, R c) {
+        return Binary::f(a, c);
+    }
     template <class T>
-    static auto d(const T& a, double c, const T& y) { return Binary::da(a, static_cast<scalar_t<T>>(c), y); }
+    static auto d(const T& a, double c, const T& y) {
+        return Binary::da(a, static_cast<scalar_t<T>>(c), y);
+    }
 };
 template <class Binary>
 struct ConstantLeft {  // c op a
     static constexpr const char* name = Binary::name;
     static constexpr const char* d_text = Binary::db_text;  // with a = c, b = a
     template <class R>
-    static R f(R a, R c) { return Binary::f(c, a); }
+    static R f(R a, R c) {
+        return Binary::f(c, a);
+    }
     template <class T>
-    static auto d(const T& a, double c, const T& y) { return Binary::db(static_cast<scalar_t<T>>(c), a, y); }
+    static auto d(const T& a, double c, const T& y) {
+        return Binary::db(static_cast<scalar_t<T>>(c), a, y);
+    }
 };
-using AddC = ConstantRight<Add>;   // a + c (and a - c, as a + (-c))
-using RSubC = ConstantLeft<Sub>;   // c - a
-using MulC = ConstantRight<Mul>;   // a * c
-using DivC = ConstantRight<Div>;   // a / c
-using RDivC = ConstantLeft<Div>;   // c / a
-using PowC = ConstantRight<Pow>;   // a ^ c
-using RPowC = ConstantLeft<Pow>;   // c ^ a
+using AddC = ConstantRight<Add>;  // a + c (and a - c, as a + (-c))
+using RSubC = ConstantLeft<Sub>;  // c - a
+using MulC = ConstantRight<Mul>;  // a * c
+using DivC = ConstantRight<Div>;  // a / c
+using RDivC = ConstantLeft<Div>;  // c / a
+using PowC = ConstantRight<Pow>;  // a ^ c
+using RPowC = ConstantLeft<Pow>;  // c ^ a
 
 // Ops with a parameter c that are not a binary op held constant.
 struct LeakyReluC {  // a for a >= 0, c a below; the derivative at 0 is c, as PyTorch's
     static constexpr const char* name = "leaky_relu";
     static constexpr const char* d_text = "1 if a > 0, else c";  // dy/da, as a formula
     template <class R>
-    static R f(R a, R c) { return a < 0 ? c * a : a; }  // NaN passes through
+    static R f(R a, R c) {
+        return a < 0 ? c * a : a;
+    }  // NaN passes through
     template <class T>
     static auto d(const T& a, double c, const T&) {
         const auto up = step(a);  // 1 above 0, 0 at or below, NaN at NaN
@@ -427,32 +553,44 @@ struct ClampMinC {  // max(a, c) with the derivative 1 at a == c (clamp's, PyTor
     static constexpr const char* name = "clamp_min";
     static constexpr const char* d_text = "1 if a >= c, else 0";  // dy/da, as a formula
     template <class R>
-    static R f(R a, R c) { return a < c ? c : a; }  // NaN passes through
+    static R f(R a, R c) {
+        return a < c ? c : a;
+    }  // NaN passes through
     template <class T>
-    static auto d(const T& a, double c, const T&) { return at_least(a, c); }
+    static auto d(const T& a, double c, const T&) {
+        return at_least(a, c);
+    }
 };
 struct ClampMaxC {  // min(a, c) with the derivative 1 at a == c
     static constexpr const char* name = "clamp_max";
     static constexpr const char* d_text = "1 if a <= c, else 0";  // dy/da, as a formula
     template <class R>
-    static R f(R a, R c) { return a > c ? c : a; }
+    static R f(R a, R c) {
+        return a > c ? c : a;
+    }
     template <class T>
-    static auto d(const T& a, double c, const T&) { return at_most(a, c); }
+    static auto d(const T& a, double c, const T&) {
+        return at_most(a, c);
+    }
 };
 
 }  // namespace ops
 }  // namespace ag
 
 // The lists that generate the op codes and the cases of the backward sweep.
+// clang-format off
 #define AG_UNARY_OPS(X)                                                                                            \
     X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs) X(Tan) X(Atan) X(Sinh) X(Cosh) \
     X(Log1p) X(Expm1) X(Erf) X(Softplus) X(Gelu)
 #define AG_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Min) X(Max)
+// clang-format on
 // Ops with a constant operand: binary ops with one operand held constant,
 // and ops with a parameter (recorded alike: the constant in the pool).
+// clang-format off
 #define AG_BINARY_CONST_OPS(X) X(AddC) X(RSubC) X(MulC) X(DivC) X(RDivC) X(PowC) X(RPowC)
 #define AG_PARAM_OPS(X) X(LeakyReluC) X(ClampMinC) X(ClampMaxC)
 #define AG_CONST_OPS(X) AG_BINARY_CONST_OPS(X) AG_PARAM_OPS(X)
+// clang-format on
 
 namespace ag {
 
@@ -464,20 +602,24 @@ enum class Op : std::uint8_t {  // the low byte of a node's key (tape.hpp)
     Leaf,
     Custom,
     CustomLeaf,
+// clang-format off
 #define AG_ENUM_ENTRY(Name) Name,
     AG_UNARY_OPS(AG_ENUM_ENTRY) AG_BINARY_OPS(AG_ENUM_ENTRY) AG_CONST_OPS(AG_ENUM_ENTRY)
 #undef AG_ENUM_ENTRY
+    // clang-format on
 };
 
 // The op code of an op struct, e.g. op_code<ops::Tanh> == Op::Tanh.
 template <class OpT>
 inline constexpr Op op_code = Op::Leaf;
+// clang-format off
 #define AG_CODE_ENTRY(Name) template <> inline constexpr Op op_code<ops::Name> = Op::Name;
 AG_UNARY_OPS(AG_CODE_ENTRY) AG_BINARY_OPS(AG_CODE_ENTRY) AG_CONST_OPS(AG_CODE_ENTRY)
 #undef AG_CODE_ENTRY
+    // clang-format on
 
-// Readable name of an op code ("tanh", "*", ...), for errors and pictures.
-const char* op_name(Op op) noexcept;
+    // Readable name of an op code ("tanh", "*", ...), for errors and pictures.
+    const char* op_name(Op op) noexcept;
 // Its local derivative as a formula, in terms of its input a (b for a
 // second one, c for its constant) and its output y: d y / d (operand 0 or
 // 1); "" for a leaf or an extension's node.

@@ -22,8 +22,8 @@ public:
 
     constexpr Shape() noexcept = default;
     template <std::integral... I>
-        requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank)
-    constexpr Shape(I... sizes) noexcept  // NOLINT: implicit, so {2, 3} is a Shape
+    requires(sizeof...(I) >= 1 &&
+             sizeof...(I) <= max_rank) constexpr Shape(I... sizes) noexcept  // NOLINT: implicit, so {2, 3} is a Shape
         : dims_{static_cast<std::int64_t>(sizes)...}, rank_(static_cast<int>(sizeof...(I))) {}
     // From a run-time list; throws std::invalid_argument if longer than max_rank.
     explicit Shape(std::span<const std::int64_t> sizes);

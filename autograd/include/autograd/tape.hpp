@@ -204,8 +204,7 @@ private:
     // constant (x + 0.5, ...) reuses its slot.
     std::uint32_t add_constant(double c) {
         if (constant_count_ > 0 &&
-            std::bit_cast<std::uint64_t>(constants_[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c))
-            [[likely]]
+            std::bit_cast<std::uint64_t>(constants_[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c)) [[likely]]
             return constant_count_ - 1;
         return push_constant(c);
     }
@@ -256,7 +255,7 @@ private:
     std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
     std::uint32_t constant_count_ = 0, constant_capacity_ = 0;
     std::uint64_t generation_key_ = 0;  // the current generation << 8 (0: none yet)
-    int no_grad_depth_ = 0;  // guards (NoGrad, DetectAnomaly) nest
+    int no_grad_depth_ = 0;             // guards (NoGrad, DetectAnomaly) nest
     int anomaly_depth_ = 0;
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.

@@ -81,7 +81,8 @@ private:
     Shape shape_;
 };
 // The elements laid out like NumPy (see to_string(BasicTensor) below).
-template <class T> std::string to_string(const TensorData<T>& d);
+template <class T>
+std::string to_string(const TensorData<T>& d);
 
 // --------------------------------------------------------------- Tensor ---
 
@@ -138,7 +139,9 @@ public:
 
     // Copies `values` into this tensor (size must match).
     void set_data(std::span<const T> values) const;
-    void set_data(std::initializer_list<T> values) const { set_data(std::span<const T>(values.begin(), values.size())); }
+    void set_data(std::initializer_list<T> values) const {
+        set_data(std::span<const T>(values.begin(), values.size()));
+    }
     void fill(double value) const;
 
     // --- autograd ---
@@ -189,74 +192,124 @@ using Tensor32 = BasicTensor<float>;
 // All return new tensors. Throw std::invalid_argument on bad shapes/axes.
 
 // Elementwise with broadcasting; a double operand is a scalar on either side.
-template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, double c);
-template <class T> BasicTensor<T> operator+(double c, const BasicTensor<T>& a);
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, double c);
-template <class T> BasicTensor<T> operator-(double c, const BasicTensor<T>& a);
-template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, double c);
-template <class T> BasicTensor<T> operator*(double c, const BasicTensor<T>& a);
-template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, double c);
-template <class T> BasicTensor<T> operator/(double c, const BasicTensor<T>& a);
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> operator+(double c, const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> operator-(double c, const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> operator*(double c, const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> operator/(double c, const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a);
 
 // pow follows ops::Pow's conventions at 0 (see ops.hpp).
-template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, double exponent);
-template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& exponent);
-template <class T> BasicTensor<T> exp(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> log(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sqrt(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> tanh(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sigmoid(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> relu(const BasicTensor<T>& a);  // relu'(0) = 0
-template <class T> BasicTensor<T> abs(const BasicTensor<T>& a);   // abs'(0) = 0
-template <class T> BasicTensor<T> sin(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> cos(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> tan(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> atan(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sinh(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> cosh(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> log1p(const BasicTensor<T>& a);  // log(1 + a)
-template <class T> BasicTensor<T> expm1(const BasicTensor<T>& a);  // exp(a) - 1
-template <class T> BasicTensor<T> erf(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> softplus(const BasicTensor<T>& a);  // log(1 + exp(a)), without overflow
-template <class T> BasicTensor<T> gelu(const BasicTensor<T>& a);      // a Φ(a), erf form (PyTorch's default)
+template <class T>
+BasicTensor<T> pow(const BasicTensor<T>& a, double exponent);
+template <class T>
+BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& exponent);
+template <class T>
+BasicTensor<T> exp(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> log(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sqrt(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> tanh(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sigmoid(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> relu(const BasicTensor<T>& a);  // relu'(0) = 0
+template <class T>
+BasicTensor<T> abs(const BasicTensor<T>& a);  // abs'(0) = 0
+template <class T>
+BasicTensor<T> sin(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> cos(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> tan(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> atan(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sinh(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> cosh(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> log1p(const BasicTensor<T>& a);  // log(1 + a)
+template <class T>
+BasicTensor<T> expm1(const BasicTensor<T>& a);  // exp(a) - 1
+template <class T>
+BasicTensor<T> erf(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> softplus(const BasicTensor<T>& a);  // log(1 + exp(a)), without overflow
+template <class T>
+BasicTensor<T> gelu(const BasicTensor<T>& a);  // a Φ(a), erf form (PyTorch's default)
 // a for a >= 0, slope * a below (leaky_relu'(0) = slope, as PyTorch).
-template <class T> BasicTensor<T> leaky_relu(const BasicTensor<T>& a, double slope = 0.01);
+template <class T>
+BasicTensor<T> leaky_relu(const BasicTensor<T>& a, double slope = 0.01);
 // max(a, lo), min(a, hi), both: derivative 1 at the bounds, as PyTorch's clamp.
-template <class T> BasicTensor<T> clamp_min(const BasicTensor<T>& a, double lo);
-template <class T> BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi);
-template <class T> BasicTensor<T> clamp(const BasicTensor<T>& a, double lo, double hi) { return clamp_max(clamp_min(a, lo), hi); }
+template <class T>
+BasicTensor<T> clamp_min(const BasicTensor<T>& a, double lo);
+template <class T>
+BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi);
+template <class T>
+BasicTensor<T> clamp(const BasicTensor<T>& a, double lo, double hi) {
+    return clamp_max(clamp_min(a, lo), hi);
+}
 
 // Elementwise choice: a where cond is nonzero, b elsewhere (all three
 // broadcast together). Differentiable in a and b; cond is a constant.
-template <class T> BasicTensor<T> where(const BasicTensor<T>& cond, const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> where(const BasicTensor<T>& cond, const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 // Broadcasting and its adjoint: t stretched to `shape` (broadcast rules),
 // and t summed down to `shape` (the axes broadcasting would stretch).
-template <class T> BasicTensor<T> broadcast_to(const BasicTensor<T>& t, const Shape& shape);
-template <class T> BasicTensor<T> sum_to(const BasicTensor<T>& t, const Shape& shape);
+template <class T>
+BasicTensor<T> broadcast_to(const BasicTensor<T>& t, const Shape& shape);
+template <class T>
+BasicTensor<T> sum_to(const BasicTensor<T>& t, const Shape& shape);
 // The elements [start, stop) along `axis`, and its adjoint: t with `before`
 // and `after` zeros added along `axis`.
-template <class T> BasicTensor<T> slice(const BasicTensor<T>& t, int axis, std::int64_t start, std::int64_t stop);
-template <class T> BasicTensor<T> pad(const BasicTensor<T>& t, int axis, std::int64_t before, std::int64_t after);
+template <class T>
+BasicTensor<T> slice(const BasicTensor<T>& t, int axis, std::int64_t start, std::int64_t stop);
+template <class T>
+BasicTensor<T> pad(const BasicTensor<T>& t, int axis, std::int64_t before, std::int64_t after);
 // The adjoint of select_rows: an [n, ...] tensor of zeros with row r of src
 // added at row rows[r] (repeats add up).
-template <class T> BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::span<const std::int64_t> rows, std::int64_t n);
+template <class T>
+BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::span<const std::int64_t> rows, std::int64_t n);
 
 // The kinks of the derivative rules (ops.hpp), on tensors: constants (no
 // gradient) computed elementwise from the values, so that a rule evaluated
 // on tensors records the derivative of a tensor op (derivatives of
 // derivatives). zero_where(x, cond, args...) is x with zeros where
 // cond(elements of args...) holds, differentiable in x.
-template <class T> BasicTensor<T> step(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sign(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> at_least(const BasicTensor<T>& a, double c);
-template <class T> BasicTensor<T> at_most(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> step(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sign(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> max_share(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> at_least(const BasicTensor<T>& a, double c);
+template <class T>
+BasicTensor<T> at_most(const BasicTensor<T>& a, double c);
 namespace detail {
 // Element k of x broadcast to `shape` (x's own element index).
 std::int64_t broadcast_source(const Shape& from, const Shape& to, std::int64_t k);
@@ -271,7 +324,8 @@ BasicTensor<T> zero_where(const BasicTensor<T>& x, Cond cond, const Args&... arg
     const Shape shape = x.shape();
     const std::int64_t n = shape.numel();
     std::vector<T> mask(static_cast<std::size_t>(n));
-    for (std::int64_t k = 0; k < n; ++k) mask[static_cast<std::size_t>(k)] = cond(detail::element_at(args, shape, k)...) ? T(1) : T(0);
+    for (std::int64_t k = 0; k < n; ++k)
+        mask[static_cast<std::size_t>(k)] = cond(detail::element_at(args, shape, k)...) ? T(1) : T(0);
     const BasicTensor<T> m = BasicTensor<T>(shape, std::span<const T>(mask)).set_requires_grad(false);
     return where(m, BasicTensor<T>::zeros(Shape{}).set_requires_grad(false), x);
 }
@@ -283,102 +337,166 @@ struct scalar_of<BasicTensor<T>> {
 // ------------------------------------------- scalars and tensors meet ---
 // A one-element tensor as a Value, and a Value as a 0-d tensor, on the same
 // graph: gradients flow across in both directions.
-template <class T> Value to_value(const BasicTensor<T>& t);
+template <class T>
+Value to_value(const BasicTensor<T>& t);
 // Element `index` (a full index) of t as a Value.
-template <class T> Value to_value(const BasicTensor<T>& t, std::initializer_list<std::int64_t> index);
-template <class T = double> BasicTensor<T> to_tensor(const Value& v);
+template <class T>
+Value to_value(const BasicTensor<T>& t, std::initializer_list<std::int64_t> index);
+template <class T = double>
+BasicTensor<T> to_tensor(const Value& v);
 // A Value with a tensor broadcasts like a 0-d tensor.
-template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const Value& v) { return a + to_tensor<T>(v); }
-template <class T> BasicTensor<T> operator+(const Value& v, const BasicTensor<T>& a) { return to_tensor<T>(v) + a; }
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, const Value& v) { return a - to_tensor<T>(v); }
-template <class T> BasicTensor<T> operator-(const Value& v, const BasicTensor<T>& a) { return to_tensor<T>(v) - a; }
-template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, const Value& v) { return a * to_tensor<T>(v); }
-template <class T> BasicTensor<T> operator*(const Value& v, const BasicTensor<T>& a) { return to_tensor<T>(v) * a; }
-template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, const Value& v) { return a / to_tensor<T>(v); }
-template <class T> BasicTensor<T> operator/(const Value& v, const BasicTensor<T>& a) { return to_tensor<T>(v) / a; }
+template <class T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, const Value& v) {
+    return a + to_tensor<T>(v);
+}
+template <class T>
+BasicTensor<T> operator+(const Value& v, const BasicTensor<T>& a) {
+    return to_tensor<T>(v) + a;
+}
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, const Value& v) {
+    return a - to_tensor<T>(v);
+}
+template <class T>
+BasicTensor<T> operator-(const Value& v, const BasicTensor<T>& a) {
+    return to_tensor<T>(v) - a;
+}
+template <class T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, const Value& v) {
+    return a * to_tensor<T>(v);
+}
+template <class T>
+BasicTensor<T> operator*(const Value& v, const BasicTensor<T>& a) {
+    return to_tensor<T>(v) * a;
+}
+template <class T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, const Value& v) {
+    return a / to_tensor<T>(v);
+}
+template <class T>
+BasicTensor<T> operator/(const Value& v, const BasicTensor<T>& a) {
+    return to_tensor<T>(v) / a;
+}
 
 // Matrix product through BLAS (cblas_dgemm / cblas_sgemm):
 //   [m, k] @ [k, n] -> [m, n];  batched [b, m, k] @ [k, n] -> [b, m, n].
-template <class T> BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
 // x @ w + bias, fused (one pass fewer): x [.., in], w [in, out], bias [out]
 // (an empty handle for none). The textbook layer h = x·W + b.
 // Porting from PyTorch: torch.nn.functional.linear(x, W, b) takes W as
 // [out, in] and computes x·Wᵀ + b; ag::linear takes W as [in, out] and
 // computes x·W + b (pass transpose(W) for a PyTorch-layout weight).
-template <class T> BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias = {});
+template <class T>
+BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias = {});
 // Swaps the last two axes (rank >= 2), or axes a0 and a1.
-template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a, int axis0, int axis1);
+template <class T>
+BasicTensor<T> transpose(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> transpose(const BasicTensor<T>& a, int axis0, int axis1);
 // Same values, new shape; one axis may be -1 (inferred).
-template <class T> BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
+template <class T>
+BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
 
 // Reductions. `axis` may be negative (counts from the end); keepdim keeps
 // the reduced axis with size 1.
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim = false);
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim = false);
-template <class T> BasicTensor<T> max(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T>
+BasicTensor<T> max(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim = false);
 // min(a) = -max(-a): ties split the gradient, NaN propagates.
-template <class T> BasicTensor<T> min(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> min(const BasicTensor<T>& a, int axis, bool keepdim = false);
+template <class T>
+BasicTensor<T> min(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> min(const BasicTensor<T>& a, int axis, bool keepdim = false);
 // Variance and standard deviation with `correction` subtracted from the
 // count (1: the unbiased estimate, torch.var's default).
-template <class T> BasicTensor<T> var(const BasicTensor<T>& a, int correction = 1);
-template <class T> BasicTensor<T> var(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
-template <class T> BasicTensor<T> std(const BasicTensor<T>& a, int correction = 1);
-template <class T> BasicTensor<T> std(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
+template <class T>
+BasicTensor<T> var(const BasicTensor<T>& a, int correction = 1);
+template <class T>
+BasicTensor<T> var(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
+template <class T>
+BasicTensor<T> std(const BasicTensor<T>& a, int correction = 1);
+template <class T>
+BasicTensor<T> std(const BasicTensor<T>& a, int axis, bool keepdim, int correction = 1);
 // Positions of the largest / smallest entries (not differentiable): over all
 // entries (one flat index), or along `axis` (one index per position of the
 // other axes, row-major). Ties: the first; NaN counts as the largest, as in
 // torch.argmax.
-template <class T> std::int64_t argmax(const BasicTensor<T>& a);
-template <class T> std::int64_t argmin(const BasicTensor<T>& a);
-template <class T> std::vector<std::int64_t> argmax(const BasicTensor<T>& a, int axis);
-template <class T> std::vector<std::int64_t> argmin(const BasicTensor<T>& a, int axis);
+template <class T>
+std::int64_t argmax(const BasicTensor<T>& a);
+template <class T>
+std::int64_t argmin(const BasicTensor<T>& a);
+template <class T>
+std::vector<std::int64_t> argmax(const BasicTensor<T>& a, int axis);
+template <class T>
+std::vector<std::int64_t> argmin(const BasicTensor<T>& a, int axis);
 
 // Along one axis (default: the last), stable for logits of any size
 // (the maximum is subtracted first).
-template <class T> BasicTensor<T> softmax(const BasicTensor<T>& a, int axis = -1);
-template <class T> BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis = -1);
+template <class T>
+BasicTensor<T> softmax(const BasicTensor<T>& a, int axis = -1);
+template <class T>
+BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis = -1);
 
 // Losses; each returns a 0-d tensor, the mean over all elements / rows.
 // mean((pred - target)^2); shapes must be equal.
-template <class T> BasicTensor<T> mse_loss(const BasicTensor<T>& pred, const BasicTensor<T>& target);
+template <class T>
+BasicTensor<T> mse_loss(const BasicTensor<T>& pred, const BasicTensor<T>& target);
 // logits [n, c], labels: n class indices in [0, c). Fused log_softmax +
 // negative log-likelihood, mean over rows (torch.nn.functional.cross_entropy).
-template <class T> BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const std::int64_t> labels);
-template <class T> BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int> labels);
+template <class T>
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const std::int64_t> labels);
+template <class T>
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int> labels);
 // Mean of -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably;
 // targets (same shape) in [0, 1].
 template <class T>
 BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& logits, const BasicTensor<T>& targets);
 // Mean of max(0, 1 - t * s); targets (same shape) are -1 or +1 (SVM loss).
-template <class T> BasicTensor<T> hinge(const BasicTensor<T>& scores, const BasicTensor<T>& targets);
+template <class T>
+BasicTensor<T> hinge(const BasicTensor<T>& scores, const BasicTensor<T>& targets);
 
 // Rows of `a` (axis 0) in the given order, repeats allowed (a mini-batch):
 // [n, ...] -> [rows.size(), ...]. The gradient is scattered back (summed).
-template <class T> BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const std::int64_t> rows);
-template <class T> BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const int> rows);
+template <class T>
+BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const std::int64_t> rows);
+template <class T>
+BasicTensor<T> select_rows(const BasicTensor<T>& a, std::span<const int> rows);
 // Joins tensors along `axis`; all other axes must agree.
-template <class T> BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis = 0);
-template <class T> BasicTensor<T> concat(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
+template <class T>
+BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis = 0);
+template <class T>
+BasicTensor<T> concat(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
     return concat(std::span<const BasicTensor<T>>(parts.begin(), parts.size()), axis);
 }
 // Joins tensors of one shape along a new axis.
-template <class T> BasicTensor<T> stack(std::span<const BasicTensor<T>> parts, int axis = 0);
-template <class T> BasicTensor<T> stack(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
+template <class T>
+BasicTensor<T> stack(std::span<const BasicTensor<T>> parts, int axis = 0);
+template <class T>
+BasicTensor<T> stack(std::initializer_list<BasicTensor<T>> parts, int axis = 0) {
     return stack(std::span<const BasicTensor<T>>(parts.begin(), parts.size()), axis);
 }
 // A new axis of size 1 at `axis` (of the result); the axis of size 1 at
 // `axis` removed (error if its size is not 1); every axis of size 1 removed.
-template <class T> BasicTensor<T> unsqueeze(const BasicTensor<T>& t, int axis);
-template <class T> BasicTensor<T> squeeze(const BasicTensor<T>& t, int axis);
-template <class T> BasicTensor<T> squeeze(const BasicTensor<T>& t);
+template <class T>
+BasicTensor<T> unsqueeze(const BasicTensor<T>& t, int axis);
+template <class T>
+BasicTensor<T> squeeze(const BasicTensor<T>& t, int axis);
+template <class T>
+BasicTensor<T> squeeze(const BasicTensor<T>& t);
 // The entries `indices` along `axis`, in order, repeats allowed (the
 // gradient of a repeated entry collects all its uses).
-template <class T> BasicTensor<T> index_select(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> indices);
+template <class T>
+BasicTensor<T> index_select(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> indices);
 // out[.., j, ..] = t[.., index[.., j, ..], ..] along `axis` (torch.gather):
 // `index` holds index_shape.numel() entries, row-major; index_shape equals
 // t's shape but along `axis`. scatter_add is its adjoint: `src` (of
@@ -386,25 +504,31 @@ template <class T> BasicTensor<T> index_select(const BasicTensor<T>& t, int axis
 template <class T>
 BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> index, const Shape& index_shape);
 template <class T>
-BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index, const BasicTensor<T>& src);
+BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index,
+                           const BasicTensor<T>& src);
 
 // d f / d wrt[k] for each k, as new tensors that require no gradient,
 // without touching any .grad() (torch.autograd.grad). f has one element (a
 // Tensor or a Value); inputs f does not depend on get zeros.
-template <class T> std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt);
-template <class T> std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt);
+template <class T>
+std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt);
+template <class T>
+std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt);
 // The same as tensors on the tape, differentiable again (derivatives of
 // derivatives), like torch.autograd.grad(f, xs, create_graph=True).
 template <class T>
 std::vector<BasicTensor<T>> grad(const BasicTensor<T>& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph);
-template <class T> std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph);
+template <class T>
+std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T>>& wrt, CreateGraph);
 
 // Every op name a tensor node can carry ("matmul", "+", ...).
 std::span<const char* const> tensor_op_names();
 
 // Sets .grad() of each tensor to zero.
-template <class T> void zero_grad(std::span<const BasicTensor<T>> tensors);
-template <class T> void zero_grad(const std::vector<BasicTensor<T>>& tensors) {
+template <class T>
+void zero_grad(std::span<const BasicTensor<T>> tensors);
+template <class T>
+void zero_grad(const std::vector<BasicTensor<T>>& tensors) {
     zero_grad(std::span<const BasicTensor<T>>(tensors));
 }
 
@@ -414,7 +538,8 @@ template <class T> void zero_grad(const std::vector<BasicTensor<T>>& tensors) {
 //                                               [4, 5, 6]])
 // Above 1000 elements each axis longer than 6 shows its first and last 3
 // entries around "...". A freed handle prints as "Tensor(<freed>)".
-template <class T> std::string to_string(const BasicTensor<T>& t);
+template <class T>
+std::string to_string(const BasicTensor<T>& t);
 
 }  // namespace ag
 

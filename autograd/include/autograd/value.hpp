@@ -61,8 +61,8 @@ public:
     // A handle to node `index` of tape `t`, e.g. for a tool walking the graph.
     static Value from_index(std::uint32_t index, const Tape& t) {
         if (index >= t.size())
-            throw std::out_of_range(fmt::format("Value::from_index: node #{} does not exist (the tape has {} nodes)",
-                                                index, t.size()));
+            throw std::out_of_range(
+                fmt::format("Value::from_index: node #{} does not exist (the tape has {} nodes)", index, t.size()));
         return Value(t.id(index));
     }
     static Value from_node(const NodeId& id) noexcept { return Value(id); }
@@ -199,8 +199,11 @@ struct GraphSweep {
     // adjoint[node] += contribution, recorded.
     void add(std::uint32_t node, const Value& contribution);
 };
-// Seeds `root` with one and sweeps down to node 0, recording.
-void run_graph_sweep(std::uint32_t root, GraphSweep& sweep);
+// Seeds `root` with one and sweeps down to node `lowest`, recording. Nodes
+// below the lowest input asked about cannot send it anything, so a caller
+// that knows its inputs stops there: an inner gradient taken with respect
+// to a late intermediate then costs what lies above it, not the whole tape.
+void run_graph_sweep(std::uint32_t root, GraphSweep& sweep, std::uint32_t lowest = 0);
 }  // namespace detail
 
 // Sets .grad() of each Value to zero.

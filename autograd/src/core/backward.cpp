@@ -13,7 +13,7 @@ namespace ag {
 namespace {
 
 [[noreturn]] void throw_backward_anomaly(const Tape& t, const double* adj, std::uint32_t i, std::uint32_t input,
-                                        double contribution) {
+                                         double contribution) {
     throw AnomalyError(fmt::format(
         "anomaly in backward pass: {} (node #{}, value {}) sends gradient {} to its input node #{} (value {}); "
         "upstream gradient {}",
@@ -38,6 +38,7 @@ void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint64_t*
         const std::uint32_t a = operands[i].lhs, b = operands[i].rhs;
         const double y = x[i];
         switch (static_cast<Op>(key[i] & 0xff)) {
+// clang-format off
 #define AG_UNARY_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], y)); break;
 #define AG_BINARY_CASE(Name)                           \
@@ -53,6 +54,7 @@ void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint64_t*
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+                // clang-format on
             case Op::Custom: extensions[b]->backward(t, i, a, sweep); break;
             case Op::Leaf:
             case Op::CustomLeaf: break;

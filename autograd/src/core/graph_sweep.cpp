@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -43,7 +44,7 @@ Value node_value(const Tape& t, std::uint32_t i) { return Value::from_node(t.id(
 
 }  // namespace
 
-void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
+void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep, std::uint32_t lowest) {
     Tape& t = tape();
     sweep.adjoint.assign(std::size_t{root} + 1, Value());
     sweep.reached.assign(std::size_t{root} + 1, 0);
@@ -54,7 +55,7 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
         detail::TapeAccess::extension_at(t, t.operands(root).rhs)->seed_graph(t, root, t.operands(root).lhs, sweep);
     else
         sweep.adjoint[root] = Value(1.0);
-    for (std::uint32_t i = root + 1; i-- > 0;) {
+    for (std::uint32_t i = root + 1; i-- > lowest;) {
         const Op o = t.op(i);
         if (o == Op::Leaf || o == Op::CustomLeaf) continue;
         if (o == Op::Custom) {
@@ -68,6 +69,7 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
         const Operands ab = t.operands(i);
         const Value a = node_value(t, ab.lhs), y = node_value(t, i);
         switch (o) {
+// clang-format off
 #define AG_UNARY_CASE(Name) \
     case Op::Name: sweep.add(ab.lhs, chain(g, ops::Name::d(a, y))); break;
 #define AG_BINARY_CASE(Name)                                              \
@@ -85,6 +87,7 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+                // clang-format on
             case Op::Leaf:
             case Op::Custom:
             case Op::CustomLeaf: break;
@@ -94,9 +97,10 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep) {
 
 std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph) {
     const std::uint32_t root = f.checked_index("ag::grad");
-    for (const Value& v : wrt) v.checked_index("ag::grad");
+    std::uint32_t lowest = root;
+    for (const Value& v : wrt) lowest = std::min(lowest, v.checked_index("ag::grad"));
     detail::GraphSweep sweep;
-    detail::run_graph_sweep(root, sweep);
+    detail::run_graph_sweep(root, sweep, lowest);
     std::vector<Value> out;
     out.reserve(wrt.size());
     for (const Value& v : wrt) {

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -68,17 +67,21 @@ const char* op_name(Op op) noexcept {
     switch (op) {
         case Op::Leaf: return "leaf";
         case Op::Custom: return "custom";
-        case Op::CustomLeaf: return "custom leaf";
+        case Op::CustomLeaf:
+            return "custom leaf";
+// clang-format off
 #define AG_NAME_CASE(Name) \
     case Op::Name: return ops::Name::name;
             AG_UNARY_OPS(AG_NAME_CASE) AG_BINARY_OPS(AG_NAME_CASE) AG_CONST_OPS(AG_NAME_CASE)
 #undef AG_NAME_CASE
+            // clang-format on
     }
     return "?";
 }
 
 const char* op_derivative_text(Op op, int operand) noexcept {
     switch (op) {
+// clang-format off
 #define AG_UNARY_TEXT(Name) \
     case Op::Name: return ops::Name::d_text;
 #define AG_BINARY_TEXT(Name) \
@@ -86,9 +89,8 @@ const char* op_derivative_text(Op op, int operand) noexcept {
         AG_UNARY_OPS(AG_UNARY_TEXT) AG_CONST_OPS(AG_UNARY_TEXT) AG_BINARY_OPS(AG_BINARY_TEXT)
 #undef AG_UNARY_TEXT
 #undef AG_BINARY_TEXT
-        case Op::Leaf:
-        case Op::Custom:
-        case Op::CustomLeaf: return "";
+            // clang-format on
+            case Op::Leaf : case Op::Custom : case Op::CustomLeaf : return "";
     }
     return "";
 }
@@ -97,7 +99,9 @@ Arity op_arity(Op op) noexcept {
     switch (op) {
         case Op::Leaf: return Arity::Leaf;
         case Op::Custom:
-        case Op::CustomLeaf: return Arity::Custom;
+        case Op::CustomLeaf:
+            return Arity::Custom;
+// clang-format off
 #define AG_ARITY_CASE(Name, A) \
     case Op::Name: return Arity::A;
 #define AG_U(Name) AG_ARITY_CASE(Name, Unary)
@@ -108,6 +112,7 @@ Arity op_arity(Op op) noexcept {
 #undef AG_B
 #undef AG_C
 #undef AG_ARITY_CASE
+            // clang-format on
     }
     return Arity::Leaf;
 }
@@ -221,18 +226,19 @@ NodeId Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
 }
 
 void Tape::throw_stale(const NodeId& h, const char* what) const {
-    if (h.empty()) throw std::logic_error(fmt::format("{}: empty handle (default-constructed, it holds no node)", what));
-    throw std::logic_error(fmt::format(
-        "{}: stale handle to node #{} (generation {}): the node was freed when the tape was rewound "
-        "(a Scope ended, or Tape::rewind/clear ran), or it belongs to another thread's tape; "
-        "create parameters before the Scope so they outlive it",
-        what, h.index, h.generation()));
+    if (h.empty())
+        throw std::logic_error(fmt::format("{}: empty handle (default-constructed, it holds no node)", what));
+    throw std::logic_error(
+        fmt::format("{}: stale handle to node #{} (generation {}): the node was freed when the tape was rewound "
+                    "(a Scope ended, or Tape::rewind/clear ran), or it belongs to another thread's tape; "
+                    "create parameters before the Scope so they outlive it",
+                    what, h.index, h.generation()));
 }
 
 void Tape::rewind(Mark m) {
     if (m.nodes > size_ || m.constants > constant_count_)
-        throw std::logic_error(fmt::format("Tape::rewind: mark ({} nodes) is beyond the tape ({} nodes)", m.nodes,
-                                           size_));
+        throw std::logic_error(
+            fmt::format("Tape::rewind: mark ({} nodes) is beyond the tape ({} nodes)", m.nodes, size_));
     // New nodes get a new generation, so handles to the freed ones fail.
     // Taken first: if none is left, nothing is freed.
     new_generation();

@@ -123,11 +123,11 @@ std::string tensor_dot(const BasicTensor<T>& root_tensor, const DotOptions& opti
             const T* v = static_cast<const T*>(n.value);
             const T* g = static_cast<const T*>(n.grad);
             label += fmt::format("\nvalue {}", number(static_cast<double>(v[0]), p));
-            if (options.show_grad) label += fmt::format("\ngrad {}", number(t.adjoint(n.stub) != 0 ? static_cast<double>(g[0]) : 0.0, p));
+            if (options.show_grad)
+                label += fmt::format("\ngrad {}", number(t.adjoint(n.stub) != 0 ? static_cast<double>(g[0]) : 0.0, p));
         }
         std::string style;
-        if (n.n_in == 0)
-            style += n.requires_grad ? ", style=filled, fillcolor=\"#e8e8e8\"" : ", style=dashed";
+        if (n.n_in == 0) style += n.requires_grad ? ", style=filled, fillcolor=\"#e8e8e8\"" : ", style=dashed";
         if (r == root) style += ", peripheries=2";
         out += fmt::format("  n{} [label=\"{}\"{}];\n", r, dot_escape(label), style);
     }

@@ -14,6 +14,7 @@ namespace {
 // call the backward sweep makes (backward.cpp), so the numbers are its own.
 double local_derivative(Op o, double a, double b, double y, int operand) {
     switch (o) {
+// clang-format off
 #define AG_UNARY_CASE(Name) \
     case Op::Name: return ops::Name::d(a, y);
 #define AG_BINARY_CASE(Name) \
@@ -26,6 +27,7 @@ double local_derivative(Op o, double a, double b, double y, int operand) {
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+            // clang-format on
         case Op::Leaf:
         case Op::Custom:
         case Op::CustomLeaf: break;
@@ -227,7 +229,7 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
         row.adjoint = adjoint[i];
         row.received = std::move(received[i]);
         const Arity arity = op_arity(o);
-        row.kind = arity == Arity::Leaf ? ExplainNode::Kind::Leaf
+        row.kind = arity == Arity::Leaf     ? ExplainNode::Kind::Leaf
                    : arity == Arity::Custom ? ExplainNode::Kind::Tensor
                                             : ExplainNode::Kind::Op;
         if (row.kind == ExplainNode::Kind::Tensor) ++e.tensor_ops;
@@ -269,8 +271,8 @@ const ExplainNode& Explanation::node(std::uint32_t index) const {
     const auto it = std::lower_bound(nodes.begin(), nodes.end(), index,
                                      [](const ExplainNode& row, std::uint32_t i) { return row.node < i; });
     if (it == nodes.end() || it->node != index)
-        throw std::out_of_range(fmt::format("Explanation::node: node #{} is not in the explanation of {} (#{})", index,
-                                            root_label, root));
+        throw std::out_of_range(
+            fmt::format("Explanation::node: node #{} is not in the explanation of {} (#{})", index, root_label, root));
     return *it;
 }
 
@@ -305,9 +307,10 @@ std::string Explanation::text(int digits) const {
         }
     }
 
-    out += fmt::format("\nReverse sweep (adjoint = ∂{0}/∂node; each node sends adjoint × local derivative to its "
-                       "inputs):\n",
-                       root_label);
+    out += fmt::format(
+        "\nReverse sweep (adjoint = ∂{0}/∂node; each node sends adjoint × local derivative to its "
+        "inputs):\n",
+        root_label);
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
         const ExplainNode& row = *it;
         std::string header = fmt::format("  {}", row.label);
@@ -336,8 +339,8 @@ std::string Explanation::text(int digits) const {
         out += fmt::format("    in its rule: {}y = {} (the output)\n", rule, row.label);
         for (const ExplainInput& in : row.inputs) {
             // A formula that is a number ("1", "-1") is not repeated.
-            const std::string local = in.formula == num(in.local) ? in.formula
-                                                                  : fmt::format("{} = {}", in.formula, num(in.local));
+            const std::string local =
+                in.formula == num(in.local) ? in.formula : fmt::format("{} = {}", in.formula, num(in.local));
             out += fmt::format("    to {}{}: ∂{}/∂{} = {}; sends {} × {} = {}\n", in.label,
                                in.traced ? "" : " (not on a path from the chosen inputs)", row.label, in.label, local,
                                num(row.adjoint), num(in.local), num(in.sent));
@@ -357,8 +360,9 @@ std::string Explanation::text(int digits) const {
 std::string Explanation::dot(int digits) const {
     check_digits("dot", digits, 1);
     auto num = [&](double v) { return number(v, digits); };
-    std::string out = "digraph tapegrad_explain {\n  rankdir=\"LR\";\n  node [shape=box, fontname=\"Helvetica\"];\n"
-                      "  edge [fontname=\"Helvetica\", fontsize=10];\n";
+    std::string out =
+        "digraph tapegrad_explain {\n  rankdir=\"LR\";\n  node [shape=box, fontname=\"Helvetica\"];\n"
+        "  edge [fontname=\"Helvetica\", fontsize=10];\n";
     for (const ExplainNode& row : nodes) {
         std::string label = row.label;
         if (row.kind == ExplainNode::Kind::Op) label += " = " + row.computes;

@@ -62,6 +62,7 @@ std::vector<double> forward(const std::vector<Value>& outputs, const std::vector
         // As in the reverse sweep, a zero tangent sends 0 (not 0 * inf).
         auto term = [](double local, double tangent) { return tangent == 0.0 ? 0.0 : local * tangent; };
         switch (o) {
+// clang-format off
 #define AG_UNARY_CASE(Name) \
     case Op::Name: tan[i - first] = term(ops::Name::d(t.value(ab.lhs), y), at(ab.lhs)); break;
 #define AG_BINARY_CASE(Name)                                                                     \
@@ -77,6 +78,7 @@ std::vector<double> forward(const std::vector<Value>& outputs, const std::vector
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+                // clang-format on
             case Op::Leaf: break;
             case Op::Custom:
             case Op::CustomLeaf:
@@ -121,6 +123,7 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
         const Operands ab = t.operands(i);
         const double yv = t.value(i);
         switch (t.op(i)) {
+// clang-format off
 #define AG_UNARY_CASE(Name)     case Op::Name: tan[i - first] = term(at(ab.lhs), ops::Name::d(t.value(ab.lhs), yv)); break;
 #define AG_BINARY_CASE(Name)                                                                          case Op::Name:                                                                                        tan[i - first] = term(at(ab.lhs), ops::Name::da(t.value(ab.lhs), t.value(ab.rhs), yv)) +                          term(at(ab.rhs), ops::Name::db(t.value(ab.lhs), t.value(ab.rhs), yv));           break;
 #define AG_CONST_CASE(Name)     case Op::Name: tan[i - first] = term(at(ab.lhs), ops::Name::d(t.value(ab.lhs), t.constant(ab.rhs), yv)); break;
@@ -130,6 +133,7 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+                // clang-format on
             case Op::Leaf: break;
             case Op::Custom:
             case Op::CustomLeaf: return std::nullopt;
@@ -148,6 +152,7 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
             adj_dot[a - first] += term(gd, d.value) + term(g, d.tangent);
         };
         switch (t.op(i)) {
+// clang-format off
 #define AG_UNARY_CASE(Name)     case Op::Name: send(ab.lhs, as_dual(ops::Name::d(dual(ab.lhs), dual(i)))); break;
 #define AG_BINARY_CASE(Name)                                                           case Op::Name:                                                                         send(ab.lhs, as_dual(ops::Name::da(dual(ab.lhs), dual(ab.rhs), dual(i))));         send(ab.rhs, as_dual(ops::Name::db(dual(ab.lhs), dual(ab.rhs), dual(i))));         break;
 #define AG_CONST_CASE(Name)     case Op::Name: send(ab.lhs, as_dual(ops::Name::d(dual(ab.lhs), t.constant(ab.rhs), dual(i)))); break;
@@ -157,6 +162,7 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+                // clang-format on
             case Op::Leaf:
             case Op::Custom:
             case Op::CustomLeaf: break;

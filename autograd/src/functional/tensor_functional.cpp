@@ -40,7 +40,8 @@ std::vector<double> flat(const std::vector<Tensor>& ts) {
 
 std::vector<Tensor> constants(const std::vector<Tensor>& ts) {
     std::vector<Tensor> out;
-    for (const Tensor& t : ts) out.push_back(Tensor(t.shape(), std::span<const double>(t.data())).set_requires_grad(false));
+    for (const Tensor& t : ts)
+        out.push_back(Tensor(t.shape(), std::span<const double>(t.data())).set_requires_grad(false));
     return out;
 }
 

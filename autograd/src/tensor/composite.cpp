@@ -51,7 +51,8 @@ template <class T>
 BasicTensor<T> unsqueeze(const BasicTensor<T>& t, int axis) {
     const Shape s = t.shape();
     if (s.rank() == Shape::max_rank)
-        detail::throw_shape("unsqueeze", fmt::format("{} already has {} axes, the most a tensor has", s.str(), s.rank()));
+        detail::throw_shape("unsqueeze",
+                            fmt::format("{} already has {} axes, the most a tensor has", s.str(), s.rank()));
     return reshape(t, with_axis_inserted(s, normalize_axis(axis, s.rank() + 1, "unsqueeze", s)));
 }
 
@@ -116,8 +117,8 @@ template <class T>
 BasicTensor<T> var(const BasicTensor<T>& a, int correction) {
     const std::int64_t n = a.numel();
     if (n - correction <= 0)
-        detail::throw_shape("var", fmt::format("{} holds {} elements: too few for correction {}", a.shape().str(), n,
-                                               correction));
+        detail::throw_shape(
+            "var", fmt::format("{} holds {} elements: too few for correction {}", a.shape().str(), n, correction));
     const BasicTensor<T> d = a - mean(a);
     return sum(d * d) / static_cast<double>(n - correction);
 }
@@ -157,6 +158,7 @@ std::vector<std::int64_t> argmin(const BasicTensor<T>& a, int axis) {
     return arg_best(a, axis, true, false, "argmin");
 }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                               \
     template BasicTensor<T> unsqueeze(const BasicTensor<T>&, int);                                     \
     template BasicTensor<T> squeeze(const BasicTensor<T>&, int);                                       \
@@ -176,5 +178,6 @@ std::vector<std::int64_t> argmin(const BasicTensor<T>& a, int axis) {
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

@@ -51,8 +51,8 @@ struct ToTensor {
     static void backward(const Backward<T>& b, const State& s) {
         const double g = b.grad[0];
         if (b.sweep.check_anomaly && !std::isfinite(g))
-            throw AnomalyError(fmt::format("anomaly in backward pass: to_tensor sends gradient {} to its Value (node #{})",
-                                           g, s.value_node));
+            throw AnomalyError(fmt::format(
+                "anomaly in backward pass: to_tensor sends gradient {} to its Value (node #{})", g, s.value_node));
         b.sweep.adjoint[s.value_node] += g;
     }
     template <class T>
@@ -130,9 +130,10 @@ template <class T>
 Value to_value(const BasicTensor<T>& t) {
     const Shape shape = t.shape();
     if (shape.numel() != 1)
-        throw std::invalid_argument(fmt::format("to_value: the tensor has shape {} ({} elements); a Value is one; "
-                                                "pick one with to_value(t, {{i, j, ...}})",
-                                                shape.str(), shape.numel()));
+        throw std::invalid_argument(
+            fmt::format("to_value: the tensor has shape {} ({} elements); a Value is one; "
+                        "pick one with to_value(t, {{i, j, ...}})",
+                        shape.str(), shape.numel()));
     return to_value_at(t, 0);
 }
 
@@ -186,6 +187,7 @@ std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T
     return graph_grad_from(f.checked_index("ag::grad"), wrt);
 }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                                       \
     template Value to_value(const BasicTensor<T>&);                                                            \
     template Value to_value(const BasicTensor<T>&, std::initializer_list<std::int64_t>);                       \
@@ -197,5 +199,6 @@ std::vector<BasicTensor<T>> grad(const Value& f, const std::vector<BasicTensor<T
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

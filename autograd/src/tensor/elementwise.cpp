@@ -40,13 +40,17 @@ inline T chain(T g, T local) {
 template <class T>
 BasicTensor<T> chain_graph(const BasicTensor<T>& g, double local) {
     if (local == 1.0) return g;
-    if (!std::isfinite(local)) return zero_where(g * local, [](double gk) { return gk == 0; }, g);
+    if (!std::isfinite(local))
+        return zero_where(
+            g * local, [](double gk) { return gk == 0; }, g);
     return g * local;
 }
 template <class T>
 BasicTensor<T> chain_graph(const BasicTensor<T>& g, const BasicTensor<T>& local) {
     for (const T v : local.data())
-        if (!std::isfinite(v)) return zero_where(g * local, [](double gk) { return gk == 0; }, g);
+        if (!std::isfinite(v))
+            return zero_where(
+                g * local, [](double gk) { return gk == 0; }, g);
     return g * local;
 }
 
@@ -225,7 +229,7 @@ struct Where {
     template <class T>
     static void backward(const Backward<T>& b, const State&) {
         const T *g = b.grad, *c = b.input_value(0);
-        const Shape &out = b.shape();
+        const Shape& out = b.shape();
         for (std::uint32_t j = 1; j <= 2; ++j) {
             auto sink = b.sink(j);
             if (!sink.wanted()) continue;
@@ -348,6 +352,7 @@ template <class T> BasicTensor<T> leaky_relu(const BasicTensor<T>& a, double slo
 template <class T> BasicTensor<T> clamp_min(const BasicTensor<T>& a, double lo) { return with_constant<ops::ClampMinC>(a, lo); }
 template <class T> BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi) { return with_constant<ops::ClampMaxC>(a, hi); }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                   \
     template BasicTensor<T> operator+(const BasicTensor<T>&, const BasicTensor<T>&);       \
     template BasicTensor<T> operator-(const BasicTensor<T>&, const BasicTensor<T>&);       \
@@ -394,6 +399,7 @@ template <class T> BasicTensor<T> clamp_max(const BasicTensor<T>& a, double hi) 
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 // clang-format on
 
 }  // namespace ag

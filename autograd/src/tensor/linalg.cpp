@@ -48,8 +48,8 @@ void product(const char* op, std::int64_t m, std::int64_t n, std::int64_t k, con
     }
     constexpr std::int64_t blas_max = std::numeric_limits<int>::max();  // CBLAS takes int sizes
     if (m > blas_max || n > blas_max || k > blas_max)
-        throw std::length_error(fmt::format("{}: a product of [{}, {}] and [{}, {}] exceeds BLAS's int sizes", op, m, k,
-                                            k, n));
+        throw std::length_error(
+            fmt::format("{}: a product of [{}, {}] and [{}, {}] exceeds BLAS's int sizes", op, m, k, k, n));
     gemm(ta, tb, m, n, k, T(1), a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
@@ -61,7 +61,8 @@ std::int64_t check_matmul(const char* op, const Shape& x, const Shape& w, bool a
         throw_shape(op, fmt::format("{} @ {}: needs a {}2-D or 3-D left operand and a 2-D right operand", x.str(),
                                     w.str(), allow_rank1 ? "1-D, " : ""));
     if (x[x.rank() - 1] != w[0])
-        throw_shape(op, fmt::format("{} @ {}: inner dimensions {} and {} differ", x.str(), w.str(), x[x.rank() - 1], w[0]));
+        throw_shape(op,
+                    fmt::format("{} @ {}: inner dimensions {} and {} differ", x.str(), w.str(), x[x.rank() - 1], w[0]));
     std::int64_t rows = 1;
     for (int a = 0; a + 1 < x.rank(); ++a) rows *= x[a];
     return rows;
@@ -216,6 +217,7 @@ BasicTensor<T> transpose(const BasicTensor<T>& a) {
     return transpose(a, -2, -1);
 }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                                 \
     template BasicTensor<T> matmul(const BasicTensor<T>&, const BasicTensor<T>&);                        \
     template BasicTensor<T> linear(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&); \
@@ -224,5 +226,6 @@ BasicTensor<T> transpose(const BasicTensor<T>& a) {
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

@@ -157,9 +157,13 @@ struct Mse {
     static double dp(double p, double t) { return 2 * (p - t); }
     static double dt(double p, double t) { return -2 * (p - t); }
     template <class X>
-    static X dp_graph(const X& p, const X& t) { return 2.0 * (p - t); }
+    static X dp_graph(const X& p, const X& t) {
+        return 2.0 * (p - t);
+    }
     template <class X>
-    static X dt_graph(const X& p, const X& t) { return -2.0 * (p - t); }
+    static X dt_graph(const X& p, const X& t) {
+        return -2.0 * (p - t);
+    }
 };
 // max(x, 0) - x t + log(1 + exp(-|x|)) == -[t log σ(x) + (1 - t) log(1 - σ(x))],
 // without overflow for any x.
@@ -171,9 +175,13 @@ struct BceWithLogits {
     static double dp(double x, double t) { return ops::Sigmoid::f(x) - t; }
     static double dt(double x, double) { return -x; }
     template <class X>
-    static X dp_graph(const X& x, const X& t) { return sigmoid(x) - t; }
+    static X dp_graph(const X& x, const X& t) {
+        return sigmoid(x) - t;
+    }
     template <class X>
-    static X dt_graph(const X& x, const X&) { return -x; }
+    static X dt_graph(const X& x, const X&) {
+        return -x;
+    }
 };
 // max(0, 1 - t s) with relu's rule, so NaN propagates and the derivative at
 // the kink (t s == 1) is 0, as relu'(0).
@@ -185,9 +193,13 @@ struct Hinge {
     static double dp(double s, double t) { return ops::kink::step(1 - t * s) * -t; }
     static double dt(double s, double t) { return ops::kink::step(1 - t * s) * -s; }
     template <class X>
-    static X dp_graph(const X& s, const X& t) { return step(1.0 - t * s) * -t; }
+    static X dp_graph(const X& s, const X& t) {
+        return step(1.0 - t * s) * -t;
+    }
     template <class X>
-    static X dt_graph(const X& s, const X& t) { return step(1.0 - t * s) * -s; }
+    static X dt_graph(const X& s, const X& t) {
+        return step(1.0 - t * s) * -s;
+    }
 };
 
 }  // namespace
@@ -213,6 +225,7 @@ BasicTensor<T> hinge(const BasicTensor<T>& scores, const BasicTensor<T>& targets
     return pointwise_loss<Hinge>(scores, targets);
 }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                                       \
     template BasicTensor<T> mse_loss(const BasicTensor<T>&, const BasicTensor<T>&);                            \
     template BasicTensor<T> cross_entropy(const BasicTensor<T>&, std::span<const std::int64_t>);               \
@@ -222,5 +235,6 @@ BasicTensor<T> hinge(const BasicTensor<T>& scores, const BasicTensor<T>& targets
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

@@ -50,6 +50,7 @@
 #include <vector>
 
 // Every op name a tensor node can carry (ag::tensor_op_names()).
+// clang-format off
 #define AG_TENSOR_OP_NAMES(X)                                                                                       \
     X("neg") X("exp") X("log") X("sqrt") X("tanh") X("sigmoid") X("relu") X("sin") X("cos") X("abs") X("+") X("-") \
     X("*") X("/") X("pow") X("matmul") X("linear") X("transpose") X("reshape") X("sum") X("mean") X("max")         \
@@ -58,6 +59,7 @@
     X("where") X("broadcast_to") X("sum_to") X("slice") X("pad") X("scatter_rows") X("tan") X("atan") X("sinh")     \
     X("cosh") X("log1p") X("expm1") X("erf") X("softplus") X("gelu") X("leaky_relu") X("clamp_min") X("clamp_max") \
     X("gather") X("scatter_add")
+// clang-format on
 
 namespace ag::detail {
 
@@ -129,7 +131,7 @@ struct TensorNode {
     void* grad = nullptr;
     BackwardFn backward = nullptr;  // null: a leaf (nothing to propagate)
     BackwardGraphFn backward_graph = nullptr;
-    const void* state = nullptr;    // the op's saved State, in the arena
+    const void* state = nullptr;  // the op's saved State, in the arena
     const char* op = "leaf";
     Shape shape;
     Arena::Mark arena_mark;  // arena position before this node's allocations
@@ -315,9 +317,7 @@ struct GraphBackward {
     Shape shape() const { return store.nodes[rec].shape; }
     bool wanted(std::uint32_t j) const { return store.nodes[store.nodes[rec].input(j)].requires_grad; }
     // Input j's gradient += g (g has input j's shape).
-    void add(std::uint32_t j, const Tensor& g) const {
-        store.add_graph_grad(store.nodes[rec].input(j), g, sweep);
-    }
+    void add(std::uint32_t j, const Tensor& g) const { store.add_graph_grad(store.nodes[rec].input(j), g, sweep); }
 };
 
 // Calls Op::backward<T> with the node's State.

@@ -39,7 +39,8 @@ struct Sum {
         const auto w = sink.writer();
         for (std::int64_t o = 0; o < v.outer; ++o)
             for (std::int64_t j = 0; j < v.n; ++j)
-                for (std::int64_t i = 0; i < v.inner; ++i) w.put((o * v.n + j) * v.inner + i, g[o * v.inner + i] * scale);
+                for (std::int64_t i = 0; i < v.inner; ++i)
+                    w.put((o * v.n + j) * v.inner + i, g[o * v.inner + i] * scale);
     }
     // G stretched back over the reduced axis, times the scale.
     template <class T>
@@ -133,7 +134,8 @@ struct Max {
             for (std::int64_t i = 0; i < v.inner; ++i) {
                 const T m = y[static_cast<std::size_t>(o * v.inner + i)];
                 std::int64_t ties = 0;
-                for (std::int64_t j = 0; j < v.n; ++j) ties += x[static_cast<std::size_t>((o * v.n + j) * v.inner + i)] == m;
+                for (std::int64_t j = 0; j < v.n; ++j)
+                    ties += x[static_cast<std::size_t>((o * v.n + j) * v.inner + i)] == m;
                 for (std::int64_t j = 0; j < v.n; ++j) {
                     const auto k = static_cast<std::size_t>((o * v.n + j) * v.inner + i);
                     share[k] = ties == 0 ? (std::isnan(x[k]) ? std::numeric_limits<T>::quiet_NaN() : T(0))
@@ -246,15 +248,40 @@ BasicTensor<T> softmax_impl(const BasicTensor<T>& a, int axis, bool log) {
 
 }  // namespace
 
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a) { return sum_impl(a, false, 0, false, "sum", false); }
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a) { return sum_impl(a, false, 0, false, "mean", true); }
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim) { return sum_impl(a, true, axis, keepdim, "sum", false); }
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim) { return sum_impl(a, true, axis, keepdim, "mean", true); }
-template <class T> BasicTensor<T> max(const BasicTensor<T>& a) { return max_impl(a, false, 0, false); }
-template <class T> BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim) { return max_impl(a, true, axis, keepdim); }
-template <class T> BasicTensor<T> softmax(const BasicTensor<T>& a, int axis) { return softmax_impl(a, axis, false); }
-template <class T> BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis) { return softmax_impl(a, axis, true); }
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a) {
+    return sum_impl(a, false, 0, false, "sum", false);
+}
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a) {
+    return sum_impl(a, false, 0, false, "mean", true);
+}
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim) {
+    return sum_impl(a, true, axis, keepdim, "sum", false);
+}
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim) {
+    return sum_impl(a, true, axis, keepdim, "mean", true);
+}
+template <class T>
+BasicTensor<T> max(const BasicTensor<T>& a) {
+    return max_impl(a, false, 0, false);
+}
+template <class T>
+BasicTensor<T> max(const BasicTensor<T>& a, int axis, bool keepdim) {
+    return max_impl(a, true, axis, keepdim);
+}
+template <class T>
+BasicTensor<T> softmax(const BasicTensor<T>& a, int axis) {
+    return softmax_impl(a, axis, false);
+}
+template <class T>
+BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis) {
+    return softmax_impl(a, axis, true);
+}
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                    \
     template BasicTensor<T> sum(const BasicTensor<T>&);                     \
     template BasicTensor<T> sum(const BasicTensor<T>&, int, bool);          \
@@ -267,5 +294,6 @@ template <class T> BasicTensor<T> log_softmax(const BasicTensor<T>& a, int axis)
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

@@ -29,7 +29,8 @@ double Rng::normal() {
 std::uint64_t Rng::below(std::uint64_t n) {
     if (n == 0) throw std::invalid_argument("Rng::below: n must be positive");
     // Largest multiple of n representable; draws at or above it are retried.
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
+    const std::uint64_t limit =
+        std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
     std::uint64_t x;
     do x = engine_();
     while (x >= limit);

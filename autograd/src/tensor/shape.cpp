@@ -32,8 +32,9 @@ Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
         const std::int64_t da = k < a.rank() ? a[a.rank() - 1 - k] : 1;
         const std::int64_t db = k < b.rank() ? b[b.rank() - 1 - k] : 1;
         if (da != db && da != 1 && db != 1)
-            throw std::invalid_argument(fmt::format("{}: {} and {}: shapes cannot be broadcast (axis sizes {} and {} differ)",
-                                                    op, a.str(), b.str(), da, db));
+            throw std::invalid_argument(
+                fmt::format("{}: {} and {}: shapes cannot be broadcast (axis sizes {} and {} differ)", op, a.str(),
+                            b.str(), da, db));
         dims[r - 1 - k] = da == 1 ? db : da;
     }
     return Shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(r)));

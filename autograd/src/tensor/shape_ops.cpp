@@ -40,8 +40,8 @@ struct Reshape {
 struct SelectRows {
     static constexpr const char* name = "select_rows";
     struct State {
-        std::int64_t width;          // elements per row
-        const std::int64_t* rows;    // shape[0] of them, in the arena
+        std::int64_t width;        // elements per row
+        const std::int64_t* rows;  // shape[0] of them, in the arena
     };
     template <class T>
     static void backward(const Backward<T>& b, const State& s) {
@@ -221,7 +221,8 @@ struct ScatterRows {
     }
     template <class T>
     static void backward_graph(const GraphBackward<T>& b, const State& s) {
-        b.add(0, select_rows(b.grad, std::span<const std::int64_t>(s.rows, static_cast<std::size_t>(b.input_shape(0)[0]))));
+        b.add(0, select_rows(b.grad,
+                             std::span<const std::int64_t>(s.rows, static_cast<std::size_t>(b.input_shape(0)[0]))));
     }
 };
 
@@ -283,8 +284,8 @@ void check_index(const char* op, const Shape& shape, int axis, std::span<const s
     bool same = index_shape.rank() == shape.rank();
     for (int d = 0; same && d < shape.rank(); ++d) same = d == axis || index_shape[d] == shape[d];
     if (!same)
-        throw_shape(op, fmt::format("index shape {} must equal {} but along axis {}", index_shape.str(), shape.str(),
-                                    axis));
+        throw_shape(
+            op, fmt::format("index shape {} must equal {} but along axis {}", index_shape.str(), shape.str(), axis));
     if (static_cast<std::int64_t>(index.size()) != index_shape.numel())
         throw_shape(op, fmt::format("{} index entries for index shape {} ({} needed)", index.size(), index_shape.str(),
                                     index_shape.numel()));
@@ -307,7 +308,8 @@ const std::int64_t* save_index(TensorStore& s, std::uint32_t rec, std::span<cons
 }  // namespace
 
 template <class T>
-BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> index, const Shape& index_shape) {
+BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::int64_t> index,
+                      const Shape& index_shape) {
     const char* op = Gather::name;
     TensorStore& s = store();
     const auto x = operand(s, t, op);
@@ -327,7 +329,8 @@ BasicTensor<T> gather(const BasicTensor<T>& t, int axis, std::span<const std::in
 }
 
 template <class T>
-BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index, const BasicTensor<T>& src) {
+BasicTensor<T> scatter_add(const Shape& shape, int axis, std::span<const std::int64_t> index,
+                           const BasicTensor<T>& src) {
     const char* op = ScatterAdd::name;
     TensorStore& s = store();
     const auto x = operand(s, src, op);
@@ -442,7 +445,8 @@ BasicTensor<T> scatter_rows(const BasicTensor<T>& src, std::span<const std::int6
     T* y = values<T>(s.nodes[rec]);
     std::fill_n(y, out.numel(), T(0));
     for (std::size_t r = 0; r < rows.size(); ++r)
-        for (std::int64_t j = 0; j < width; ++j) y[rows[r] * width + j] += x.v[static_cast<std::int64_t>(r) * width + j];
+        for (std::int64_t j = 0; j < width; ++j)
+            y[rows[r] * width + j] += x.v[static_cast<std::int64_t>(r) * width + j];
     return detail::finish<T>(s, rec);
 }
 
@@ -456,8 +460,8 @@ BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape) {
         if (out[i] == -1 && inferred < 0)
             inferred = i;
         else if (out[i] < 0)
-            throw_shape("reshape", fmt::format("{} to {}: sizes must be >= 0, with at most one -1", x.shape.str(),
-                                               shape.str()));
+            throw_shape("reshape",
+                        fmt::format("{} to {}: sizes must be >= 0, with at most one -1", x.shape.str(), shape.str()));
     }
     if (inferred >= 0) {
         // The product of the given sizes, through numel()'s overflow check.
@@ -466,8 +470,8 @@ BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape) {
         out[inferred] = known != 0 && x.shape.numel() % known == 0 ? x.shape.numel() / known : -1;
     }
     if (out.numel() != x.shape.numel() || (inferred >= 0 && out[inferred] < 0))
-        throw_shape("reshape", fmt::format("cannot reshape {} ({} elements) to {}", x.shape.str(), x.shape.numel(),
-                                           shape.str()));
+        throw_shape("reshape",
+                    fmt::format("cannot reshape {} ({} elements) to {}", x.shape.str(), x.shape.numel(), shape.str()));
     const std::uint32_t rec = record<Reshape, T>(s, out, {x.rec});
     std::copy_n(x.v, x.shape.numel(), values<T>(s.nodes[rec]));
     return detail::finish<T>(s, rec);
@@ -503,9 +507,10 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
             throw_shape(op, fmt::format("part {} has shape {}, part 0 has {}: all axes but axis {} must agree", p,
                                         x.shape.str(), first.str(), axis));
         if (__builtin_add_overflow(out[axis], x.shape[axis], &out[axis]))
-            throw std::length_error(fmt::format("{}: the sizes along axis {} add up past the int64 range (max {}) "
-                                                "at part {}, of shape {}",
-                                                op, axis, std::numeric_limits<std::int64_t>::max(), p, x.shape.str()));
+            throw std::length_error(
+                fmt::format("{}: the sizes along axis {} add up past the int64 range (max {}) "
+                            "at part {}, of shape {}",
+                            op, axis, std::numeric_limits<std::int64_t>::max(), p, x.shape.str()));
         recs[p] = x.rec;
     }
     const std::uint32_t rec = record<Concat, T>(s, out, std::span<const std::uint32_t>(recs, parts.size()), {axis});
@@ -523,6 +528,7 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
     return detail::finish<T>(s, rec);
 }
 
+// clang-format off
 #define AG_INSTANTIATE(T)                                                                    \
     template BasicTensor<T> reshape(const BasicTensor<T>&, const Shape&);                   \
     template BasicTensor<T> select_rows(const BasicTensor<T>&, std::span<const std::int64_t>); \
@@ -538,5 +544,6 @@ BasicTensor<T> concat(std::span<const BasicTensor<T>> parts, int axis) {
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)
 #undef AG_INSTANTIATE
+// clang-format on
 
 }  // namespace ag

@@ -13,9 +13,11 @@ namespace ag {
 
 std::span<const char* const> tensor_op_names() {
     static constexpr const char* names[] = {
+// clang-format off
 #define AG_TENSOR_NAME(name) name,
         AG_TENSOR_OP_NAMES(AG_TENSOR_NAME)
 #undef AG_TENSOR_NAME
+        // clang-format on
     };
     return names;
 }
@@ -96,7 +98,7 @@ std::size_t grad_bytes(const TensorNode& n) {
 
 void free_heap_grad(TensorNode& n) noexcept {
     if (!n.grad_on_heap) return;
-    ::operator delete(n.grad, std::align_val_t{Arena::alignment});
+    ::operator delete (n.grad, std::align_val_t{Arena::alignment});
     n.grad = nullptr;
     n.grad_on_heap = false;
 }
@@ -158,10 +160,10 @@ BasicTensor<T> finish(TensorStore& s, std::uint32_t rec) {
     if (t.anomaly()) {
         const std::int64_t bad = first_non_finite(values<T>(n), n.numel());
         if (bad >= 0)
-            throw AnomalyError(fmt::format("anomaly in forward pass: {} of {} produced {} at element {} (index {}) of its "
-                                           "output {}",
-                                           n.op, input_shapes(s, n), values<T>(n)[bad], bad, index_str(n.shape, bad),
-                                           n.shape.str()));
+            throw AnomalyError(
+                fmt::format("anomaly in forward pass: {} of {} produced {} at element {} (index {}) of its "
+                            "output {}",
+                            n.op, input_shapes(s, n), values<T>(n)[bad], bad, index_str(n.shape, bad), n.shape.str()));
     }
     return BasicTensor<T>::from_node(t.id(n.stub));
 }
@@ -180,7 +182,7 @@ template std::uint32_t new_leaf<double>(TensorStore&, const Shape&, const char*)
 
 void give_grad_buffer(TensorNode& n) {
     // numel was checked against the address space when the node was recorded.
-    n.grad = ::operator new(std::max<std::size_t>(grad_bytes(n), 1), std::align_val_t{Arena::alignment});
+    n.grad = ::operator new (std::max<std::size_t>(grad_bytes(n), 1), std::align_val_t{Arena::alignment});
     n.grad_on_heap = true;
 }
 
@@ -259,9 +261,10 @@ void TensorStore::seed_graph(Tape&, std::uint32_t node, std::uint32_t record, Gr
         return;
     }
     if (n.numel() != 1)
-        throw std::invalid_argument(fmt::format("ag::grad: the tensor has shape {} ({} elements); the gradient can "
-                                                "be taken of a one-element tensor (a loss) only; reduce it first",
-                                                n.shape.str(), n.numel()));
+        throw std::invalid_argument(
+            fmt::format("ag::grad: the tensor has shape {} ({} elements); the gradient can "
+                        "be taken of a one-element tensor (a loss) only; reduce it first",
+                        n.shape.str(), n.numel()));
     const Shape shape = n.shape;
     if (n.dtype == DType::float32)
         add_graph_grad(record, BasicTensor<float>::ones(shape).set_requires_grad(false), sweep);

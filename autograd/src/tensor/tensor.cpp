@@ -53,8 +53,8 @@ BasicTensor<T> make_leaf(const Shape& shape, const char* what, F&& fill) {
 template <class T>
 BasicTensor<T>::BasicTensor(const Shape& shape, std::span<const T> values) {
     if (static_cast<std::int64_t>(values.size()) != shape.numel())
-        throw std::invalid_argument(fmt::format("Tensor: shape {} needs {} values, {} given", shape.str(),
-                                                shape.numel(), values.size()));
+        throw std::invalid_argument(
+            fmt::format("Tensor: shape {} needs {} values, {} given", shape.str(), shape.numel(), values.size()));
     *this = make_leaf<T>(shape, "Tensor", [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
 }
 
@@ -85,8 +85,8 @@ BasicTensor<T> BasicTensor<T>::arange(double stop) {
 template <class T>
 BasicTensor<T> BasicTensor<T>::arange(double start, double stop, double step) {
     if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
-        throw std::invalid_argument(fmt::format("arange: start {}, stop {}, step {}: need finite values and a nonzero step",
-                                                start, stop, step));
+        throw std::invalid_argument(fmt::format(
+            "arange: start {}, stop {}, step {}: need finite values and a nonzero step", start, stop, step));
     const double count = std::ceil((stop - start) / step);  // inf if stop - start overflows
     // 2^63: the first count that int64 cannot hold (converting it is undefined).
     constexpr double int64_end = 0x1p63;
@@ -149,9 +149,8 @@ template <class T>
 double BasicTensor<T>::item() const {
     const TensorNode& n = node_of(*this, "item");
     if (n.shape.numel() != 1)
-        throw std::invalid_argument(
-            fmt::format("item: the tensor has shape {} ({} elements); item() needs exactly one", n.shape.str(),
-                        n.shape.numel()));
+        throw std::invalid_argument(fmt::format("item: the tensor has shape {} ({} elements); item() needs exactly one",
+                                                n.shape.str(), n.shape.numel()));
     return detail::values<T>(n)[0];
 }
 
@@ -164,8 +163,8 @@ T BasicTensor<T>::at(std::initializer_list<std::int64_t> index) const {
     int axis = 0;
     for (std::int64_t i : index) {
         if (i < 0 || i >= n.shape[axis])
-            throw std::out_of_range(fmt::format("at: index {} is out of range for axis {} of shape {}", i, axis,
-                                                n.shape.str()));
+            throw std::out_of_range(
+                fmt::format("at: index {} is out of range for axis {} of shape {}", i, axis, n.shape.str()));
         flat = flat * n.shape[axis] + i;
         ++axis;
     }
@@ -205,9 +204,10 @@ void BasicTensor<T>::backward(const BasicTensor& grad_output) const {
     const Shape out = detail::store().nodes[rec].shape;
     const Shape given = grad_output.shape();
     if (!(given == out))
-        throw std::invalid_argument(fmt::format("backward: grad_output has shape {}, the tensor has shape {}; they "
-                                                "must be equal",
-                                                given.str(), out.str()));
+        throw std::invalid_argument(
+            fmt::format("backward: grad_output has shape {}, the tensor has shape {}; they "
+                        "must be equal",
+                        given.str(), out.str()));
     Tape& t = tape();
     detail::TapeAccess::prepare_backward(t, id_.index);
     const detail::Sweep s = detail::TapeAccess::own_sweep(t);

@@ -51,13 +51,13 @@ std::size_t load_checkpoint(const std::vector<NamedParameter>& model, Optimizer&
                             const std::filesystem::path& path);
 
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 void save_checkpoint(const Model& model, const Optimizer& optimizer, std::size_t epochs_done,
                      const LRSchedule* schedule, const std::filesystem::path& path) {
     save_checkpoint(model.named_parameters(), optimizer, epochs_done, schedule, path);
 }
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 std::size_t load_checkpoint(const Model& model, Optimizer& optimizer, LRSchedule* schedule,
                             const std::filesystem::path& path) {
     return load_checkpoint(model.named_parameters(), optimizer, schedule, path);

@@ -53,9 +53,9 @@ inline bool is_class_index(double y) { return y >= 0 && y == std::floor(y) && y 
 
 struct Dataset {
     std::size_t n_features = 0;
-    std::vector<double> features;            // row-major, size() rows of n_features
-    std::vector<double> labels;              // one per row (empty when the data has none)
-    std::vector<std::string> column_names;   // from a CSV header, else empty
+    std::vector<double> features;           // row-major, size() rows of n_features
+    std::vector<double> labels;             // one per row (empty when the data has none)
+    std::vector<std::string> column_names;  // from a CSV header, else empty
 
     std::size_t size() const noexcept { return n_features == 0 ? 0 : features.size() / n_features; }
     std::span<const double> row(std::size_t i) const { return {features.data() + i * n_features, n_features}; }
@@ -130,16 +130,17 @@ private:
     std::vector<double> mean_, scale_;
 };
 
-void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer, const std::filesystem::path& path);
+void save(const std::vector<NamedParameter>& model, const Standardizer& standardizer,
+          const std::filesystem::path& path);
 void load(const std::vector<NamedParameter>& model, Standardizer& standardizer, const std::filesystem::path& path);
 
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 void save(const Model& model, const Standardizer& standardizer, const std::filesystem::path& path) {
     save(model.named_parameters(), standardizer, path);
 }
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 void load(const Model& model, Standardizer& standardizer, const std::filesystem::path& path) {
     load(model.named_parameters(), standardizer, path);
 }

@@ -142,8 +142,10 @@ using Embedding = BasicEmbedding<double>;
 using Embedding32 = BasicEmbedding<float>;
 
 std::string to_string(const Dropout& m);
-template <class T> std::string to_string(const BasicLayerNorm<T>& m);
-template <class T> std::string to_string(const BasicEmbedding<T>& m);
+template <class T>
+std::string to_string(const BasicLayerNorm<T>& m);
+template <class T>
+std::string to_string(const BasicEmbedding<T>& m);
 
 }  // namespace ag::nn
 

@@ -71,9 +71,13 @@ concept NamedWithoutPrefix = requires(const M& m) {
     { m.named_parameters() } -> std::convertible_to<std::vector<NamedParameter>>;
 };
 template <class M>
-concept HasUnnamedParameters = requires(const M& m) { m.parameters(); };
+concept HasUnnamedParameters = requires(const M& m) {
+    m.parameters();
+};
 template <class M>
-concept HasTrain = requires(M& m) { m.train(true); };
+concept HasTrain = requires(M& m) {
+    m.train(true);
+};
 template <class M>
 concept HasInFeatures = requires(const M& m) {
     { m.in_features() } -> std::convertible_to<std::size_t>;
@@ -93,11 +97,12 @@ template <class T>
 class BasicModule {
 public:
     template <class M>
-        requires(!std::same_as<std::remove_cvref_t<M>, BasicModule>)
-    BasicModule(M module)  // NOLINT: implicit, so that Sequential({Linear(2, 3), Activation::Relu}) reads naturally
+    requires(!std::same_as<std::remove_cvref_t<M>, BasicModule>)
+        BasicModule(M module)  // NOLINT: implicit, so that Sequential({Linear(2, 3), Activation::Relu}) reads naturally
         : impl_(std::make_shared<Holder<M>>(std::move(module))) {
-        static_assert(TensorModule<M, T>, "a module of Sequential<T> must be callable as m(const BasicTensor<T>&) and "
-                                          "return a BasicTensor<T> (nn/module.hpp)");
+        static_assert(TensorModule<M, T>,
+                      "a module of Sequential<T> must be callable as m(const BasicTensor<T>&) and "
+                      "return a BasicTensor<T> (nn/module.hpp)");
         static_assert(detail::NamedWithPrefix<M> || detail::NamedWithoutPrefix<M> || !detail::HasUnnamedParameters<M>,
                       "a module with parameters() needs named_parameters(prefix) too, or its parameters would be "
                       "left out of optimizers and save() (nn/module.hpp)");
@@ -128,8 +133,8 @@ public:
     template <class M>
     M& get() const {
         if (M* m = get_if<M>()) return *m;
-        throw std::invalid_argument(fmt::format("Module::get: the module is a {}, not the type asked for",
-                                                impl_->description()));
+        throw std::invalid_argument(
+            fmt::format("Module::get: the module is a {}, not the type asked for", impl_->description()));
     }
 
 private:

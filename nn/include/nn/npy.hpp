@@ -46,12 +46,12 @@ void export_npy(const std::vector<NamedParameter>& parameters, const std::filesy
 void import_npy(const std::vector<NamedParameter>& parameters, const std::filesystem::path& directory);
 
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 void export_npy(const Model& model, const std::filesystem::path& directory) {
     export_npy(model.named_parameters(), directory);
 }
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
+requires requires(const Model& m) { m.named_parameters(); }
 void import_npy(const Model& model, const std::filesystem::path& directory) {
     import_npy(model.named_parameters(), directory);
 }

@@ -39,8 +39,8 @@
 namespace ag::nn {
 
 struct OptimizerState {
-    std::string kind;                                                   // "SGD", "Adam", "AdamW", "RMSprop"
-    std::vector<std::pair<std::string, double>> scalars;                // "lr", "steps", hyperparameters
+    std::string kind;                                                  // "SGD", "Adam", "AdamW", "RMSprop"
+    std::vector<std::pair<std::string, double>> scalars;               // "lr", "steps", hyperparameters
     std::vector<std::pair<std::string, std::vector<double>>> buffers;  // one value per parameter scalar
     std::vector<std::size_t> blocks;  // the parameter list's block sizes (ParameterList::block_sizes)
 };
@@ -167,7 +167,8 @@ private:
     void save_extra(OptimizerState& s) const override;
     void load_extra(const OptimizerState& s) override;
     RMSpropOptions options_;
-    std::vector<double> square_avg_, grad_avg_, momentum_;  // grad_avg_ zeros unless centered, momentum_ unless momentum
+    std::vector<double> square_avg_, grad_avg_,
+        momentum_;  // grad_avg_ zeros unless centered, momentum_ unless momentum
 };
 
 // Scales the gradients of `parameters` so that their global 2-norm (all
@@ -288,10 +289,10 @@ struct PlateauOptions {
     PlateauMode mode = PlateauMode::Min;  // Min: a lower metric is better (a loss)
     double factor = 0.1;                  // new lr = lr · factor, in (0, 1)
     std::size_t patience = 10;            // epochs without improvement tolerated
-    double threshold = 1e-4;              // relative: better means < best · (1 − threshold) (Max: > best · (1 + threshold))
-    std::size_t cooldown = 0;             // epochs after a reduction during which epochs without improvement are not counted
+    double threshold = 1e-4;   // relative: better means < best · (1 − threshold) (Max: > best · (1 + threshold))
+    std::size_t cooldown = 0;  // epochs after a reduction during which epochs without improvement are not counted
     double min_lr = 0.0;
-    double eps = 1e-8;                    // a reduction smaller than this is skipped
+    double eps = 1e-8;  // a reduction smaller than this is skipped
 };
 
 // torch.optim.lr_scheduler.ReduceLROnPlateau (threshold_mode 'rel'): after

@@ -118,8 +118,8 @@ private:
 // Options shared by the scalar and tensor MLPs; with designated initializers:
 //     {.hidden = Activation::Tanh, .output = Activation::Sigmoid, .init = Init::Xavier, .seed = 7}
 struct MLPOptions {
-    Activation hidden = Activation::Relu;       // every layer but the last (micrograd: relu)
-    Activation output = Activation::Identity;   // the last layer (micrograd: linear)
+    Activation hidden = Activation::Relu;      // every layer but the last (micrograd: relu)
+    Activation output = Activation::Identity;  // the last layer (micrograd: linear)
     std::vector<Activation> activations = {};  // one per layer; when given, overrides hidden/output
     Init init = Init::Uniform;
     std::uint64_t seed = 0;

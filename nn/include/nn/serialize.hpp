@@ -67,14 +67,10 @@ void save(const std::vector<NamedParameter>& parameters, const std::filesystem::
 void load(const std::vector<NamedParameter>& parameters, const std::filesystem::path& path);
 
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
-void save(const Model& model, const std::filesystem::path& path) {
-    save(model.named_parameters(), path);
-}
+requires requires(const Model& m) { m.named_parameters(); }
+void save(const Model& model, const std::filesystem::path& path) { save(model.named_parameters(), path); }
 template <class Model>
-    requires requires(const Model& m) { m.named_parameters(); }
-void load(const Model& model, const std::filesystem::path& path) {
-    load(model.named_parameters(), path);
-}
+requires requires(const Model& m) { m.named_parameters(); }
+void load(const Model& model, const std::filesystem::path& path) { load(model.named_parameters(), path); }
 
 }  // namespace ag::nn

@@ -131,9 +131,12 @@ using TensorMLP = BasicTensorMLP<double>;
 using TensorMLP32 = BasicTensorMLP<float>;
 
 // Printing (also used by the fmt formatters below).
-template <class T> std::string to_string(const BasicLinear<T>& m);
-template <class T> std::string to_string(const BasicSequential<T>& m);
-template <class T> std::string to_string(const BasicTensorMLP<T>& m);
+template <class T>
+std::string to_string(const BasicLinear<T>& m);
+template <class T>
+std::string to_string(const BasicSequential<T>& m);
+template <class T>
+std::string to_string(const BasicTensorMLP<T>& m);
 
 }  // namespace ag::nn
 

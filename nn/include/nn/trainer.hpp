@@ -121,10 +121,10 @@ public:
 
     LossFunction() = default;
     template <class F>
-        requires(!std::same_as<std::remove_cvref_t<F>, LossFunction> &&
-                 (std::is_invocable_r_v<Tensor, F&, const Tensor&, const Tensor&> ||
-                  std::is_invocable_r_v<Tensor32, F&, const Tensor32&, const Tensor32&>))
-    LossFunction(F f) {  // NOLINT: implicit, so that `.loss_fn = [](...) {...}` reads naturally
+    requires(!std::same_as<std::remove_cvref_t<F>, LossFunction> &&
+             (std::is_invocable_r_v<Tensor, F&, const Tensor&, const Tensor&> ||
+              std::is_invocable_r_v<Tensor32, F&, const Tensor32&, const Tensor32&>))
+        LossFunction(F f) {  // NOLINT: implicit, so that `.loss_fn = [](...) {...}` reads naturally
         if constexpr (std::is_invocable_r_v<Tensor, F&, const Tensor&, const Tensor&>) f64_ = f;
         if constexpr (std::is_invocable_r_v<Tensor32, F&, const Tensor32&, const Tensor32&>) f32_ = f;
     }
@@ -150,8 +150,8 @@ struct EpochStats {
     double accuracy = std::numeric_limits<double>::quiet_NaN();
     double val_loss = std::numeric_limits<double>::quiet_NaN();
     double val_accuracy = std::numeric_limits<double>::quiet_NaN();
-    double lr = 0;                  // learning rate used during the epoch
-    double seconds = 0;             // wall time of the epoch's training
+    double lr = 0;       // learning rate used during the epoch
+    double seconds = 0;  // wall time of the epoch's training
     double samples_per_second = 0;
 };
 
@@ -170,7 +170,7 @@ struct Evaluation {
 
 struct TrainOptions {
     std::size_t epochs = 10;
-    std::size_t batch_size = 32;       // 1: per-sample updates; 0 (or ≥ rows): full batch
+    std::size_t batch_size = 32;  // 1: per-sample updates; 0 (or ≥ rows): full batch
     Loss loss = Loss::CrossEntropy;
     LossFunction loss_fn = {};         // set: this loss instead of `loss` (see above)
     double clip_grad_norm = 0.0;       // > 0: the largest global gradient norm (see above); 0: no clipping
@@ -318,8 +318,8 @@ template <class Model, class T>
 History Trainer::fit(const Model& model, Optimizer& optimizer, const BasicTensor<T>& X, const BasicTensor<T>& y) const {
     const detail::Targets<T> targets = detail::make_targets("Trainer::fit", X.shape(), y, rules());
     std::vector<std::int64_t> train, validation;
-    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), targets.values, rules(),
-                       options_.validation_fraction, options_.seed, train, validation);
+    detail::split_rows(static_cast<std::size_t>(X.shape()[0]), targets.values, rules(), options_.validation_fraction,
+                       options_.seed, train, validation);
     const bool validate = !validation.empty();  // before `validation` is moved from
     return run(model, optimizer, X, targets, std::move(train), validate ? &X : nullptr, validate ? &targets : nullptr,
                std::move(validation));
@@ -348,17 +348,19 @@ Trainer::BatchResult<T> Trainer::forward(const Model& model, const BasicTensor<T
     if (options_.loss_fn) {
         const LossFunction::Function<T>& f = options_.loss_fn.template get<T>();
         if (!f)
-            throw std::invalid_argument(fmt::format("Trainer: the custom loss (TrainOptions::loss_fn) takes only {} "
-                                                    "tensors, and this model's are {}",
-                                                    std::same_as<T, float> ? "float64" : "float32",
-                                                    std::same_as<T, float> ? "float32" : "float64"));
+            throw std::invalid_argument(fmt::format(
+                "Trainer: the custom loss (TrainOptions::loss_fn) takes only {} "
+                "tensors, and this model's are {}",
+                std::same_as<T, float> ? "float64" : "float32", std::same_as<T, float> ? "float32" : "float64"));
         BasicTensor<T> targets = select_rows(y.tensor, rows);
-        if (!(targets.shape() == pred.shape()) && targets.numel() == pred.numel()) targets = reshape(targets, pred.shape());
+        if (!(targets.shape() == pred.shape()) && targets.numel() == pred.numel())
+            targets = reshape(targets, pred.shape());
         BasicTensor<T> loss = f(pred, targets);
         if (loss.numel() != 1)
-            throw std::invalid_argument(fmt::format("Trainer: the custom loss (TrainOptions::loss_fn) gave a tensor of "
-                                                    "shape {}; it must give one number (a mean or a sum)",
-                                                    loss.shape().str()));
+            throw std::invalid_argument(
+                fmt::format("Trainer: the custom loss (TrainOptions::loss_fn) gave a tensor of "
+                            "shape {}; it must give one number (a mean or a sum)",
+                            loss.shape().str()));
         return {std::move(loss), 0};
     }
     BasicTensor<T> loss = detail::batch_loss(options_.loss, pred, y, rows, labels);
@@ -382,9 +384,10 @@ BasicTensor<T> Trainer::predict(const Model& model, const BasicTensor<T>& X) con
         const BasicTensor<T> pred = model(select_rows(X, batch));
         const Shape& shape = pred.shape();
         if (shape.rank() == 0 || shape[0] != static_cast<std::int64_t>(batch.size()))
-            throw std::invalid_argument(fmt::format("Trainer::predict: the model gave {} for a batch of {} rows; "
-                                                    "expected one output row per input row",
-                                                    shape.str(), batch.size()));
+            throw std::invalid_argument(
+                fmt::format("Trainer::predict: the model gave {} for a batch of {} rows; "
+                            "expected one output row per input row",
+                            shape.str(), batch.size()));
         if (start == 0) out_shape = shape;
         const std::span<const T> data = pred.data();
         out.insert(out.end(), data.begin(), data.end());
@@ -404,10 +407,10 @@ std::vector<std::int64_t> Trainer::predict_classes(const Model& model, const Bas
     const std::span<const T> p = pred.data();
     const std::size_t n = static_cast<std::size_t>(X.shape()[0]), k = p.size() / n;
     if (loss != Loss::CrossEntropy && k != 1)
-        throw std::invalid_argument(fmt::format("Trainer::predict_classes: the model gives {}; {} classes need one "
-                                                "output per row",
-                                                pred.shape().str(),
-                                                loss == Loss::Hinge ? "hinge" : "binary cross-entropy"));
+        throw std::invalid_argument(
+            fmt::format("Trainer::predict_classes: the model gives {}; {} classes need one "
+                        "output per row",
+                        pred.shape().str(), loss == Loss::Hinge ? "hinge" : "binary cross-entropy"));
     std::vector<std::int64_t> classes(n);
     for (std::size_t i = 0; i < n; ++i) {
         const T* out = p.data() + i * k;
@@ -460,9 +463,10 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
     if (n == 0) throw std::invalid_argument("Trainer::fit: no training rows");
     const std::size_t batch_size = options_.batch_size == 0 ? n : std::min(options_.batch_size, n);
     if (!(options_.clip_grad_norm >= 0.0) || !std::isfinite(options_.clip_grad_norm))
-        throw std::invalid_argument(fmt::format("Trainer::fit: clip_grad_norm is {}; it must be a finite number > 0, "
-                                                "or 0 for no clipping",
-                                                options_.clip_grad_norm));
+        throw std::invalid_argument(
+            fmt::format("Trainer::fit: clip_grad_norm is {}; it must be a finite number > 0, "
+                        "or 0 for no clipping",
+                        options_.clip_grad_norm));
     Distributed* const dist = options_.distributed;
     constexpr bool has_names = requires { model.named_parameters(); };
     if (!options_.checkpoint.empty() && !has_names)
@@ -567,8 +571,8 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
                 const double elapsed =
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
                 const std::size_t done = dist == nullptr ? start + batch.size() : rows_done;
-                progress.batch(epoch, start + batch.size(), n,
-                               done > 0 ? loss_sum / static_cast<double>(done) : 0.0, elapsed);
+                progress.batch(epoch, start + batch.size(), n, done > 0 ? loss_sum / static_cast<double>(done) : 0.0,
+                               elapsed);
             }
         }
         if (dist != nullptr) {
@@ -589,7 +593,8 @@ History Trainer::run(const Model& model, Optimizer& optimizer, const BasicTensor
         }
         history.epochs.push_back(stats);
         progress.epoch(stats);
-        if (options_.schedule != nullptr) options_.schedule->step(std::isnan(stats.val_loss) ? stats.loss : stats.val_loss);
+        if (options_.schedule != nullptr)
+            options_.schedule->step(std::isnan(stats.val_loss) ? stats.loss : stats.val_loss);
         if (!options_.checkpoint.empty() && (epoch % options_.checkpoint_every == 0 || epoch == options_.epochs)) {
             std::exception_ptr error;
             if (root) {

@@ -57,8 +57,7 @@ MpiDistributed::Setup MpiDistributed::setup(int* argc, char*** argv, MPI_Comm ba
     if (finalized) throw std::logic_error("MpiDistributed: MPI was already finalized");
     bool owns = false;
     if (!initialized) {
-        if (!may_init)
-            throw std::logic_error("MpiDistributed: given a communicator, but MPI is not initialized");
+        if (!may_init) throw std::logic_error("MpiDistributed: given a communicator, but MPI is not initialized");
         int provided = 0;
         check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
         owns = true;
@@ -129,8 +128,7 @@ void MpiDistributed::watch() {
         std::fprintf(stderr,
                      "tapegrad: rank %d of %d: %s has waited %.1f s for the other ranks (timeout %g s): a rank has "
                      "stopped, hangs or was lost; ending the job\n",
-                     rank(), size(), waiting_in_.load(std::memory_order_relaxed), waited,
-                     mpi_options_.timeout_seconds);
+                     rank(), size(), waiting_in_.load(std::memory_order_relaxed), waited, mpi_options_.timeout_seconds);
         std::fflush(stderr);
         if (thread_level_ >= MPI_THREAD_MULTIPLE) MPI_Abort(comm_, 1);
         std::_Exit(1);
