@@ -10,8 +10,12 @@ target_link_libraries(mpi_training PRIVATE tapegrad::nn_mpi)
 
 # Open MPI refuses to run as root (CI does) without these, and needs
 # --oversubscribe for more ranks than cores. Under the sanitizers, Open MPI's
-# own allocations at exit are not ours to fix: LeakSanitizer skips them
-# (lsan.supp), and only in these tests.
+# own allocations at exit are not ours to fix, and they cannot be suppressed
+# by library name: many come from its plugins, unloaded in MPI_Finalize, so
+# their stacks show "<unknown module>" (seen on a fresh CI clone). Leak
+# detection is therefore off in these tests only (AddressSanitizer's and
+# UndefinedBehaviorSanitizer's other checks stay on); the same distributed
+# code runs with leak detection in test_nn_distributed (ranks as threads).
 execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _mpiexec_version ERROR_QUIET)
 set(_mpi_flags ${MPIEXEC_PREFLAGS})
 set(_mpi_env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1)
@@ -19,7 +23,7 @@ if(_mpiexec_version MATCHES "Open MPI|OpenRTE")
   list(APPEND _mpi_flags --oversubscribe)
 endif()
 if(TAPEGRAD_SANITIZE)
-  list(APPEND _mpi_env "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan.supp:print_suppressions=0")
+  list(APPEND _mpi_env "ASAN_OPTIONS=detect_leaks=0")
 endif()
 
 # name | ranks | expected | seconds allowed | regular expressions (",,"-separated) | arguments
