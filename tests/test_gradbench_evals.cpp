@@ -833,7 +833,9 @@ TEST_CASE("gradbench runs: min_runs and min_seconds give one evaluate timing a r
     std::int64_t total = 0;
     for (const std::int64_t ns : t.evaluate_ns) total += ns;
     CHECK(total >= 20'000'000);
-    CHECK(t.evaluate_ns.size() > 1);
+    // More than one run, unless the first alone reached min_seconds (a run
+    // of this tiny det can take 20 ms when a loaded machine deschedules it).
+    CHECK((t.evaluate_ns.size() > 1 || t.evaluate_ns.front() >= 20'000'000));
     // The sum before the last run was still short of min_seconds.
     CHECK(total - t.evaluate_ns.back() < 20'000'000);
     timed["min_runs"] = 0;
