@@ -1,6 +1,7 @@
 #include <autograd/dot.hpp>
 
 #include "../tensor/node.hpp"
+#include "dot_escape.hpp"
 
 #include <fmt/format.h>
 
@@ -10,11 +11,8 @@
 
 namespace ag {
 
-namespace {
+namespace detail {
 
-// Text for a DOT double-quoted string: quotes and backslashes escaped, line
-// breaks as DOT's "\n", and anything that is not printable UTF-8 (control
-// bytes, broken sequences) as '?', since Graphviz rejects invalid UTF-8.
 std::string dot_escape(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -50,6 +48,12 @@ std::string dot_escape(std::string_view s) {
     }
     return out;
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::dot_escape;
 
 std::string number(double v, int precision) { return fmt::format("{:.{}g}", v, precision); }
 

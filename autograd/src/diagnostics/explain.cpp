@@ -1,5 +1,7 @@
 #include <autograd/explain.hpp>
 
+#include "dot_escape.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -83,40 +85,7 @@ std::string computes(Op o, const std::string& a, const std::string& b, double c,
     }
 }
 
-// The same escaping as to_dot's labels (dot.cpp, whose helper is private to
-// it): quotes and backslashes escaped, line breaks as DOT's "\n", control
-// bytes and broken UTF-8 sequences (a name may hold any bytes) as '?', since
-// Graphviz rejects invalid UTF-8.
-std::string dot_escape(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += s[i++];
-        } else if (c == '\n') {
-            out += "\\n";
-            ++i;
-        } else if (c < 0x20 || c == 0x7f) {
-            out += '?';
-            ++i;
-        } else if (c < 0x80) {
-            out += s[i++];
-        } else {
-            const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-            bool ok = len != 0 && i + len <= s.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
-            if (ok) {
-                out.append(s.substr(i, len));
-                i += len;
-            } else {
-                out += '?';
-                ++i;
-            }
-        }
-    }
-    return out;
-}
+using detail::dot_escape;
 
 void check_digits(const char* what, int digits, int lowest) {
     if (digits < lowest || digits > 17)
