@@ -225,6 +225,22 @@ struct GraphFile {
     std::string dot_file;  // when not written: where the DOT text went instead
 };
 
+// The "graphs" entry of a JSON result: each picture asked for, and why one
+// was not drawn.
+void add_graphs(Json& j, const std::vector<GraphFile>& graphs) {
+    if (graphs.empty()) return;
+    Json files = Json::array();
+    for (const GraphFile& g : graphs) {
+        Json entry = {{"format", g.format}, {"file", g.file}, {"written", g.written}};
+        if (!g.written) {
+            entry["reason"] = g.reason;
+            entry["dot_file"] = g.dot_file;
+        }
+        files.push_back(entry);
+    }
+    j["graphs"] = files;
+}
+
 Json result_json(const GradArgs& args, double f, const std::vector<Row>& rows, const std::vector<GraphFile>& graphs) {
     Json variables = Json::array();
     for (const Row& r : rows)
@@ -234,18 +250,7 @@ Json result_json(const GradArgs& args, double f, const std::vector<Row>& rows, c
                              {"finite_difference", json_number(r.numeric)},
                              {"difference", json_number(r.difference)}});
     Json j = {{"expression", args.expression}, {"f", json_number(f)}, {"variables", variables}};
-    if (!graphs.empty()) {
-        Json files = Json::array();
-        for (const GraphFile& g : graphs) {
-            Json entry = {{"format", g.format}, {"file", g.file}, {"written", g.written}};
-            if (!g.written) {
-                entry["reason"] = g.reason;
-                entry["dot_file"] = g.dot_file;
-            }
-            files.push_back(entry);
-        }
-        j["graphs"] = files;
-    }
+    add_graphs(j, graphs);
     return j;
 }
 
@@ -651,18 +656,7 @@ Json explanation_json(const GradArgs& args, const ag::Explanation& x, const std:
               {"forward", forward},
               {"reverse", reverse},
               {"gradient", gradient}};
-    if (!graphs.empty()) {
-        Json files = Json::array();
-        for (const GraphFile& g : graphs) {
-            Json entry = {{"format", g.format}, {"file", g.file}, {"written", g.written}};
-            if (!g.written) {
-                entry["reason"] = g.reason;
-                entry["dot_file"] = g.dot_file;
-            }
-            files.push_back(entry);
-        }
-        j["graphs"] = files;
-    }
+    add_graphs(j, graphs);
     return j;
 }
 
