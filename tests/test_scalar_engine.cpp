@@ -495,3 +495,112 @@ TEST_CASE("names label Values and are freed with their nodes") {
     y.set_name("y");
     CHECK(y.name() == "y");
 }
+
+TEST_CASE("ag::constant: operations on constants record nothing and give the plain double result") {
+    ag::Scope scope;
+    const std::uint32_t before = ag::tape().size();
+    for (const auto& c : unary_cases()) {
+        for (double x0 : c.points) {
+            CAPTURE(c.name);
+            CAPTURE(x0);
+            const Value leaf = x0;  // the same op on a node, for its value
+            const Value y = c.f(ag::constant(x0));
+            CHECK(y.is_constant());
+            CHECK(y.data() == c.f(leaf).data());
+        }
+    }
+    for (const auto& c : binary_cases()) {
+        for (auto [a0, b0] : c.points) {
+            CAPTURE(c.name);
+            const Value y = c.f(ag::constant(a0), ag::constant(b0));
+            CHECK(y.is_constant());
+            CHECK(y.data() == c.f(Value(a0), Value(b0)).data());
+        }
+    }
+    // Only the leaves made above for comparison were recorded, with their results.
+    const std::uint32_t per_unary = 2, per_binary = 3;
+    std::uint32_t expected = 0;
+    for (const auto& c : unary_cases()) expected += per_unary * static_cast<std::uint32_t>(c.points.size());
+    for (const auto& c : binary_cases()) expected += per_binary * static_cast<std::uint32_t>(c.points.size());
+    CHECK(ag::tape().size() - before == expected);
+}
+
+TEST_CASE("ag::constant mixed with Values: every binary op's gradient by the Value is unchanged") {
+    for (const auto& c : binary_cases()) {
+        for (auto [a0, b0] : c.points) {
+            CAPTURE(c.name);
+            CAPTURE(a0);
+            CAPTURE(b0);
+            ag::Scope scope;
+            Value a = a0, b = b0;
+            const Value left = c.f(a, ag::constant(b0));  // constant on the right
+            CHECK(!left.is_constant());
+            CHECK(ag::grad(left, {a})[0] == doctest::Approx(c.dfa(a0, b0)).epsilon(1e-14));
+            const Value right = c.f(ag::constant(a0), b);
+            CHECK(ag::grad(right, {b})[0] == doctest::Approx(c.dfb(a0, b0)).epsilon(1e-14));
+            CHECK(left.data() == c.f(Value(a0), Value(b0)).data());
+            // Second order through a recorded constant: d/da (df/da) by differences of the rule.
+            const Value da = ag::grad(left, {a}, ag::create_graph)[0];
+            const double h = 1e-6;
+            CHECK(ag::grad(da, {a})[0] ==
+                  doctest::Approx((c.dfa(a0 + h, b0) - c.dfa(a0 - h, b0)) / (2 * h)).epsilon(1e-6));
+        }
+    }
+}
+
+TEST_CASE("ag::constant: 0 times a Value is the constant 0, any other constant is recorded") {
+    ag::Scope scope;
+    Value x = 3.0;
+    const std::uint32_t before = ag::tape().size();
+    const Value z = x * ag::constant(0.0), z2 = ag::constant(-0.0) * x;
+    CHECK(z.is_constant());
+    CHECK(z2.is_constant());
+    CHECK(z.data() == 0.0);
+    CHECK(ag::tape().size() == before);
+    CHECK(ag::grad(z + x, {x})[0] == 1.0);  // z contributes nothing, x contributes 1
+    const Value w = x * ag::constant(2.5);  // the constant as a leaf, then the product
+    CHECK(!w.is_constant());
+    CHECK(ag::tape().size() == before + 4);  // z + x: a leaf 0 and the sum; then a leaf 2.5 and the product
+    CHECK(ag::grad(w, {x})[0] == 2.5);
+    // The value of 0 * x is still IEEE's: NaN for an infinite x.
+    Value inf = std::numeric_limits<double>::infinity();
+    CHECK(std::isnan((inf * ag::constant(0.0)).data()));
+}
+
+TEST_CASE("ag::constant: what it is, and clear errors where a node is needed") {
+    ag::Scope scope;
+    const Value c = ag::constant(2.0);
+    CHECK(c.is_constant());
+    CHECK(c.is_leaf());
+    CHECK(c.data() == 2.0);
+    CHECK(c.grad() == 0.0);
+    CHECK(std::string(c.op_name()) == "constant");
+    CHECK(fmt::format("{}", c) == "Value(data=2, constant)");
+    CHECK(!Value().is_constant());
+    CHECK(ag::constant(0.0).data() == 0.0);  // 0.0's bits are all zero: still not an empty handle
+    CHECK_NOTHROW(ag::constant(0.0) + 1.0);
+    CHECK_THROWS_WITH_AS(c.backward(), doctest::Contains("backward: the Value is a constant (2"), std::logic_error);
+    CHECK_THROWS_WITH_AS(c.set_grad(1.0), doctest::Contains("set_grad: the Value is a constant"), std::logic_error);
+    CHECK_THROWS_WITH_AS(c.set_data(1.0), doctest::Contains("set_data: the Value is a constant"), std::logic_error);
+    const ag::ScalarFunction flat = [](const std::vector<Value>&) { return ag::constant(2.0); };
+    CHECK_THROWS_WITH_AS(ag::hvp(flat, {1.0}, {1.0}), doctest::Contains("hvp: the Value is a constant"),
+                         std::logic_error);
+    // ag::grad: a constant input gets 0; a constant function, zeros.
+    Value x = 1.5;
+    const Value f = x * x + c;
+    CHECK(ag::grad(f, {x, c}) == std::vector<double>{3.0, 0.0});
+    CHECK(ag::grad(c, {x}) == std::vector<double>{0.0});
+    const auto g = ag::grad(f, {x, c}, ag::create_graph);
+    CHECK(g[0].data() == 3.0);
+    CHECK(g[1].data() == 0.0);
+    CHECK(ag::grad(c * c, {x}, ag::create_graph)[0].data() == 0.0);
+    // Generic code: the same call gives a plain number for double.
+    CHECK(ag::constant<double>(4.0) == 4.0);
+    CHECK(ag::constant<Value>(4.0).is_constant());
+    // A constant in a tensor expression is a 0-d tensor without gradient.
+    ag::Tensor t = ag::Tensor::full({2}, 1.0);
+    const ag::Tensor s = ag::sum(t * ag::constant(3.0));
+    s.backward();
+    CHECK(t.grad()[0] == 3.0);
+    CHECK(t.grad()[1] == 3.0);
+}

@@ -1,47 +1,58 @@
 // llsq: linear least squares (cmpad's benchmark). With t_i = −1 + 2i/(n−1)
-// and s(t) = sign(t), f(x) = ½ Σ_i (s(t_i) − Σ_j x_j t_i^j)², i < n, j < m.
+// and s(t) = sign(t), f(x) = ½ Σ_i (s(t_i) − Σ_j x_j t_i^j)², i < n, j < m:
+// ½‖s − V x‖² with V the n×m matrix of powers t_i^j. Written on tensors, as
+// a PyTorch user would write least squares: one matrix product (BLAS), and
+// its gradient −Vᵀ(s − V x) from the engine's matmul rule. V and s are data
+// (no gradient), built inside every run.
 #include "gradbench.hpp"
 
-#include <fmt/format.h>
+#include <autograd/tensor.hpp>
 
 namespace gradbench {
 
 namespace {
 
-template <class T>
-T least_squares(std::span<const T> x, std::size_t n) {
-    const std::size_t m = x.size();
-    T sum = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
+ag::Tensor least_squares(const ag::Tensor& x, std::int64_t n) {
+    const std::int64_t m = x.size(0);
+    ag::Tensor powers = ag::Tensor::zeros({n, m}).set_requires_grad(false);
+    ag::Tensor signs = ag::Tensor::zeros({n, 1}).set_requires_grad(false);
+    const std::span<double> v = powers.data(), s = signs.data();
+    for (std::int64_t i = 0; i < n; ++i) {
         const double t = -1.0 + 2.0 * static_cast<double>(i) / static_cast<double>(n - 1);
-        const double s = t > 0 ? 1.0 : (t < 0 ? -1.0 : 0.0);
-        // The polynomial by Horner's rule: one constant, t, for the row.
-        T fit = x[m - 1];
-        for (std::size_t j = m - 1; j-- > 0;) fit = fit * t + x[j];
-        const T r = s - fit;
-        sum = sum + r * r;
+        s[i] = t > 0 ? 1.0 : (t < 0 ? -1.0 : 0.0);
+        double p = 1.0;
+        for (std::int64_t j = 0; j < m; ++j, p *= t) v[i * m + j] = p;
     }
-    return sum * 0.5;
+    const ag::Tensor r = signs - ag::matmul(powers, ag::reshape(x, {m, 1}));
+    return ag::sum(r * r) * 0.5;
 }
 
 struct Input {
     std::vector<double> x;
-    std::size_t n = 0;
+    std::int64_t n = 0;
 };
 
 Input parse(const json& in) {
     Input p;
     // t_i divides by n − 1.
-    p.n = static_cast<std::size_t>(integer(member(in, "n", "llsq input"), "llsq input.n", 2, INT32_MAX));
+    p.n = static_cast<std::int64_t>(integer(member(in, "n", "llsq input"), "llsq input.n", 2, INT32_MAX));
     p.x = numbers(member(in, "x", "llsq input"), "llsq input.x");
     if (p.x.empty()) throw InputError("llsq input.x is empty; the polynomial needs at least one coefficient");
     return p;
 }
 
+ag::Tensor as_tensor(const std::vector<double>& x) {
+    return ag::Tensor({static_cast<std::int64_t>(x.size())}, std::span<const double>(x));
+}
+
 Evaluation primal(const json& in) {
     const Input p = parse(in);
     double f = 0;
-    auto ns = run_timed(runs_of(in), [&] { f = least_squares<double>(p.x, p.n); });
+    auto ns = run_timed(runs_of(in), [&] {
+        ag::Scope scope;
+        ag::NoGrad no_grad;
+        f = least_squares(as_tensor(p.x), p.n).item();
+    });
     return {f, std::move(ns)};
 }
 
@@ -50,9 +61,10 @@ Evaluation gradient(const json& in) {
     std::vector<double> g;
     auto ns = run_timed(runs_of(in), [&] {
         ag::Scope scope;
-        const std::vector<ag::Value> x = leaves(p.x);
-        least_squares<ag::Value>(x, p.n).backward();
-        g = grads(x);
+        const ag::Tensor x = as_tensor(p.x);
+        least_squares(x, p.n).backward();
+        const std::span<const double> d = x.grad();
+        g.assign(d.begin(), d.end());
     });
     return {g, std::move(ns)};
 }

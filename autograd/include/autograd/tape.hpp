@@ -63,11 +63,18 @@ struct Operands {
 // have 56 bits: at one rewind a nanosecond a process would need two years to
 // use them up, and the next rewind would then throw instead of reusing one
 // (a stale handle can never pass the check).
+//
+// A constant Value (ag::constant) has no node: its index is
+// `constant_index`, which no tape reaches, and its key holds the number's
+// bits. alive() is false for it, so the operations' one check sends
+// constants down the same rare path as stale handles (value.hpp).
 struct NodeId {
+    static constexpr std::uint32_t constant_index = 0xffffffff;
     std::uint32_t index = 0;
-    std::uint64_t key = 0;  // generation << 8 | op code
+    std::uint64_t key = 0;  // generation << 8 | op code (a constant: its bits)
     // Generation 0 is never live: a default NodeId is an empty handle.
-    bool empty() const noexcept { return key == 0; }
+    bool empty() const noexcept { return key == 0 && index != constant_index; }
+    bool is_constant() const noexcept { return index == constant_index; }
     std::uint64_t generation() const noexcept { return key >> 8; }
 };
 

@@ -8,15 +8,28 @@
 // A Value is a handle (a NodeId: node index and generation): copying it is free and never
 // copies the graph. Using a handle whose node was freed by Tape::rewind or a
 // Scope throws std::logic_error.
+//
+// ag::constant(c) is a Value with no node (PyTorch: a tensor that does not
+// require grad): an operation on constants only gives a constant and records
+// nothing, so code that starts from constants (an ODE state at y(0) = 0)
+// records only what depends on a leaf. A constant times a Value is recorded
+// unless the constant is exactly 0, whose product is the constant 0 (its
+// derivative by the Value is 0 at every order). Mixing a constant with a
+// Value otherwise records the constant as a leaf first. A constant has no
+// gradient: grad() is 0, backward() and the tools that draw or explain a
+// graph refuse it, and ag::grad gives 0 for it as an input and all zeros for
+// it as the function.
 #include <autograd/tape.hpp>
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <initializer_list>
 #include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace ag {
@@ -32,20 +45,30 @@ public:
     }
     Value(double data, std::string name) : Value(data) { set_name(std::move(name)); }
 
-    double data() const { return detail::TapeAccess::value(tape_checked())[id_.index]; }
+    double data() const {
+        if (id_.is_constant()) return std::bit_cast<double>(id_.key);
+        return detail::TapeAccess::value(tape_checked())[id_.index];
+    }
     // Overwrites a leaf's value in place (optimizer updates); nodes already
     // computed from it are not recomputed.
-    void set_data(double d) const { detail::TapeAccess::value(tape_checked())[id_.index] = d; }
-    double grad() const { return detail::TapeAccess::adjoint(tape_checked())[id_.index]; }
-    void set_grad(double g) const { detail::TapeAccess::adjoint(tape_checked())[id_.index] = g; }
-    void zero_grad() const { set_grad(0.0); }
+    void set_data(double d) const { detail::TapeAccess::value(tape_checked("set_data"))[id_.index] = d; }
+    double grad() const {
+        if (id_.is_constant()) return 0.0;
+        return detail::TapeAccess::adjoint(tape_checked())[id_.index];
+    }
+    void set_grad(double g) const { detail::TapeAccess::adjoint(tape_checked("set_grad"))[id_.index] = g; }
+    void zero_grad() const {
+        if (!id_.is_constant()) set_grad(0.0);
+    }
+    // A number with no node (see above).
+    bool is_constant() const noexcept { return id_.is_constant(); }
     // Reverse sweep from this node with seed 1; gradients accumulate.
     void backward() const;
     // A new leaf with the same value: gradients stop here.
     Value detach() const { return Value(data()); }
-    bool is_leaf() const { return tape_checked().op(id_.index) == Op::Leaf; }
-    // The op that made this Value ("tanh", "+", "to_value", ...; "leaf").
-    const char* op_name() const { return tape_checked().op_name(id_.index); }
+    bool is_leaf() const { return id_.is_constant() || tape_checked().op(id_.index) == Op::Leaf; }
+    // The op that made this Value ("tanh", "+", "to_value", ...; "leaf", "constant").
+    const char* op_name() const { return id_.is_constant() ? "constant" : tape_checked().op_name(id_.index); }
 
     void set_name(std::string name) const;
     std::string name() const;  // "" when unnamed
@@ -66,6 +89,10 @@ public:
         return Value(t.id(index));
     }
     static Value from_node(const NodeId& id) noexcept { return Value(id); }
+    // See ag::constant.
+    static Value constant(double c) noexcept {
+        return Value(NodeId{NodeId::constant_index, std::bit_cast<std::uint64_t>(c)});
+    }
 
     Value& operator+=(const Value& o);
     Value& operator-=(const Value& o);
@@ -74,21 +101,66 @@ public:
 
 private:
     explicit Value(const NodeId& id) noexcept : id_(id) {}
-    Tape& tape_checked() const {
+    Tape& tape_checked(const char* what = "Value") const {
         Tape& t = tape();
-        t.check(id_, "Value");
+        t.check(id_, what);
         return t;
     }
     NodeId id_;  // empty: a default-constructed handle
 };
 
+// A number that takes part in operations but has no node (see Value);
+// constant<double> and constant<Dual<...>> are plain numbers, for code
+// templated on its number type.
+template <class T = Value>
+T constant(double c) {
+    if constexpr (std::is_same_v<T, Value>)
+        return Value::constant(c);
+    else
+        return T(c);
+}
+
 namespace detail {
+// Operations whose operand is a constant or a stale handle: the rare path
+// (apply below sends every operand that is not a live node here). A call,
+// not inline code: testing for constants on the hot path cost every
+// recorded node 2.7 more instructions (callgrind, bench_scalar's poly).
+template <class OpT>
+[[gnu::noinline]] Value apply_rare(const Value& a) {
+    if (!a.is_constant()) tape().check(a.id(), OpT::name);  // throws: stale or empty
+    return Value::constant(OpT::f(a.data()));
+}
+template <class OpT>
+[[gnu::noinline]] Value apply_rare(const Value& a, double c) {
+    if (!a.is_constant()) tape().check(a.id(), OpT::name);
+    return Value::constant(OpT::f(a.data(), c));
+}
+template <class OpT>
+Value apply(const Value& a, const Value& b);
+template <class OpT>
+[[gnu::noinline]] Value apply_rare(const Value& a, const Value& b) {
+    if (a.is_constant() && b.is_constant()) return Value::constant(OpT::f(a.data(), b.data()));
+    Tape& t = tape();
+    if (!a.is_constant()) t.check(a.id(), OpT::name);
+    if (!b.is_constant()) t.check(b.id(), OpT::name);
+    const double y = OpT::f(a.data(), b.data());
+    // 0 · x is the constant 0 whatever x: its derivative by x is 0 at every
+    // order, so nothing is recorded (CoDiPack's tape drops zero partials too).
+    if constexpr (std::is_same_v<OpT, ops::Mul>)
+        if ((a.is_constant() && a.data() == 0.0) || (b.is_constant() && b.data() == 0.0)) return Value::constant(y);
+    // A constant meets a node: record the constant as a leaf, then the op.
+    const Value leaf = Value(a.is_constant() ? a.data() : b.data());
+    return a.is_constant() ? apply<OpT>(leaf, b) : apply<OpT>(a, leaf);
+}
+
 // Records op(a) / op(a, b) / op(a, constant c). The value is computed from
-// the op struct's forward formula; the sweep uses its derivative.
+// the op struct's forward formula; the sweep uses its derivative. On the
+// hot path, one test per operand: is it a live node of this tape?
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a) {
     Tape& t = tape();
-    t.check(a.id(), OpT::name);
+    if (!t.alive(a.id())) [[unlikely]]
+        return apply_rare<OpT>(a);
     const std::uint32_t ia = a.index();
     const double y = OpT::f(TapeAccess::value(t)[ia]);
     return Value::from_node(TapeAccess::record(t, op_code<OpT>, ia, 0, y));
@@ -96,8 +168,8 @@ template <class OpT>
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, const Value& b) {
     Tape& t = tape();
-    t.check(a.id(), OpT::name);
-    t.check(b.id(), OpT::name);
+    if (!t.alive(a.id()) || !t.alive(b.id())) [[unlikely]]
+        return apply_rare<OpT>(a, b);
     const std::uint32_t ia = a.index(), ib = b.index();
     const double* x = TapeAccess::value(t);
     const double y = OpT::f(x[ia], x[ib]);
@@ -106,7 +178,8 @@ template <class OpT>
 template <class OpT>
 [[gnu::always_inline]] inline Value apply(const Value& a, double c) {
     Tape& t = tape();
-    t.check(a.id(), OpT::name);
+    if (!t.alive(a.id())) [[unlikely]]
+        return apply_rare<OpT>(a, c);
     const std::uint32_t ia = a.index();
     // The constant first: its rare slow path is a call, and y would have to
     // be spilled around it.

@@ -96,15 +96,20 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep, std:
 }
 
 std::vector<Value> grad(const Value& f, const std::vector<Value>& wrt, CreateGraph) {
+    for (const Value& v : wrt)
+        if (!v.is_constant()) v.checked_index("ag::grad");
+    // A constant function depends on nothing; a constant input gets 0.
+    if (f.is_constant()) return std::vector<Value>(wrt.size(), Value(0.0));
     const std::uint32_t root = f.checked_index("ag::grad");
     std::uint32_t lowest = root;
-    for (const Value& v : wrt) lowest = std::min(lowest, v.checked_index("ag::grad"));
+    for (const Value& v : wrt)
+        if (!v.is_constant()) lowest = std::min(lowest, v.index());
     detail::GraphSweep sweep;
     detail::run_graph_sweep(root, sweep, lowest);
     std::vector<Value> out;
     out.reserve(wrt.size());
     for (const Value& v : wrt) {
-        const bool reached = v.index() <= root && !sweep.adjoint[v.index()].id().empty();
+        const bool reached = !v.is_constant() && v.index() <= root && !sweep.adjoint[v.index()].id().empty();
         out.push_back(reached ? sweep.adjoint[v.index()] : Value(0.0));
     }
     return out;

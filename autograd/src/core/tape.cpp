@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -226,6 +227,11 @@ NodeId Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
 }
 
 void Tape::throw_stale(const NodeId& h, const char* what) const {
+    if (h.is_constant())
+        throw std::logic_error(fmt::format(
+            "{}: the Value is a constant ({}, from ag::constant or computed from constants only): it has no node "
+            "on the tape and no derivative; use a Value (a leaf) for a number to differentiate by",
+            what, std::bit_cast<double>(h.key)));
     if (h.empty())
         throw std::logic_error(fmt::format("{}: empty handle (default-constructed, it holds no node)", what));
     throw std::logic_error(

@@ -9,8 +9,10 @@ namespace ag {
 
 std::vector<double> grad(const Value& f, const std::vector<Value>& wrt) {
     Tape& t = tape();
+    for (const Value& v : wrt)
+        if (!v.is_constant()) v.checked_index("ag::grad");
+    if (f.is_constant()) return std::vector<double>(wrt.size(), 0.0);  // depends on nothing
     const std::uint32_t root = f.checked_index("ag::grad");
-    for (const Value& v : wrt) v.checked_index("ag::grad");
     // Scratch adjoints, so no .grad() on the tape changes.
     std::vector<double> adj(std::size_t{root} + 1, 0.0);
     const detail::Sweep s = detail::TapeAccess::scratch_sweep(t, adj.data());
@@ -18,7 +20,7 @@ std::vector<double> grad(const Value& f, const std::vector<Value>& wrt) {
     detail::TapeAccess::sweep(t, root, s);
     std::vector<double> out;
     out.reserve(wrt.size());
-    for (const Value& v : wrt) out.push_back(v.index() <= root ? adj[v.index()] : 0.0);
+    for (const Value& v : wrt) out.push_back(!v.is_constant() && v.index() <= root ? adj[v.index()] : 0.0);
     return out;
 }
 
@@ -39,6 +41,7 @@ std::ostream& operator<<(std::ostream& os, const Value& v) { return os << fmt::f
 
 fmt::format_context::iterator fmt::formatter<ag::Value>::format(const ag::Value& v, format_context& ctx) const {
     ag::Tape& t = ag::tape();
+    if (v.is_constant()) return fmt::format_to(ctx.out(), "Value(data={}, constant)", v.data());
     if (!t.alive(v.id())) return fmt::format_to(ctx.out(), "Value(<freed>)");
     return fmt::format_to(ctx.out(), "Value(data={}, grad={})", t.value(v.index()), t.adjoint(v.index()));
 }

@@ -156,6 +156,8 @@ Value to_value(const BasicTensor<T>& t, std::initializer_list<std::int64_t> inde
 
 template <class T>
 BasicTensor<T> to_tensor(const Value& v) {
+    // A constant becomes a 0-d tensor that does not require grad.
+    if (v.is_constant()) return BasicTensor<T>::scalar(v.data()).set_requires_grad(false);
     const std::uint32_t node = v.checked_index("to_tensor");
     const double y = v.data();
     TensorStore& s = store();
