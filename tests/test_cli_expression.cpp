@@ -105,6 +105,15 @@ TEST_CASE("each function and operator matches the library's value and gradient")
         {"sin(x)", {0.7}, [](auto& v) { return ag::sin(v[0]); }},
         {"cos(x)", {0.7}, [](auto& v) { return ag::cos(v[0]); }},
         {"abs(x)", {-0.7}, [](auto& v) { return ag::abs(v[0]); }},
+        {"tan(x)", {0.7}, [](auto& v) { return ag::tan(v[0]); }},
+        {"atan(x)", {0.7}, [](auto& v) { return ag::atan(v[0]); }},
+        {"sinh(x)", {0.7}, [](auto& v) { return ag::sinh(v[0]); }},
+        {"cosh(x)", {0.7}, [](auto& v) { return ag::cosh(v[0]); }},
+        {"log1p(x)", {0.7}, [](auto& v) { return ag::log1p(v[0]); }},
+        {"expm1(x)", {0.7}, [](auto& v) { return ag::expm1(v[0]); }},
+        {"erf(x)", {0.7}, [](auto& v) { return ag::erf(v[0]); }},
+        {"softplus(x)", {-0.7}, [](auto& v) { return ag::softplus(v[0]); }},
+        {"gelu(x)", {-0.7}, [](auto& v) { return ag::gelu(v[0]); }},
         {"pow(x, y)", {1.3, 2.2}, [](auto& v) { return ag::pow(v[0], v[1]); }},
         {"x ^ y", {1.3, 2.2}, [](auto& v) { return ag::pow(v[0], v[1]); }},
         {"x ^ 3", {1.3}, [](auto& v) { return ag::pow(v[0], 3.0); }},
@@ -233,7 +242,8 @@ TEST_CASE("unknown functions and constants called as functions are named") {
     CHECK(err.column() == 4);
     CHECK(err.length() == 3);
     CHECK(std::string(err.what()) ==
-          "unknown function 'foo' (functions: exp log sqrt tanh sigmoid relu sin cos abs pow min max)");
+          "unknown function 'foo' (functions: exp log sqrt tanh sigmoid relu sin cos abs tan atan sinh cosh "
+          "log1p expm1 erf softplus gelu pow min max)");
     err = error_of("pi(2)");
     CHECK(err.kind() == Kind::UnknownName);
     CHECK(std::string(err.what()) == "'pi' is a constant, not a function");

@@ -20,9 +20,12 @@ struct FunctionInfo {
     int arity;
 };
 constexpr FunctionInfo functions[] = {
-    {"exp", Func::Exp, 1},         {"log", Func::Log, 1},   {"sqrt", Func::Sqrt, 1}, {"tanh", Func::Tanh, 1},
-    {"sigmoid", Func::Sigmoid, 1}, {"relu", Func::Relu, 1}, {"sin", Func::Sin, 1},   {"cos", Func::Cos, 1},
-    {"abs", Func::Abs, 1},         {"pow", Func::Pow, 2},   {"min", Func::Min, 2},   {"max", Func::Max, 2},
+    {"exp", Func::Exp, 1},           {"log", Func::Log, 1},     {"sqrt", Func::Sqrt, 1},   {"tanh", Func::Tanh, 1},
+    {"sigmoid", Func::Sigmoid, 1},   {"relu", Func::Relu, 1},   {"sin", Func::Sin, 1},     {"cos", Func::Cos, 1},
+    {"abs", Func::Abs, 1},           {"tan", Func::Tan, 1},     {"atan", Func::Atan, 1},   {"sinh", Func::Sinh, 1},
+    {"cosh", Func::Cosh, 1},         {"log1p", Func::Log1p, 1}, {"expm1", Func::Expm1, 1}, {"erf", Func::Erf, 1},
+    {"softplus", Func::Softplus, 1}, {"gelu", Func::Gelu, 1},   {"pow", Func::Pow, 2},     {"min", Func::Min, 2},
+    {"max", Func::Max, 2},
 };
 
 struct ConstantInfo {
@@ -395,6 +398,15 @@ Operand apply(Func f, const Operand& a, const Operand& b) {
         case Func::Sin: return unary<ops::Sin>(a, [](const Value& x) { return sin(x); });
         case Func::Cos: return unary<ops::Cos>(a, [](const Value& x) { return cos(x); });
         case Func::Abs: return unary<ops::Abs>(a, [](const Value& x) { return abs(x); });
+        case Func::Tan: return unary<ops::Tan>(a, [](const Value& x) { return tan(x); });
+        case Func::Atan: return unary<ops::Atan>(a, [](const Value& x) { return atan(x); });
+        case Func::Sinh: return unary<ops::Sinh>(a, [](const Value& x) { return sinh(x); });
+        case Func::Cosh: return unary<ops::Cosh>(a, [](const Value& x) { return cosh(x); });
+        case Func::Log1p: return unary<ops::Log1p>(a, [](const Value& x) { return log1p(x); });
+        case Func::Expm1: return unary<ops::Expm1>(a, [](const Value& x) { return expm1(x); });
+        case Func::Erf: return unary<ops::Erf>(a, [](const Value& x) { return erf(x); });
+        case Func::Softplus: return unary<ops::Softplus>(a, [](const Value& x) { return softplus(x); });
+        case Func::Gelu: return unary<ops::Gelu>(a, [](const Value& x) { return gelu(x); });
         case Func::Add:
             return binary<ops::Add>(
                 a, b, [](const Value& x, const Value& y) { return x + y; },

@@ -12,8 +12,8 @@
 //     primary := number | name | name '(' expr (',' expr)* ')' | '(' expr ')'
 //     number  := digits ['.' digits] [('e'|'E') ['+'|'-'] digits]  (or '.' digits ...)
 // As in Python and in mathematics, -x^2 = -(x^2) and 2^-1 = 0.5.
-// Functions: exp log sqrt tanh sigmoid relu sin cos abs (one argument),
-// pow min max (two). Constants: pi, e. Any other name is a variable.
+// Functions: exp log sqrt tanh sigmoid relu sin cos abs tan atan sinh cosh
+// log1p expm1 erf softplus gelu (one argument), pow min max (two). Constants: pi, e. Any other name is a variable.
 // Whitespace (space, tab, newline) separates tokens and is otherwise ignored.
 //
 // Constant subexpressions are folded (2 * pi is one number) and an op with
@@ -78,6 +78,15 @@ enum class Func : std::uint8_t {
     Sin,
     Cos,
     Abs,
+    Tan,
+    Atan,
+    Sinh,
+    Cosh,
+    Log1p,
+    Expm1,
+    Erf,
+    Softplus,
+    Gelu,
     Min,
     Max,
 };

@@ -719,7 +719,8 @@ constexpr const char* examples = R"EX(Examples:
 
 Expressions: numbers (1, 2.5, 1e-3), variables, + - * / ^ (right-associative,
 -x^2 = -(x^2)), parentheses, exp log sqrt tanh sigmoid relu sin cos abs
-(one argument), pow min max (two), constants pi and e.
+tan atan sinh cosh log1p expm1 erf softplus gelu (one argument), pow min max
+(two), constants pi and e.
 
 Exit codes: 0 ok, 1 evaluation error (NaN/Inf, unwritable file),
 2 usage or syntax error, 3 result printed but an --svg/--png picture not
