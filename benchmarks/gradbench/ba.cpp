@@ -31,7 +31,7 @@ template <class T>
 std::array<T, 3> rotate(const T* r, const std::array<T, 3>& x) {
     using std::cos, std::sin, std::sqrt;
     const T angle2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
-    if (value_of(angle2) == 0)
+    if (ag::primal(angle2) == 0)
         return {x[0] + (r[1] * x[2] - r[2] * x[1]), x[1] + (r[2] * x[0] - r[0] * x[2]),
                 x[2] + (r[0] * x[1] - r[1] * x[0])};
     const T angle = sqrt(angle2);

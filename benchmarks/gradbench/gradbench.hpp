@@ -111,13 +111,7 @@ Matrix matrix(const json& v, std::string_view what, std::optional<std::size_t> r
 std::vector<std::int64_t> integers(const json& v, std::string_view what, std::int64_t lo, std::int64_t hi,
                                    std::optional<std::size_t> n = {});
 
-// -------------------------------------------------- generic arithmetic ---
-
-// The value of a number, for the branches a function takes on its
-// arguments' values (rodrigues at angle 0, ...): the branch is part of the
-// function, not of its derivative.
-inline double value_of(double x) { return x; }
-inline double value_of(const ag::Value& x) { return x.data(); }
+// ------------------------------------------------------ leaves, gradients ---
 
 // Leaves holding `values`, for the derivative runs.
 std::vector<ag::Value> leaves(std::span<const double> values);
