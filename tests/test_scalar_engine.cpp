@@ -565,6 +565,16 @@ TEST_CASE("ag::constant: 0 times a Value is the constant 0, any other constant i
     // The value of 0 * x is still IEEE's: NaN for an infinite x.
     Value inf = std::numeric_limits<double>::infinity();
     CHECK(std::isnan((inf * ag::constant(0.0)).data()));
+    // The zero rule is taken inline; a stale handle must still be caught, whichever side it is on.
+    Value stale;
+    {
+        ag::Scope inner;
+        stale = 1.0;
+    }
+    CHECK_THROWS_WITH_AS(stale * ag::constant(0.0), doctest::Contains("*: stale handle"), std::logic_error);
+    CHECK_THROWS_WITH_AS(ag::constant(-0.0) * stale, doctest::Contains("*: stale handle"), std::logic_error);
+    CHECK_THROWS_AS(stale + ag::constant(1.0), std::logic_error);
+    CHECK_THROWS_AS(Value() * ag::constant(0.0), std::logic_error);
 }
 
 TEST_CASE("ag::constant: what it is, and clear errors where a node is needed") {

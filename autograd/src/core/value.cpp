@@ -37,6 +37,11 @@ std::string Value::name() const {
 
 std::ostream& operator<<(std::ostream& os, const Value& v) { return os << fmt::format("{}", v); }
 
+void detail::throw_not_alive(const Value& a, const char* op) {
+    tape().check(a.id(), op);  // throws: the handle is stale or empty
+    throw std::logic_error(fmt::format("{}: internal error: a live operand took the rare path", op));
+}
+
 }  // namespace ag
 
 fmt::format_context::iterator fmt::formatter<ag::Value>::format(const ag::Value& v, format_context& ctx) const {
