@@ -434,6 +434,23 @@ TEST_CASE("sum / mean / max: values / keepdim / gradients") {
     // NaN propagates through max.
     const Tensor n({3}, {1, std::nan(""), 2});
     CHECK(std::isnan(ag::max(n).item()));
+    // The same in a longer row (the four-lane loop, and the tail after it),
+    // with the gradient going to the NaN input only; infinities are no NaN.
+    for (int at : {0, 5, 8}) {
+        CAPTURE(at);
+        std::vector<double> v(9, 1.0);
+        v[4] = 7.0;
+        v[static_cast<std::size_t>(at)] = std::nan("");
+        const Tensor r({9}, v);
+        const Tensor m = ag::max(r);
+        CHECK(std::isnan(m.item()));
+        m.backward();
+        for (int k = 0; k < 9; ++k) CHECK(std::isnan(r.grad()[static_cast<std::size_t>(k)]) == (k == at));
+    }
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(ag::max(Tensor({6}, {-inf, 1, inf, 2, 3, 4})).item() == inf);
+    CHECK(ag::max(Tensor({6}, {-inf, -inf, -inf, -inf, -inf, -inf})).item() == -inf);
+    CHECK(ag::max(Tensor({6}, {-5, -4, -3, -2, -1, -6})).item() == -1.0);
 }
 
 TEST_CASE("softmax and log_softmax: rows sum to 1 / stable at +-1000 / gradients") {

@@ -20,6 +20,7 @@ using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
+using detail::sum_of;
 using detail::TensorStore;
 using detail::values;
 
@@ -176,6 +177,30 @@ struct Binary {
             if (sb.wanted()) sb.fill([&](std::int64_t i) { return chain<T>(g[i], Rule::db(x0[i], x1[i], y[i])); });
             return;
         }
+        // One operand a single element (x - max(x), w * x): the other's
+        // gradient is elementwise, the single one's a sum kept in registers
+        // (through the general loop below it is one long chain through memory).
+        const std::int64_t n = out.numel();
+        if (s0 == out && s1.numel() == 1) {
+            const T c = x1[0];
+            if (sa.wanted()) sa.fill([&](std::int64_t i) { return chain<T>(g[i], Rule::da(x0[i], c, y[i])); });
+            if (sb.wanted()) {
+                const double total =
+                    sum_of(n, [&](std::int64_t i) { return chain<T>(g[i], Rule::db(x0[i], c, y[i])); });
+                sb.fill([&](std::int64_t) { return total; });
+            }
+            return;
+        }
+        if (s1 == out && s0.numel() == 1) {
+            const T c = x0[0];
+            if (sa.wanted()) {
+                const double total =
+                    sum_of(n, [&](std::int64_t i) { return chain<T>(g[i], Rule::da(c, x1[i], y[i])); });
+                sa.fill([&](std::int64_t) { return total; });
+            }
+            if (sb.wanted()) sb.fill([&](std::int64_t i) { return chain<T>(g[i], Rule::db(c, x1[i], y[i])); });
+            return;
+        }
         // Stretched axes: each input element collects the sum over its copies.
         const Broadcast p = plan(out, s0, s1);
         if (sa.wanted()) {
@@ -208,9 +233,15 @@ BasicTensor<T> binary(const BasicTensor<T>& lhs, const BasicTensor<T>& rhs) {
     const Shape out = broadcast_shape(a.shape, b.shape, Rule::name);
     const std::uint32_t rec = record<Binary<Rule>, T>(s, out, {a.rec, b.rec});
     T* y = values<T>(s.nodes[rec]);
+    const std::int64_t n = out.numel();
     if (a.shape == out && b.shape == out) {
-        const std::int64_t n = out.numel();
         for (std::int64_t i = 0; i < n; ++i) y[i] = Rule::f(a.v[i], b.v[i]);
+    } else if (a.shape == out && b.shape.numel() == 1) {
+        const T c = b.v[0];
+        for (std::int64_t i = 0; i < n; ++i) y[i] = Rule::f(a.v[i], c);
+    } else if (b.shape == out && a.shape.numel() == 1) {
+        const T c = a.v[0];
+        for (std::int64_t i = 0; i < n; ++i) y[i] = Rule::f(c, b.v[i]);
     } else {
         for_each_broadcast(plan(out, a.shape, b.shape),
                            [&](std::int64_t o, std::int64_t i, std::int64_t j) { y[o] = Rule::f(a.v[i], b.v[j]); });

@@ -1,7 +1,8 @@
 // Reductions (sum, mean, max over everything or one axis) and softmax /
 // log_softmax along an axis. Everything is seen as [outer, n, inner] around
 // the reduced axis (shape.hpp's AxisView); a reduction over all elements is
-// the view [1, count, 1].
+// the view [1, count, 1]. Compiled with -fno-trapping-math, as
+// elementwise.cpp is, so conditional expressions need no branch.
 #include "node.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@ using detail::GraphBackward;
 using detail::operand;
 using detail::record;
 using detail::store;
+using detail::sum_of;
 using detail::TensorStore;
 using detail::throw_shape;
 using detail::values;
@@ -74,8 +76,8 @@ BasicTensor<T> sum_impl(const BasicTensor<T>& a, bool over_axis, int axis_index,
     // Sums in double (a float32 sum of many elements would drift).
     for (std::int64_t o = 0; o < v.outer; ++o)
         for (std::int64_t i = 0; i < v.inner; ++i) {
-            double total = 0;
-            for (std::int64_t j = 0; j < v.n; ++j) total += x.v[(o * v.n + j) * v.inner + i];
+            const T* row = x.v + o * v.n * v.inner + i;
+            const double total = sum_of(v.n, [&](std::int64_t j) { return row[j * v.inner]; });
             y[o * v.inner + i] = static_cast<T>(total * scale);
         }
     return detail::finish<T>(s, rec);
@@ -89,6 +91,38 @@ bool beats(T v, T m) {
     return v > m || std::isnan(v);
 }
 
+// The maximum of row[0], row[st], ..., row[(n - 1)·st] (n >= 1) by beats():
+// four running maxima and a NaN flag, four independent chains of
+// conditional moves with no branch to mispredict (lse's max took a fifth
+// of its gradient through the branchy loop); a row holding a NaN is redone
+// in order. Among zeros of both signs which one is returned is unspecified
+// (as in PyTorch).
+template <class T>
+T row_max(const T* row, std::int64_t n, std::int64_t st) {
+    T m[4] = {row[0], row[0], row[0], row[0]};
+    int nan = 0;
+    std::int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; ++l) {
+            const T e = row[(j + l) * st];
+            m[l] = e > m[l] ? e : m[l];
+            nan |= e != e;
+        }
+    for (; j < n; ++j) {
+        const T e = row[j * st];
+        m[0] = e > m[0] ? e : m[0];
+        nan |= e != e;
+    }
+    if (nan) {
+        T r = row[0];
+        for (j = 1; j < n; ++j)
+            if (beats(row[j * st], r)) r = row[j * st];
+        return r;
+    }
+    const T a = m[1] > m[0] ? m[1] : m[0], b = m[3] > m[2] ? m[3] : m[2];
+    return b > a ? b : a;
+}
+
 // The gradient of each output goes to the inputs equal to it, split evenly.
 struct Max {
     static constexpr const char* name = "max";
@@ -100,24 +134,22 @@ struct Max {
         const AxisView v = s.view;
         const T *g = b.grad, *y = b.value(), *x = b.input_value(0);
         auto sink = b.sink(0);
-        T* ga = sink.accumulator();
+        const auto w = sink.writer();  // every input element is written once
         for (std::int64_t o = 0; o < v.outer; ++o)
             for (std::int64_t i = 0; i < v.inner; ++i) {
-                const std::int64_t out = o * v.inner + i;
-                if (g[out] == 0) continue;
+                const std::int64_t out = o * v.inner + i, first = o * v.n * v.inner + i, st = v.inner;
+                const T m = y[out];
                 std::int64_t ties = 0;
-                for (std::int64_t j = 0; j < v.n; ++j) ties += x[(o * v.n + j) * v.inner + i] == y[out];
-                if (ties == 0) {  // a NaN maximum: nothing equals it; its NaN goes to the NaN inputs
-                    for (std::int64_t j = 0; j < v.n; ++j) {
-                        const std::int64_t k = (o * v.n + j) * v.inner + i;
-                        if (std::isnan(x[k])) ga[k] += std::numeric_limits<T>::quiet_NaN();
-                    }
-                    continue;
-                }
-                const T share = g[out] / static_cast<T>(ties);
-                for (std::int64_t j = 0; j < v.n; ++j) {
-                    const std::int64_t k = (o * v.n + j) * v.inner + i;
-                    if (x[k] == y[out]) ga[k] += share;
+                for (std::int64_t j = 0; j < v.n; ++j) ties += x[first + j * st] == m;
+                if (g[out] == 0) {
+                    for (std::int64_t j = 0; j < v.n; ++j) w.put(first + j * st, T(0));
+                } else if (ties == 0) {  // a NaN maximum: nothing equals it; its NaN goes to the NaN inputs
+                    for (std::int64_t j = 0; j < v.n; ++j)
+                        w.put(first + j * st,
+                              std::isnan(x[first + j * st]) ? std::numeric_limits<T>::quiet_NaN() : T(0));
+                } else {
+                    const T share = g[out] / static_cast<T>(ties);
+                    for (std::int64_t j = 0; j < v.n; ++j) w.put(first + j * st, x[first + j * st] == m ? share : T(0));
                 }
             }
     }
@@ -164,12 +196,7 @@ BasicTensor<T> max_impl(const BasicTensor<T>& a, bool over_axis, int axis, bool 
     T* y = values<T>(s.nodes[rec]);
     for (std::int64_t o = 0; o < v.outer; ++o)
         for (std::int64_t i = 0; i < v.inner; ++i) {
-            T m = x.v[o * v.n * v.inner + i];
-            for (std::int64_t j = 1; j < v.n; ++j) {
-                const T e = x.v[(o * v.n + j) * v.inner + i];
-                if (beats(e, m)) m = e;
-            }
-            y[o * v.inner + i] = m;
+            y[o * v.inner + i] = row_max(x.v + o * v.n * v.inner + i, v.n, v.inner);
         }
     return detail::finish<T>(s, rec);
 }
@@ -185,10 +212,8 @@ void softmax_rows(const T* x, T* y, const AxisView& v, bool log) {
             const T* xs = x + o * v.n * v.inner + i;
             T* ys = y + o * v.n * v.inner + i;
             const std::int64_t st = v.inner;
-            double m = -std::numeric_limits<double>::infinity();
-            for (std::int64_t j = 0; j < v.n; ++j) m = beats<double>(xs[j * st], m) ? xs[j * st] : m;
-            double sum = 0;
-            for (std::int64_t j = 0; j < v.n; ++j) sum += std::exp(xs[j * st] - m);
+            const double m = v.n > 0 ? row_max(xs, v.n, st) : -std::numeric_limits<double>::infinity();
+            const double sum = sum_of(v.n, [&](std::int64_t j) { return std::exp(xs[j * st] - m); });
             if (log) {
                 const double lse = m + std::log(sum);
                 for (std::int64_t j = 0; j < v.n; ++j) ys[j * st] = static_cast<T>(xs[j * st] - lse);
