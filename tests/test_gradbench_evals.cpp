@@ -663,59 +663,64 @@ TEST_CASE(
 }
 
 TEST_CASE("gradbench kmeans: cost against the direct sum, the Newton step against differences and cluster means") {
-    const std::size_t n = 40, k = 4, d = 3;
-    const std::vector<double> points = samples(n * d, 17, 0.0, 1.0);
-    // The last k points as centroids, as GradBench's inputs, so no cluster is empty.
-    std::vector<double> centroids(points.end() - static_cast<std::ptrdiff_t>(k * d), points.end());
-    json input{{"points", rows_of(points, n)}, {"centroids", rows_of(centroids, k)}};
-    const auto nearest = [&](const std::vector<double>& c, std::size_t i, double* distance) {
-        std::size_t best = 0;
-        double best_d = INFINITY;
-        for (std::size_t j = 0; j < k; ++j) {
-            double s = 0;
-            for (std::size_t e = 0; e < d; ++e)
-                s += (points[i * d + e] - c[j * d + e]) * (points[i * d + e] - c[j * d + e]);
-            if (s < best_d) best_d = s, best = j;
+    // 600 points: the nearest centroids are found in blocks of 256.
+    for (const std::size_t n : {std::size_t{40}, std::size_t{600}}) {
+        CAPTURE(n);
+        const std::size_t k = 4, d = 3;
+        const std::vector<double> points = samples(n * d, 17, 0.0, 1.0);
+        // The last k points as centroids, as GradBench's inputs, so no cluster is empty.
+        std::vector<double> centroids(points.end() - static_cast<std::ptrdiff_t>(k * d), points.end());
+        json input{{"points", rows_of(points, n)}, {"centroids", rows_of(centroids, k)}};
+        const auto nearest = [&](const std::vector<double>& c, std::size_t i, double* distance) {
+            std::size_t best = 0;
+            double best_d = INFINITY;
+            for (std::size_t j = 0; j < k; ++j) {
+                double s = 0;
+                for (std::size_t e = 0; e < d; ++e)
+                    s += (points[i * d + e] - c[j * d + e]) * (points[i * d + e] - c[j * d + e]);
+                if (s < best_d) best_d = s, best = j;
+            }
+            if (distance) *distance = best_d;
+            return best;
+        };
+        double direct = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            double di = 0;
+            nearest(centroids, i, &di);
+            direct += di;
         }
-        if (distance) *distance = best_d;
-        return best;
-    };
-    double direct = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        double di = 0;
-        nearest(centroids, i, &di);
-        direct += di;
-    }
-    CHECK(run("kmeans", "cost", input).get<double>() == doctest::Approx(direct).epsilon(1e-12));
+        CHECK(run("kmeans", "cost", input).get<double>() == doctest::Approx(direct).epsilon(1e-12));
 
-    const std::vector<double> dir = flat(run("kmeans", "dir", input));
-    REQUIRE(dir.size() == k * d);
-    // By hand: the step is C_j minus the mean of the points nearest to C_j.
-    std::vector<double> sum(k * d, 0.0), count(k, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t j = nearest(centroids, i, nullptr);
-        count[j] += 1;
-        for (std::size_t e = 0; e < d; ++e) sum[j * d + e] += points[i * d + e];
+        const std::vector<double> dir = flat(run("kmeans", "dir", input));
+        REQUIRE(dir.size() == k * d);
+        // By hand: the step is C_j minus the mean of the points nearest to C_j.
+        std::vector<double> sum(k * d, 0.0), count(k, 0.0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t j = nearest(centroids, i, nullptr);
+            count[j] += 1;
+            for (std::size_t e = 0; e < d; ++e) sum[j * d + e] += points[i * d + e];
+        }
+        std::vector<double> by_hand(k * d);
+        for (std::size_t j = 0; j < k; ++j) {
+            REQUIRE(count[j] > 0);
+            for (std::size_t e = 0; e < d; ++e) by_hand[j * d + e] = centroids[j * d + e] - sum[j * d + e] / count[j];
+        }
+        check_close(dir, by_hand, 1e-12);
+        if (n > 40) continue;
+        // And as the gradient over the Hessian's diagonal, from differences of the
+        // cost (piecewise quadratic: exact while no point changes cluster).
+        const double h = 1e-4;
+        std::vector<double> by_differences(k * d);
+        const double c0 = run("kmeans", "cost", input).get<double>();
+        for (std::size_t m = 0; m < k * d; ++m) {
+            json up = input, down = input;
+            up["centroids"][m / d][m % d] = centroids[m] + h;
+            down["centroids"][m / d][m % d] = centroids[m] - h;
+            const double cu = run("kmeans", "cost", up).get<double>(), cd = run("kmeans", "cost", down).get<double>();
+            by_differences[m] = ((cu - cd) / (2 * h)) / ((cu - 2 * c0 + cd) / (h * h));
+        }
+        check_close(dir, by_differences, 1e-5);
     }
-    std::vector<double> by_hand(k * d);
-    for (std::size_t j = 0; j < k; ++j) {
-        REQUIRE(count[j] > 0);
-        for (std::size_t e = 0; e < d; ++e) by_hand[j * d + e] = centroids[j * d + e] - sum[j * d + e] / count[j];
-    }
-    check_close(dir, by_hand, 1e-12);
-    // And as the gradient over the Hessian's diagonal, from differences of the
-    // cost (piecewise quadratic: exact while no point changes cluster).
-    const double h = 1e-4;
-    std::vector<double> by_differences(k * d);
-    const double c0 = run("kmeans", "cost", input).get<double>();
-    for (std::size_t m = 0; m < k * d; ++m) {
-        json up = input, down = input;
-        up["centroids"][m / d][m % d] = centroids[m] + h;
-        down["centroids"][m / d][m % d] = centroids[m] - h;
-        const double cu = run("kmeans", "cost", up).get<double>(), cd = run("kmeans", "cost", down).get<double>();
-        by_differences[m] = ((cu - cd) / (2 * h)) / ((cu - 2 * c0 + cd) / (h * h));
-    }
-    check_close(dir, by_differences, 1e-5);
 }
 
 TEST_CASE("gradbench saddle: ff, fr and rf give the published saddle point") {
