@@ -188,12 +188,15 @@ void Tape::reserve(std::uint32_t n) {
 void Tape::grow() {
     if (capacity_ == kMaxNodes)
         throw std::length_error(fmt::format("ag::Tape: more than {} nodes on one tape", kMaxNodes));
-    // Grow by an eighth, not double: growing in place copies nothing, so
-    // small steps cost only a few system calls, and committed memory is
-    // touched as it is committed (region.hpp). Doubling left up to half of
-    // it unused: 4.3 GB for a 3.5 GB graph, and a first touch of memory is
-    // slow on some virtual machines (about 1.4 s/GB seen on the CI kind).
-    const std::uint64_t want = std::max<std::uint64_t>(1024, std::uint64_t{capacity_} + capacity_ / 8);
+    // Grow by an eighth, and by at most 2^21 nodes (64 MiB), not double:
+    // growing in place copies nothing, so small steps cost only a few
+    // system calls, and committed memory is touched as it is committed
+    // (region.hpp). Doubling left up to half of it unused: 4.3 GB for a
+    // 3.5 GB graph, and a first touch of memory is slow on some virtual
+    // machines (about 1.4 s/GB seen on the CI kind).
+    constexpr std::uint64_t max_step = std::uint64_t{1} << 21;
+    const std::uint64_t want =
+        std::max<std::uint64_t>(1024, capacity_ + std::min<std::uint64_t>(capacity_ / 8, max_step));
     reserve(static_cast<std::uint32_t>(std::min<std::uint64_t>(want, kMaxNodes)));
 }
 
