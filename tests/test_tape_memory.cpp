@@ -42,8 +42,7 @@ TEST_CASE("a tape that grows by itself commits at most about an eighth more than
         y.backward();
         CHECK(x.grad() == 1.0);
         reserved = ag::tape().bytes_reserved();
-    })
-        .join();
+    }).join();
     const double needed = double{n} * ag::Tape::bytes_per_node;
     CHECK(static_cast<double>(reserved) >= needed);
     // Plus whole 2 MiB huge pages, one per array at most.
