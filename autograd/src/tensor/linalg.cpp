@@ -192,7 +192,7 @@ BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 }
 template <class T>
 BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& bias) {
-    return linear_impl("linear", true, x, w, bias);
+    return linear_impl(Linear::name, true, x, w, bias);
 }
 
 template <class T>

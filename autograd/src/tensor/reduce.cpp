@@ -261,7 +261,7 @@ struct Softmax {
 
 template <class T>
 BasicTensor<T> softmax_impl(const BasicTensor<T>& a, int axis, bool log) {
-    const char* op = log ? "log_softmax" : "softmax";
+    const char* op = log ? "log_softmax" : Softmax::name;
     TensorStore& s = store();
     const auto x = operand(s, a, op);
     axis = normalize_axis(axis, x.shape.rank(), op, x.shape);
@@ -275,7 +275,7 @@ BasicTensor<T> softmax_impl(const BasicTensor<T>& a, int axis, bool log) {
 
 template <class T>
 BasicTensor<T> sum(const BasicTensor<T>& a) {
-    return sum_impl(a, false, 0, false, "sum", false);
+    return sum_impl(a, false, 0, false, Sum::name, false);
 }
 template <class T>
 BasicTensor<T> mean(const BasicTensor<T>& a) {
@@ -283,7 +283,7 @@ BasicTensor<T> mean(const BasicTensor<T>& a) {
 }
 template <class T>
 BasicTensor<T> sum(const BasicTensor<T>& a, int axis, bool keepdim) {
-    return sum_impl(a, true, axis, keepdim, "sum", false);
+    return sum_impl(a, true, axis, keepdim, Sum::name, false);
 }
 template <class T>
 BasicTensor<T> mean(const BasicTensor<T>& a, int axis, bool keepdim) {
