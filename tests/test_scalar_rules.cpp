@@ -2,7 +2,7 @@
 // (value and derivative, at ordinary points and at the kinks); NaN
 // propagates through every op, scalar and tensor; the tape's invariants
 // (one tape per thread, guard counters only through the guards, handle
-// generations that cannot wrap).
+// generations that cannot wrap, kept per segment of nodes).
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 
@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -279,4 +280,46 @@ TEST_CASE("when the generations run out, rewind throws instead of reusing one") 
     // Nothing was freed by the refused rewind: the node and its handle live on.
     CHECK(again.data() == 4.0);
     CHECK(param.data() == 2.0);
+}
+
+TEST_CASE("generation segments: a rewind keeps every handle below it live and every one above it stale") {
+    // The tape keeps one generation per segment of nodes (tape.hpp), not one
+    // per node: 21 segments here, so handles in old segments are found by
+    // the search, not only the newest two.
+    ag::Tape& t = ag::tape();
+    const ag::Tape::Mark start = t.mark();
+    Value p = 1.0;
+    std::vector<Value> kept{p};
+    std::vector<ag::Tape::Mark> marks;
+    for (int level = 0; level < 20; ++level) {
+        marks.push_back(t.mark());
+        Value gone = kept.back() * 3.0;
+        t.rewind(marks.back());  // frees `gone`; what follows is a new segment
+        CHECK_THROWS_WITH_AS(gone.data(), doctest::Contains("stale handle"), std::logic_error);
+        kept.push_back(kept.back() + 1.0);
+        REQUIRE(kept.back().index() == marks.back().nodes);  // in gone's freed slot
+    }
+    t.rewind(t.mark());  // frees nothing: every handle stays live
+    for (std::size_t k = 0; k < kept.size(); ++k) CHECK(kept[k].data() == 1.0 + static_cast<double>(k));
+    kept.back().backward();
+    CHECK(p.grad() == 1.0);
+    CHECK(kept[7].grad() == 1.0);
+
+    // Rewinding into the middle frees the segments above the mark.
+    t.rewind(marks[10]);
+    for (std::size_t k = 0; k <= 10; ++k) CHECK(kept[k].data() == 1.0 + static_cast<double>(k));
+    for (std::size_t k = 11; k < kept.size(); ++k)
+        CHECK_THROWS_WITH_AS(kept[k].data(), doctest::Contains("stale handle"), std::logic_error);
+    Value again = kept[10] * 2.0;  // a new segment from marks[10] on
+    CHECK(again.index() == kept[11].index());
+    CHECK(again.data() == 22.0);
+    CHECK_THROWS_AS(kept[11].data(), std::logic_error);
+
+    // A handle from another thread's tape, at an index this tape has, is not live here.
+    Value foreign;
+    std::thread([&] { foreign = Value(5.0); }).join();
+    REQUIRE(foreign.index() < t.size());
+    CHECK_THROWS_WITH_AS(foreign.data(), doctest::Contains("stale handle"), std::logic_error);
+    t.rewind(start);
+    CHECK_THROWS_AS(p.data(), std::logic_error);
 }
