@@ -2,7 +2,7 @@
 // (value and derivative, at ordinary points and at the kinks); NaN
 // propagates through every op, scalar and tensor; the tape's invariants
 // (one tape per thread, guard counters only through the guards, handle
-// generations that cannot wrap, kept per segment of nodes).
+// generations that cannot wrap).
 #include <autograd/autograd.hpp>
 #include <doctest/doctest.h>
 
@@ -282,10 +282,11 @@ TEST_CASE("when the generations run out, rewind throws instead of reusing one") 
     CHECK(param.data() == 2.0);
 }
 
-TEST_CASE("generation segments: a rewind keeps every handle below it live and every one above it stale") {
-    // The tape keeps one generation per segment of nodes (tape.hpp), not one
-    // per node: 21 segments here, so handles in old segments are found by
-    // the search, not only the newest two.
+TEST_CASE("twenty nested rewinds: each keeps every handle below its mark live and every one above it stale") {
+    // Each level frees one node and records its successor in the freed slot,
+    // so live and stale handles alternate in index order; a rewind into the
+    // middle, a rewind that frees nothing, and a handle from another thread
+    // (whose tape has a node at the same index) are checked too.
     ag::Tape& t = ag::tape();
     const ag::Tape::Mark start = t.mark();
     Value p = 1.0;

@@ -13,9 +13,8 @@
 
 using ag::Value;
 
-TEST_CASE("a node takes 26 bytes, and the committed memory is little more than capacity x 26") {
-    // value, adjoint, two operand indices, op code (tape.hpp)
-    CHECK(ag::Tape::bytes_per_node == 26);
+TEST_CASE("a node takes 32 bytes, and the committed memory is little more than capacity x 32") {
+    CHECK(ag::Tape::bytes_per_node == 32);
     std::size_t reserved = 0;
     std::thread([&] {  // a fresh tape: nothing reserved before
         CHECK(ag::tape().bytes_reserved() == 0);

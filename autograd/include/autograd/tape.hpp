@@ -2,7 +2,7 @@
 // The tape: every operation appends one node, in creation order, which is a
 // topological order, so backward() is a single reverse sweep.
 //
-// Layout (structure of arrays, one entry per node, 26 bytes a node):
+// Layout (structure of arrays, one entry per node, 32 bytes a node):
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
@@ -10,19 +10,12 @@
 //                           extension's node (Op::Custom), lhs is its record
 //                           in the extension and rhs the extension (one
 //                           array, not two: one stream to write and read)
-//   op[i]          uint16   what the node computes (see ops.hpp); 16 bits,
-//                           not 8, because a store through a byte type may
-//                           alias anything and the compiler would reload
-//                           every array pointer after it
-// Which generation (recording epoch) wrote each node is not stored per
-// node: nodes are written in index order and a rewind frees a suffix, so
-// the generation only grows with the index. The tape keeps it as a short
-// list of segments, {first index, generation}, one per rewind that is still
-// in effect (a training loop with one Scope a step has two: the parameters'
-// and the step's). A handle holds its node's generation; it is live when
-// the segment holding its index has that generation (see alive()). That is
-// 8 bytes a node less than a per-node generation, which for a graph of 10^8
-// nodes is 0.8 GB less memory to touch.
+//   key[i]         uint64   the node's identity: the generation (recording
+//                           epoch) that wrote it, times 256, plus its op
+//                           code (what the node computes, see ops.hpp). A
+//                           handle holds its node's key, so one comparison
+//                           tells a live node from one freed by rewind()
+//                           (see NodeId). One array, not two: one store.
 // Each array lives in address space reserved once and grows in place
 // (detail/region.hpp; tape.cpp explains their placement).
 //
@@ -64,12 +57,12 @@ struct Operands {
 };
 
 // What a handle knows of its node: the index and the node's key, its
-// generation (the recording epoch that wrote it). Every rewind that frees
-// nodes starts a new generation, unique in the process, so a handle to a
-// freed node, or to another thread's tape, never matches a live node. A
-// process may use 2^56 generations: at one rewind a nanosecond that takes
-// two years, and the next rewind would then throw instead of reusing one (a
-// stale handle can never pass the check).
+// generation (the recording epoch that wrote it) and op code. Every rewind
+// starts a new generation, unique in the process, so a handle to a freed
+// node, or to another thread's tape, never matches a live node. Generations
+// have 56 bits: at one rewind a nanosecond a process would need two years to
+// use them up, and the next rewind would then throw instead of reusing one
+// (a stale handle can never pass the check).
 //
 // A constant Value (ag::constant) has no node: its index is
 // `constant_index`, which no tape reaches, and its key holds the number's
@@ -78,11 +71,11 @@ struct Operands {
 struct NodeId {
     static constexpr std::uint32_t constant_index = 0xffffffff;
     std::uint32_t index = 0;
-    std::uint64_t key = 0;  // the generation (a constant: its bits)
+    std::uint64_t key = 0;  // generation << 8 | op code (a constant: its bits)
     // Generation 0 is never live: a default NodeId is an empty handle.
     bool empty() const noexcept { return key == 0 && index != constant_index; }
     bool is_constant() const noexcept { return index == constant_index; }
-    std::uint64_t generation() const noexcept { return key; }
+    std::uint64_t generation() const noexcept { return key >> 8; }
 };
 
 class Tape;
@@ -158,7 +151,7 @@ public:
     // Memory the tape holds now, in bytes (committed, not just used).
     std::size_t bytes_reserved() const noexcept;
     // Bytes one recorded node takes (see the layout above).
-    static constexpr std::size_t bytes_per_node = 2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint16_t);
+    static constexpr std::size_t bytes_per_node = 2 * sizeof(double) + sizeof(Operands) + sizeof(std::uint64_t);
     // Makes room for n nodes now (the tape grows by itself too).
     void reserve(std::uint32_t n);
 
@@ -166,28 +159,18 @@ public:
     // Index i must be < size() (k < constant_count()): unchecked, like [].
     double value(std::uint32_t i) const noexcept { return value_[i]; }
     double adjoint(std::uint32_t i) const noexcept { return adjoint_[i]; }
-    Op op(std::uint32_t i) const noexcept { return static_cast<Op>(op_[i]); }
+    Op op(std::uint32_t i) const noexcept { return static_cast<Op>(key_[i] & 0xff); }
     Operands operands(std::uint32_t i) const noexcept { return operands_[i]; }
     double constant(std::uint32_t k) const noexcept { return constants_[k]; }
     std::uint32_t constant_count() const noexcept { return constant_count_; }
     // The id of the live node at `index` (< size()).
-    NodeId id(std::uint32_t index) const noexcept { return NodeId{index, generation_at(index)}; }
+    NodeId id(std::uint32_t index) const noexcept { return NodeId{index, key_[index]}; }
 
     // What node i computes: the op's name ("tanh", "+", "matmul", "leaf").
     const char* op_name(std::uint32_t i) const noexcept;
 
     // Whether `h` names a live node of this tape.
-    // Reads no per-node memory: the index lies in the newest segment (an
-    // operand recorded since the last rewind) or the one below it (a
-    // parameter made before a training step's Scope), and the generations
-    // agree. Older segments are searched.
-    bool alive(const NodeId& h) const noexcept {
-        if (h.index >= size_) return false;
-        if (h.index >= current_start_) [[likely]]
-            return h.key == generation_;
-        if (h.index >= previous_start_) return h.key == previous_generation_;
-        return alive_in_older_segment(h);
-    }
+    bool alive(const NodeId& h) const noexcept { return h.index < size_ && key_[h.index] == h.key; }
     // Throws std::logic_error, naming `what`, unless `h` names a live node.
     void check(const NodeId& h, const char* what) const {
         if (!alive(h)) [[unlikely]]
@@ -250,22 +233,17 @@ private:
 
     NodeId append(Op o, std::uint32_t a, std::uint32_t b, double y) {
         const std::uint32_t i = size_++;
+        const std::uint64_t key = generation_key_ | static_cast<std::uint64_t>(o);
         value_[i] = y;
         adjoint_[i] = 0.0;
         operands_[i] = Operands{a, b};
-        op_[i] = static_cast<std::uint16_t>(o);
-        return NodeId{i, generation_};
+        key_[i] = key;
+        return NodeId{i, key};
     }
     NodeId record_slow(Op o, std::uint32_t a, std::uint32_t b, double y);
     std::uint32_t push_constant(double c);
     void grow();
-    // A new generation for the nodes from index `start` on (a rewind to
-    // `start`, or the tape's first one at 0).
-    void new_generation(std::uint32_t start);
-    // The generation of live node `index`, and alive() for an index below
-    // the newest two segments.
-    std::uint64_t generation_at(std::uint32_t index) const noexcept;
-    bool alive_in_older_segment(const NodeId& h) const noexcept;
+    void new_generation();
     [[noreturn]] void throw_stale(const NodeId& h, const char* what) const;
     // Called before the tape first allocates: frees its memory at thread exit.
     void own_memory();
@@ -277,30 +255,19 @@ private:
     double* value_ = nullptr;
     double* adjoint_ = nullptr;
     Operands* operands_ = nullptr;
-    std::uint16_t* op_ = nullptr;
+    std::uint64_t* key_ = nullptr;
     double* constants_ = nullptr;
-    // The generation segments (see the layout above), oldest first; the
-    // newest is also in current_start_ and generation_.
-    struct Segment {
-        std::uint32_t start;
-        std::uint64_t generation;
-    };
-    Segment* segments_ = nullptr;
-    std::uint32_t segment_count_ = 0, segment_capacity_ = 0;
-    std::uint32_t current_start_ = 0;   // first index of the newest segment
-    std::uint32_t previous_start_ = 0;  // and of the one below it (0 if none)
-    std::uint64_t previous_generation_ = 0;
 
     std::uint32_t size_ = 0, capacity_ = 0;
     std::uint32_t limit_ = 0;  // capacity_, or 0 while NoGrad or DetectAnomaly is active
     std::uint32_t constant_count_ = 0, constant_capacity_ = 0;
-    std::uint64_t generation_ = 0;  // the newest segment's generation (0: none yet)
-    int no_grad_depth_ = 0;         // guards (NoGrad, DetectAnomaly) nest
+    std::uint64_t generation_key_ = 0;  // the current generation << 8 (0: none yet)
+    int no_grad_depth_ = 0;             // guards (NoGrad, DetectAnomaly) nest
     int anomaly_depth_ = 0;
     // Highest index whose adjoint a sweep may have written since it was last
     // zeroed; lets backward() skip clearing intermediates in the common case.
     std::int64_t dirty_until_ = -1;
-    detail::GrowableRegion regions_[4];  // where value_, adjoint_, operands_, op_ live (tape.cpp)
+    detail::GrowableRegion regions_[4];  // where value_, adjoint_, operands_, key_ live (tape.cpp)
     std::unordered_map<std::uint32_t, std::string>* names_ = nullptr;  // created by the first set_name
     // Kinds of nodes with their own backward (the tensor module), owned by
     // the tape; each registers itself on first use.

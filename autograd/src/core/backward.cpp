@@ -21,24 +21,23 @@ namespace {
 }
 
 template <bool Checked>
-void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint16_t* op, const Operands* operands,
+void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint64_t* key, const Operands* operands,
                  detail::Extension* const* extensions, std::uint32_t root, const detail::Sweep& sweep) {
     double* adj = sweep.adjoint;
-    auto add = [&](std::size_t i, std::uint32_t to, double contribution) {
+    auto add = [&](std::uint32_t i, std::uint32_t to, double contribution) {
         if constexpr (Checked)
-            if (!std::isfinite(contribution))
-                throw_backward_anomaly(t, adj, static_cast<std::uint32_t>(i), to, contribution);
+            if (!std::isfinite(contribution)) throw_backward_anomaly(t, adj, i, to, contribution);
         adj[to] += contribution;
     };
 
-    for (std::size_t i = std::size_t{root} + 1; i-- > 0;) {  // one index register for every array
+    for (std::uint32_t i = root + 1; i-- > 0;) {
         const double g = adj[i];
         // Zero adjoint: node i does not reach the root; skipping it also keeps
         // an unrelated infinite partial (sqrt at 0) from making 0 * inf = NaN.
         if (g == 0.0) continue;
         const std::uint32_t a = operands[i].lhs, b = operands[i].rhs;
         const double y = x[i];
-        switch (static_cast<Op>(op[i])) {
+        switch (static_cast<Op>(key[i] & 0xff)) {
 // clang-format off
 #define AG_UNARY_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], y)); break;
@@ -56,7 +55,7 @@ void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint16_t*
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
                 // clang-format on
-            case Op::Custom: extensions[b]->backward(t, static_cast<std::uint32_t>(i), a, sweep); break;
+            case Op::Custom: extensions[b]->backward(t, i, a, sweep); break;
             case Op::Leaf:
             case Op::CustomLeaf: break;
         }
@@ -67,9 +66,9 @@ void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint16_t*
 
 void Tape::sweep(std::uint32_t root, const detail::Sweep& s) {
     if (s.check_anomaly)
-        sweep_nodes<true>(*this, value_, constants_, op_, operands_, extensions_, root, s);
+        sweep_nodes<true>(*this, value_, constants_, key_, operands_, extensions_, root, s);
     else
-        sweep_nodes<false>(*this, value_, constants_, op_, operands_, extensions_, root, s);
+        sweep_nodes<false>(*this, value_, constants_, key_, operands_, extensions_, root, s);
 }
 
 void Tape::seed(std::uint32_t root, const detail::Sweep& s) {

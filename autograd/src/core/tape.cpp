@@ -21,7 +21,7 @@ namespace {
 
 // Generations are unique across all tapes of the process, so a handle from
 // another thread's tape, or from before a rewind, never matches a live node.
-// 56 bits of them fit in a handle's key (tape.hpp); past that, rewind throws.
+// 56 bits of them fit in a node's key (tape.hpp); past that, rewind throws.
 std::atomic<std::uint64_t> next_generation{1};
 constexpr std::uint64_t kGenerations = std::uint64_t{1} << 56;
 
@@ -44,8 +44,8 @@ constexpr std::uint64_t kGenerations = std::uint64_t{1} << 56;
 // stores, and recording and the sweep ran about 8% slower (measured on the
 // scalar benchmark).
 constexpr std::size_t kStagger = 11 * 64;
-constexpr int kArrays = 4;  // value, adjoint, operands, op
-constexpr std::size_t kElemSize[kArrays] = {sizeof(double), sizeof(double), sizeof(Operands), sizeof(std::uint16_t)};
+constexpr int kArrays = 4;  // value, adjoint, operands, key
+constexpr std::size_t kElemSize[kArrays] = {sizeof(double), sizeof(double), sizeof(Operands), sizeof(std::uint64_t)};
 constexpr std::uint32_t kMaxNodes = std::numeric_limits<std::uint32_t>::max();
 
 std::size_t array_bytes(int k, std::uint64_t nodes) { return kStagger * k + kElemSize[k] * nodes; }
@@ -130,10 +130,10 @@ void detail::TapeAccess::set_next_generation(std::uint64_t g) { next_generation.
 void Tape::own_memory() {
     thread_local TapeRelease release_at_exit;
     (void)release_at_exit;
-    if (generation_ == 0) new_generation(0);
+    if (generation_key_ == 0) new_generation();
 }
 
-void Tape::new_generation(std::uint32_t start) {
+void Tape::new_generation() {
     const std::uint64_t g = next_generation.fetch_add(1, std::memory_order_relaxed);
     if (g >= kGenerations) {
         next_generation.store(kGenerations);  // stays used up: no later rewind may reuse one
@@ -142,35 +142,12 @@ void Tape::new_generation(std::uint32_t start) {
             "handle look live, so the tape cannot be rewound again",
             kGenerations - 1));
     }
-    if (segment_count_ == segment_capacity_) {  // before anything changes: this may throw
-        const std::uint32_t cap = std::max<std::uint32_t>(8, segment_capacity_ * 2);
-        grow_array(segments_, segment_count_, cap);
-        segment_capacity_ = cap;
-    }
-    // Segments from `start` on hold only freed nodes now.
-    while (segment_count_ > 0 && segments_[segment_count_ - 1].start >= start) --segment_count_;
-    segments_[segment_count_++] = Segment{start, g};
-    current_start_ = start;
-    generation_ = g;
-    const Segment below = segment_count_ > 1 ? segments_[segment_count_ - 2] : Segment{0, 0};
-    previous_start_ = below.start;
-    previous_generation_ = below.generation;
+    generation_key_ = g << 8;
 }
-
-std::uint64_t Tape::generation_at(std::uint32_t index) const noexcept {
-    if (index >= current_start_) return generation_;
-    // The last segment starting at or below `index` (the first starts at 0).
-    const Segment* s = std::upper_bound(segments_, segments_ + segment_count_, index,
-                                        [](std::uint32_t i, const Segment& seg) { return i < seg.start; });
-    return s[-1].generation;
-}
-
-bool Tape::alive_in_older_segment(const NodeId& h) const noexcept { return h.generation() == generation_at(h.index); }
 
 void Tape::release() noexcept {
     for (detail::GrowableRegion& r : regions_) r.release();
     delete[] constants_;
-    delete[] segments_;
     for (detail::Extension* e : extensions_) delete e;
     delete names_;
     // Back to the constant-initialized state: a late use allocates afresh.
@@ -182,7 +159,7 @@ void Tape::reserve(std::uint32_t n) {
     if (n <= capacity_) return;
     own_memory();
     std::byte** arrays[kArrays] = {reinterpret_cast<std::byte**>(&value_), reinterpret_cast<std::byte**>(&adjoint_),
-                                   reinterpret_cast<std::byte**>(&operands_), reinterpret_cast<std::byte**>(&op_)};
+                                   reinterpret_cast<std::byte**>(&operands_), reinterpret_cast<std::byte**>(&key_)};
     for (int k = 0; k < kArrays; ++k) {
         detail::GrowableRegion& r = regions_[k];
         if (room(r, k) < n) {
@@ -277,11 +254,8 @@ void Tape::rewind(Mark m) {
         throw std::logic_error(
             fmt::format("Tape::rewind: mark ({} nodes) is beyond the tape ({} nodes)", m.nodes, size_));
     // New nodes get a new generation, so handles to the freed ones fail.
-    // Taken first: if none is left, nothing is freed. A rewind that frees
-    // no node needs none: no handle can name a node at or past the end
-    // that is not already stale. (Without this, a loop rewinding to a
-    // growing end would add a segment each time.)
-    if (m.nodes < size_) new_generation(m.nodes);
+    // Taken first: if none is left, nothing is freed.
+    new_generation();
     for (detail::Extension* e : extensions_)
         if (e) e->rewind(*this, m.nodes);
     size_ = m.nodes;
