@@ -52,12 +52,9 @@ std::set<std::tuple<int, int, std::string>> edges(const std::string& dot) {
         const int to = std::stoi(st.substr(arrow + 5), &used);
         const std::string rest = st.substr(arrow + 5 + used);
         std::string label;
-        if (rest == " [label=\"a\"];")
-            label = "a";
-        else if (rest == " [label=\"b\"];")
-            label = "b";
-        else
-            REQUIRE(rest == ";");
+        for (const char* letter : {"a", "b", "c"})
+            if (rest == fmt::format(" [label=\"{}\"];", letter)) label = letter;
+        if (label.empty()) REQUIRE(rest == ";");
         out.insert({std::stoi(st.substr(1, arrow - 1)), to, label});
     }
     return out;
@@ -134,8 +131,8 @@ TEST_CASE("to_dot labels ops with constants and the operands of non-commutative 
     ag::Value x(3.0, "x"), y(2.0, "y");
     ag::Value a = x * 2.0, b = x - 3.0, c = 2.0 / x, d = ag::pow(x, 3.0), e = 1.5 - x, g = ag::pow(2.0, x);
     ag::Value h = x + 0.25, k = x / 4.0;
-    ag::Value s = x - y, t = x / y, p = ag::pow(x, y), m = ag::min(x, y);
-    ag::Value f = a + b + c + d + e + g + h + k + s + t + p + m;
+    ag::Value s = x - y, t = x / y, p = ag::pow(x, y), m = ag::min(x, y), q = ag::muladd(y, x, a);
+    ag::Value f = a + b + c + d + e + g + h + k + s + t + p + m + q;
     const auto labels = node_labels(ag::to_dot(f));
     auto op_of = [&](const ag::Value& v) {
         const std::string& l = labels.at(static_cast<int>(v.index()));
@@ -153,6 +150,7 @@ TEST_CASE("to_dot labels ops with constants and the operands of non-commutative 
     CHECK(op_of(t) == "a / b");
     CHECK(op_of(p) == "a ^ b");
     CHECK(op_of(m) == "min");
+    CHECK(op_of(q) == "a * b + c");
 
     const auto e_set = edges(ag::to_dot(f));
     const int ix = static_cast<int>(x.index()), iy = static_cast<int>(y.index());
@@ -161,6 +159,10 @@ TEST_CASE("to_dot labels ops with constants and the operands of non-commutative 
     CHECK(e_set.count({iy, static_cast<int>(p.index()), "b"}) == 1);
     CHECK(e_set.count({ix, static_cast<int>(m.index()), ""}) == 1);
     CHECK(e_set.count({ix, static_cast<int>(a.index()), ""}) == 1);
+    const int iq = static_cast<int>(q.index());
+    CHECK(e_set.count({iy, iq, "a"}) == 1);
+    CHECK(e_set.count({ix, iq, "b"}) == 1);
+    CHECK(e_set.count({static_cast<int>(a.index()), iq, "c"}) == 1);
 }
 
 TEST_CASE("to_dot: every unary op by name, unnamed leaves, a leaf root, x * x") {

@@ -202,6 +202,7 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
          std::nullopt},
         {"min", [](auto& u, auto& v) { return ag::min(u, v); }, {1, 0}, 'a', std::nullopt},
         {"max", [](auto& u, auto& v) { return ag::max(u, v); }, {0, 1}, 'a', std::nullopt},
+        {"muladd", [](auto& u, auto& v) { return ag::muladd(u, v, v * v); }, {b, a, 1}, 'a', std::nullopt},
         {"+", [](auto& u, auto&) { return u + 2.5; }, {1}, 'a', 2.5},
         {"-", [](auto& u, auto&) { return 2.5 - u; }, {-1}, 'b', 2.5},
         {"*", [](auto& u, auto&) { return u * 2.5; }, {2.5}, 'a', 2.5},
@@ -232,6 +233,32 @@ TEST_CASE("explain: every op's local derivative is its rule's number, against ha
         if (c.constant) CHECK(root.constant_letter == (parameter ? 'c' : c.letter == 'a' ? 'b' : 'a'));
         check_against_engine(f, e);
     }
+}
+
+TEST_CASE("explain: muladd's three inputs are a, b and c, with their formulas, and it reads as written") {
+    ag::Scope scope;
+    const ag::Value u(0.7, "u"), v(1.3, "v"), w(-2.0, "w");
+    const ag::Value f = ag::muladd(u, v, w);
+    const ag::Explanation e = ag::explain(f);
+    const ag::ExplainNode& root = e.node(f);
+    CHECK(root.computes == "u * v + w");
+    REQUIRE(root.inputs.size() == 3);
+    CHECK(root.inputs[0].letter == 'a');
+    CHECK(root.inputs[1].letter == 'b');
+    CHECK(root.inputs[2].letter == 'c');
+    CHECK(root.inputs[0].formula == std::string("b"));
+    CHECK(root.inputs[1].formula == std::string("a"));
+    CHECK(root.inputs[2].formula == std::string("1"));
+    CHECK(root.inputs[2].label == "w");
+    REQUIRE(e.gradient.size() == 3);  // the leaves u, v, w
+    CHECK(e.gradient[0].gradient == 1.3);
+    CHECK(e.gradient[1].gradient == 0.7);
+    CHECK(e.gradient[2].gradient == 1.0);
+    // With chosen inputs, a path through the third operand only.
+    const ag::Explanation only_w = ag::explain(ag::muladd(u, v, w * w), {w});
+    REQUIRE(only_w.gradient.size() == 1);
+    CHECK(only_w.gradient[0].gradient == -4.0);
+    check_against_engine(f, e);
 }
 
 TEST_CASE("explain with chosen inputs: only the paths from them, their gradients in order") {

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using ag::Value;
@@ -166,12 +167,122 @@ TEST_CASE("every op in ops.hpp's lists has a row in the op tables above") {
         ag::Scope scope;
         covered.push_back(ag::tape().op(c.f(Value(0.5), Value(1.5)).index()));
     }
+    {
+        ag::Scope scope;  // the one ternary op, tested below
+        covered.push_back(ag::tape().op(ag::muladd(Value(0.5), Value(1.5), Value(2.5)).index()));
+    }
     auto has = [&](ag::Op op) { return std::find(covered.begin(), covered.end(), op) != covered.end(); };
 // clang-format off
 #define AG_HAS_ROW(Name) CHECK_MESSAGE(has(ag::Op::Name), "no test row records ag::Op::" #Name);
-    AG_UNARY_OPS(AG_HAS_ROW) AG_BINARY_OPS(AG_HAS_ROW) AG_CONST_OPS(AG_HAS_ROW)
+    AG_UNARY_OPS(AG_HAS_ROW) AG_BINARY_OPS(AG_HAS_ROW) AG_CONST_OPS(AG_HAS_ROW) AG_TERNARY_OPS(AG_HAS_ROW)
 #undef AG_HAS_ROW
     // clang-format on
+}
+
+TEST_CASE("muladd(a, b, c): one node, the value of a * b + c, partials b, a, 1 by hand and central differences") {
+    std::mt19937_64 rng(20261203);
+    std::uniform_real_distribution<double> u(-3.0, 3.0);
+    for (int trial = 0; trial < 20; ++trial) {
+        ag::Scope scope;
+        // volatile: the engine's a * b + c against the run-time one, never a folded or fused constant.
+        volatile double va = u(rng), vb = u(rng), vc = u(rng);
+        const double a0 = va, b0 = vb, c0 = vc;
+        CAPTURE(a0);
+        CAPTURE(b0);
+        CAPTURE(c0);
+        Value a = a0, b = b0, c = c0;
+        const std::uint32_t before = ag::tape().size();
+        Value y = ag::muladd(a, b, c);
+        CHECK(ag::tape().size() == before + 1);
+        CHECK(std::string(y.op_name()) == "muladd");
+        CHECK(y.data() == va * vb + vc);
+        CHECK(y.data() == (a * b + c).data());
+        // Used twice, so each partial also accumulates: f = muladd(a, b, c) * a.
+        Value f = y * a;
+        f.backward();
+        CHECK(a.grad() == doctest::Approx(b0 * a0 + (a0 * b0 + c0)).epsilon(1e-14));
+        CHECK(b.grad() == doctest::Approx(a0 * a0).epsilon(1e-14));
+        CHECK(c.grad() == doctest::Approx(a0).epsilon(1e-14));
+        const auto report = ag::check_gradients(
+            [](const std::vector<Value>& v) { return ag::sin(ag::muladd(v[0], v[1], v[2])) * v[1]; }, {a0, b0, c0});
+        INFO(report.table());
+        CHECK(report.ok());
+    }
+}
+
+TEST_CASE("muladd: the same operand twice or thrice, NaN, constants, stale handles, NoGrad and anomaly mode") {
+    ag::Scope scope;
+    Value x = 1.5;
+    Value sq = ag::muladd(x, x, x);  // x^2 + x: d/dx = 2x + 1
+    sq.backward();
+    CHECK(sq.data() == 1.5 * 1.5 + 1.5);
+    CHECK(x.grad() == 4.0);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK(std::isnan(ag::muladd(Value(nan), Value(2.0), Value(1.0)).data()));
+    CHECK(std::isnan(ag::muladd(Value(2.0), Value(nan), Value(1.0)).data()));
+    CHECK(std::isnan(ag::muladd(Value(2.0), Value(1.0), Value(nan)).data()));
+    // Constants record nothing of their own: a * 2 + 1 is two nodes, 2 * 3 + a one, 2 * 3 + 1 none.
+    Value a = 4.0;
+    const std::uint32_t before = ag::tape().size();
+    Value lin = ag::muladd(a, ag::constant(2.0), ag::constant(1.0));
+    CHECK(lin.data() == 9.0);
+    CHECK(ag::tape().size() == before + 2);
+    lin.backward();
+    CHECK(a.grad() == 2.0);
+    const std::uint32_t before_one = ag::tape().size();
+    Value six_plus = ag::muladd(ag::constant(2.0), ag::constant(3.0), a);
+    CHECK(ag::tape().size() == before_one + 1);
+    CHECK(six_plus.data() == 10.0);
+    const Value k = ag::muladd(ag::constant(2.0), ag::constant(3.0), ag::constant(1.0));
+    CHECK(k.is_constant());
+    CHECK(k.data() == 7.0);
+    CHECK(ag::muladd(2.0, 3.0, 1.0) == 7.0);  // the plain-number overload, for generic code
+    Value stale;
+    {
+        ag::Scope inner;
+        stale = Value(1.0);
+    }
+    CHECK_THROWS_WITH_AS(ag::muladd(x, stale, x), doctest::Contains("muladd: stale handle"), std::logic_error);
+    CHECK_THROWS_WITH_AS(ag::muladd(x, x, Value()), doctest::Contains("muladd: empty handle"), std::logic_error);
+    {
+        ag::NoGrad no_grad;
+        const Value n = ag::muladd(x, x, x);
+        CHECK(n.is_leaf());
+        CHECK(n.data() == 1.5 * 1.5 + 1.5);
+    }
+    {
+        ag::DetectAnomaly anomaly;
+        CHECK_THROWS_WITH_AS(ag::muladd(Value(1e300), Value(1e300), Value(1.0)),
+                             doctest::Contains("muladd produced inf from inputs 1e+300, 1e+300 and 1"),
+                             ag::AnomalyError);
+    }
+}
+
+TEST_CASE("muladd: derivatives of derivatives, Hessians and forward mode use the same partials") {
+    ag::Scope scope;
+    // f = muladd(x, y, x^3) = x y + x^3: f_x = y + 3x^2, f_xx = 6x, f_xy = 1, f_yy = 0.
+    auto f = [](const auto& x, const auto& y) { return ag::muladd(x, y, x * x * x); };
+    const double x0 = 0.7, y0 = -1.2;
+    Value x = x0, y = y0;
+    const Value fx = ag::grad(f(x, y), {x}, ag::create_graph)[0];
+    CHECK(fx.data() == doctest::Approx(y0 + 3 * x0 * x0).epsilon(1e-15));
+    const std::vector<double> second = ag::grad(fx, {x, y});
+    CHECK(second[0] == doctest::Approx(6 * x0).epsilon(1e-15));
+    CHECK(second[1] == doctest::Approx(1.0).epsilon(1e-15));
+    const ag::Matrix h = ag::hessian([&](const std::vector<Value>& v) { return f(v[0], v[1]); }, {x0, y0});
+    CHECK(h[0][0] == doctest::Approx(6 * x0).epsilon(1e-14));
+    CHECK(h[0][1] == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(h[1][0] == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(h[1][1] == doctest::Approx(0.0));
+    const std::vector<double> hv =
+        ag::hvp([&](const std::vector<Value>& v) { return f(v[0], v[1]); }, {x0, y0}, {1.0, 2.0});
+    CHECK(hv[0] == doctest::Approx(6 * x0 + 2.0).epsilon(1e-14));
+    CHECK(hv[1] == doctest::Approx(1.0).epsilon(1e-14));
+    const std::vector<double> jv =
+        ag::jvp([&](const std::vector<Value>& v) { return std::vector<Value>{f(v[0], v[1])}; }, {x0, y0}, {1.0, 2.0});
+    CHECK(jv[0] == doctest::Approx(y0 + 3 * x0 * x0 + 2.0 * x0).epsilon(1e-14));
+    CHECK(ag::derivative([&](const auto& t) { return f(t, std::decay_t<decltype(t)>(y0)); }, x0) ==
+          doctest::Approx(y0 + 3 * x0 * x0).epsilon(1e-14));
 }
 
 TEST_CASE("every op propagates NaN from any operand (IEEE's pow(1, NaN) = pow(NaN, 0) = 1 aside)") {

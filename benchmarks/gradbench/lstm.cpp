@@ -25,7 +25,7 @@ inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 template <class T>
 T lstm_loss(std::span<const T> main, std::span<const T> extra, std::span<const double> state,
             std::span<const double> text, std::size_t layers, std::size_t b) {
-    using std::exp, std::log, std::tanh;
+    using std::exp, std::log, std::tanh, ag::muladd;
     const std::size_t chars = text.size() / b;
     // hidden and cell of each layer: 2b entries a layer
     std::vector<T> h(state.begin(), state.end());
@@ -44,16 +44,16 @@ T lstm_loss(std::span<const T> main, std::span<const T> extra, std::span<const d
             T* hidden = &h[2 * b * j];
             T* cell = hidden + b;
             for (std::size_t i = 0; i < b; ++i) {
-                const T forget = sigmoid(layer_in[i] * w[i] + bias[i]);
-                const T ingate = sigmoid(hidden[i] * w[b + i] + bias[b + i]);
-                const T outgate = sigmoid(layer_in[i] * w[2 * b + i] + bias[2 * b + i]);
-                const T change = tanh(hidden[i] * w[3 * b + i] + bias[3 * b + i]);
-                cell[i] = cell[i] * forget + ingate * change;
+                const T forget = sigmoid(muladd(layer_in[i], w[i], bias[i]));
+                const T ingate = sigmoid(muladd(hidden[i], w[b + i], bias[b + i]));
+                const T outgate = sigmoid(muladd(layer_in[i], w[2 * b + i], bias[2 * b + i]));
+                const T change = tanh(muladd(hidden[i], w[3 * b + i], bias[3 * b + i]));
+                cell[i] = muladd(cell[i], forget, ingate * change);
                 hidden[i] = outgate * tanh(cell[i]);
             }
             layer_in = hidden;
         }
-        for (std::size_t i = 0; i < b; ++i) y[i] = layer_in[i] * out_weight[i] + out_bias[i];
+        for (std::size_t i = 0; i < b; ++i) y[i] = muladd(layer_in[i], out_weight[i], out_bias[i]);
         T sum_exp = exp(y[0]);
         for (std::size_t i = 1; i < b; ++i) sum_exp = sum_exp + exp(y[i]);
         const T norm = log(sum_exp + 2.0);

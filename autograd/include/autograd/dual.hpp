@@ -301,6 +301,13 @@ Dual<V> clamp(const Dual<V>& a, double lo, double hi) {
     return clamp_max(clamp_min(a, lo), hi);
 }
 
+// As a * b + c: on Duals nothing is recorded, so one op or two is the same
+// (ag::muladd on Values records one node).
+template <class V>
+Dual<V> muladd(const Dual<V>& a, const Dual<V>& b, const Dual<V>& c) {
+    return a * b + c;
+}
+
 template <class A, class B>
 requires detail::dual_operands<A, B> A& operator+=(A& a, const B& b) { return a = a + b; }
 template <class A, class B>

@@ -501,6 +501,33 @@ struct Max {
 // Kept in the tape's constant pool, so `x * 2.0` costs one node, not two.
 // Each is its binary op with one operand held constant: the forward formula
 // and the derivative come from the binary rule, never restated.
+// --- ternary ops: y = f(a, b, c); da, db, dc = dy/da, dy/db, dy/dc ----------
+
+// a b + c as one node instead of two, so a sum of products records half
+// the nodes (an LSTM gate's x w + b, a row times a minor added to a sum).
+// Rounded as written, a * b then + c, not fused like std::fma: muladd(a, b,
+// c) and a * b + c give the same value. PyTorch: torch.addcmul(c, a, b).
+struct MulAdd {
+    static constexpr const char* name = "muladd";
+    static constexpr const char *da_text = "b", *db_text = "a", *dc_text = "1";  // the partials, as formulas
+    template <class R>
+    static R f(R a, R b, R c) {
+        return a * b + c;
+    }
+    template <class A, class B, class C, class Y>
+    static B da(const A&, const B& b, const C&, const Y&) {
+        return b;
+    }
+    template <class A, class B, class C, class Y>
+    static A db(const A& a, const B&, const C&, const Y&) {
+        return a;
+    }
+    template <class A, class B, class C, class Y, class S = scalar_t<Y>>
+    static S dc(const A&, const B&, const C&, const Y&) {
+        return S(1);
+    }
+};
+
 template <class Binary>
 struct ConstantRight {  // a op c
     static constexpr const char* name = Binary::name;
@@ -583,6 +610,9 @@ struct ClampMaxC {  // min(a, c) with the derivative 1 at a == c
     X(Neg) X(Exp) X(Log) X(Sqrt) X(Tanh) X(Sigmoid) X(Relu) X(Sin) X(Cos) X(Abs) X(Tan) X(Atan) X(Sinh) X(Cosh) \
     X(Log1p) X(Expm1) X(Erf) X(Softplus) X(Gelu)
 #define AG_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Min) X(Max)
+// Three operands: the node's rhs indexes `constants`, whose entry holds the
+// second and third operand indices (tape.hpp).
+#define AG_TERNARY_OPS(X) X(MulAdd)
 // clang-format on
 // Ops with a constant operand: binary ops with one operand held constant,
 // and ops with a parameter (recorded alike: the constant in the pool).
@@ -604,7 +634,7 @@ enum class Op : std::uint8_t {  // the low byte of a node's key (tape.hpp)
     CustomLeaf,
 // clang-format off
 #define AG_ENUM_ENTRY(Name) Name,
-    AG_UNARY_OPS(AG_ENUM_ENTRY) AG_BINARY_OPS(AG_ENUM_ENTRY) AG_CONST_OPS(AG_ENUM_ENTRY)
+    AG_UNARY_OPS(AG_ENUM_ENTRY) AG_BINARY_OPS(AG_ENUM_ENTRY) AG_CONST_OPS(AG_ENUM_ENTRY) AG_TERNARY_OPS(AG_ENUM_ENTRY)
 #undef AG_ENUM_ENTRY
     // clang-format on
 };
@@ -614,18 +644,22 @@ template <class OpT>
 inline constexpr Op op_code = Op::Leaf;
 // clang-format off
 #define AG_CODE_ENTRY(Name) template <> inline constexpr Op op_code<ops::Name> = Op::Name;
-AG_UNARY_OPS(AG_CODE_ENTRY) AG_BINARY_OPS(AG_CODE_ENTRY) AG_CONST_OPS(AG_CODE_ENTRY)
+AG_UNARY_OPS(AG_CODE_ENTRY) AG_BINARY_OPS(AG_CODE_ENTRY) AG_CONST_OPS(AG_CODE_ENTRY) AG_TERNARY_OPS(AG_CODE_ENTRY)
 #undef AG_CODE_ENTRY
     // clang-format on
 
     // Readable name of an op code ("tanh", "*", ...), for errors and pictures.
     const char* op_name(Op op) noexcept;
 // Its local derivative as a formula, in terms of its input a (b for a
-// second one, c for its constant) and its output y: d y / d (operand 0 or
-// 1); "" for a leaf or an extension's node.
+// second one, c for a third or its constant) and its output y: d y / d
+// (operand 0, 1 or 2); "" for a leaf or an extension's node.
 const char* op_derivative_text(Op op, int operand) noexcept;
 // How an op uses its operand slots.
-enum class Arity : std::uint8_t { Leaf, Custom, Unary, Binary, WithConstant };
+enum class Arity : std::uint8_t { Leaf, Custom, Unary, Binary, WithConstant, Ternary };
 Arity op_arity(Op op) noexcept;
+// How many input nodes an op has (Tape::input gives them): 0 for a leaf
+// or an extension's node (it keeps its own), 1 for unary and with-constant
+// ops, 2 binary, 3 ternary.
+int input_count(Arity a) noexcept;
 
 }  // namespace ag

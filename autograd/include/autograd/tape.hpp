@@ -6,10 +6,13 @@
 //   value[i]       double   forward value
 //   adjoint[i]     double   accumulated d(root)/d(node i)
 //   operands[i]    2 uint32 {lhs, rhs}: operand node indices; for ops with
-//                           a constant, rhs indexes `constants`; for an
-//                           extension's node (Op::Custom), lhs is its record
-//                           in the extension and rhs the extension (one
-//                           array, not two: one stream to write and read)
+//                           a constant, rhs indexes `constants`; for a
+//                           ternary op (muladd), rhs indexes the `constants`
+//                           entry that holds its second and third operands
+//                           (an Operands pair in the double's 8 bytes); for
+//                           an extension's node (Op::Custom), lhs is its
+//                           record in the extension and rhs the extension
+//                           (one array, not two: one stream to write and read)
 //   key[i]         uint64   the node's identity: the generation (recording
 //                           epoch) that wrote it, times 256, plus its op
 //                           code (what the node computes, see ops.hpp). A
@@ -161,6 +164,14 @@ public:
     double adjoint(std::uint32_t i) const noexcept { return adjoint_[i]; }
     Op op(std::uint32_t i) const noexcept { return static_cast<Op>(key_[i] & 0xff); }
     Operands operands(std::uint32_t i) const noexcept { return operands_[i]; }
+    // Input k of node i (k < input_count(op_arity(op(i))), ops.hpp).
+    std::uint32_t input(std::uint32_t i, int k) const noexcept {
+        const Operands ab = operands_[i];
+        if (k == 0) return ab.lhs;
+        if (op_arity(op(i)) != Arity::Ternary) return ab.rhs;
+        const Operands bc = std::bit_cast<Operands>(constants_[ab.rhs]);
+        return k == 1 ? bc.lhs : bc.rhs;
+    }
     double constant(std::uint32_t k) const noexcept { return constants_[k]; }
     std::uint32_t constant_count() const noexcept { return constant_count_; }
     // The id of the live node at `index` (< size()).
@@ -214,6 +225,13 @@ private:
             std::bit_cast<std::uint64_t>(constants_[constant_count_ - 1]) == std::bit_cast<std::uint64_t>(c)) [[likely]]
             return constant_count_ - 1;
         return push_constant(c);
+    }
+    // Index of a new slot holding c.
+    std::uint32_t append_constant(double c) {
+        if (constant_count_ == constant_capacity_) [[unlikely]]
+            return push_constant(c);
+        constants_[constant_count_] = c;
+        return constant_count_++;
     }
 
     // Reverse sweep from `root` (already seeded) down to node 0.
@@ -286,6 +304,10 @@ struct TapeAccess {
     static NodeId record(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.record(o, a, b, y); }
     static NodeId push(Tape& t, Op o, std::uint32_t a, std::uint32_t b, double y) { return t.push(o, a, b, y); }
     static std::uint32_t add_constant(Tape& t, double c) { return t.add_constant(c); }
+    // A ternary node's second and third operands, kept in `constants`.
+    static std::uint32_t add_operands(Tape& t, std::uint32_t b, std::uint32_t c) {
+        return t.append_constant(std::bit_cast<double>(Operands{b, c}));
+    }
     static double* value(Tape& t) noexcept { return t.value_; }
     static double* adjoint(Tape& t) noexcept { return t.adjoint_; }
     static void sweep(Tape& t, std::uint32_t root, const Sweep& s) { t.sweep(root, s); }

@@ -128,6 +128,8 @@ inline bool is_constant_zero(const Value& c) noexcept { return c.is_constant() &
 // Throws, naming the op: `a` is neither a live node nor a constant (a handle
 // to a freed node, or an empty one).
 [[noreturn, gnu::cold]] void throw_not_alive(const Value& a, const char* op);
+// muladd with a constant, stale or empty operand.
+[[gnu::cold]] Value muladd_slow(const Value& a, const Value& b, const Value& c);
 
 template <class OpT>
 Value apply(const Value& a, const Value& b);
@@ -257,6 +259,26 @@ inline Value operator+(const Value& a) { return a; }
 inline Value clamp(const Value& a, double lo, double hi) { return clamp_max(clamp_min(a, lo), hi); }
 [[gnu::always_inline]] inline Value min(const Value& a, const Value& b) { return detail::apply<ops::Min>(a, b); }
 [[gnu::always_inline]] inline Value max(const Value& a, const Value& b) { return detail::apply<ops::Max>(a, b); }
+
+// a * b + c as one node (ops::MulAdd) instead of two: the same value as
+// a * b + c (not fused like std::fma), and a sum of products such as
+// `s = muladd(w[i], x[i], s)` records half the nodes. PyTorch's
+// torch.addcmul(c, a, b). A plain number passed for a Value becomes a leaf;
+// with constants (ag::constant) it is computed as a * b + c.
+[[gnu::always_inline]] inline Value muladd(const Value& a, const Value& b, const Value& c) {
+    using detail::TapeAccess;
+    Tape& t = tape();
+    if (!t.alive(a.id()) || !t.alive(b.id()) || !t.alive(c.id())) [[unlikely]]
+        return detail::muladd_slow(a, b, c);
+    const std::uint32_t ia = a.index(), ib = b.index(), ic = c.index();
+    const std::uint32_t bc = TapeAccess::add_operands(t, ib, ic);
+    const double* x = TapeAccess::value(t);
+    const double y = ops::MulAdd::f(x[ia], x[ib], x[ic]);
+    return Value::from_node(TapeAccess::record(t, op_code<ops::MulAdd>, ia, bc, y));
+}
+// The same on plain numbers, so generic code can call muladd for any T.
+inline double muladd(double a, double b, double c) { return a * b + c; }
+inline float muladd(float a, float b, float c) { return a * b + c; }
 
 // The value, for rules that branch at kinks (ops.hpp).
 inline double primal(const Value& v) { return v.data(); }

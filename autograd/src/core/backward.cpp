@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace ag {
@@ -48,12 +49,22 @@ void sweep_nodes(Tape& t, const double* x, const double* c, const std::uint64_t*
         break;
 #define AG_CONST_CASE(Name) \
     case Op::Name: add(i, a, g * ops::Name::d(x[a], c[b], y)); break;
+#define AG_TERNARY_CASE(Name)                                           \
+    case Op::Name: {                                                    \
+        const auto [b1, b2] = std::bit_cast<Operands>(c[b]);            \
+        add(i, a, g * ops::Name::da(x[a], x[b1], x[b2], y));            \
+        add(i, b1, g * ops::Name::db(x[a], x[b1], x[b2], y));           \
+        add(i, b2, g * ops::Name::dc(x[a], x[b1], x[b2], y));           \
+        break;                                                          \
+    }
             AG_UNARY_OPS(AG_UNARY_CASE)
             AG_BINARY_OPS(AG_BINARY_CASE)
             AG_CONST_OPS(AG_CONST_CASE)
+            AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
                 // clang-format on
             case Op::Custom: extensions[b]->backward(t, i, a, sweep); break;
             case Op::Leaf:

@@ -81,12 +81,23 @@ void detail::run_graph_sweep(std::uint32_t root, detail::GraphSweep& sweep, std:
     }
 #define AG_CONST_CASE(Name) \
     case Op::Name: sweep.add(ab.lhs, chain(g, ops::Name::d(a, t.constant(ab.rhs), y))); break;
+#define AG_TERNARY_CASE(Name)                                             \
+    case Op::Name: {                                                      \
+        const std::uint32_t i1 = t.input(i, 1), i2 = t.input(i, 2);       \
+        const Value b = node_value(t, i1), c = node_value(t, i2);         \
+        sweep.add(ab.lhs, chain(g, ops::Name::da(a, b, c, y)));           \
+        sweep.add(i1, chain(g, ops::Name::db(a, b, c, y)));               \
+        sweep.add(i2, chain(g, ops::Name::dc(a, b, c, y)));               \
+        break;                                                            \
+    }
             AG_UNARY_OPS(AG_UNARY_CASE)
             AG_BINARY_OPS(AG_BINARY_CASE)
             AG_CONST_OPS(AG_CONST_CASE)
+            AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
                 // clang-format on
             case Op::Leaf:
             case Op::Custom:

@@ -74,6 +74,7 @@ const char* op_name(Op op) noexcept {
 #define AG_NAME_CASE(Name) \
     case Op::Name: return ops::Name::name;
             AG_UNARY_OPS(AG_NAME_CASE) AG_BINARY_OPS(AG_NAME_CASE) AG_CONST_OPS(AG_NAME_CASE)
+            AG_TERNARY_OPS(AG_NAME_CASE)
 #undef AG_NAME_CASE
             // clang-format on
     }
@@ -87,9 +88,13 @@ const char* op_derivative_text(Op op, int operand) noexcept {
     case Op::Name: return ops::Name::d_text;
 #define AG_BINARY_TEXT(Name) \
     case Op::Name: return operand == 0 ? ops::Name::da_text : ops::Name::db_text;
+#define AG_TERNARY_TEXT(Name) \
+    case Op::Name: return operand == 0 ? ops::Name::da_text : operand == 1 ? ops::Name::db_text : ops::Name::dc_text;
         AG_UNARY_OPS(AG_UNARY_TEXT) AG_CONST_OPS(AG_UNARY_TEXT) AG_BINARY_OPS(AG_BINARY_TEXT)
+        AG_TERNARY_OPS(AG_TERNARY_TEXT)
 #undef AG_UNARY_TEXT
 #undef AG_BINARY_TEXT
+#undef AG_TERNARY_TEXT
             // clang-format on
             case Op::Leaf : case Op::Custom : case Op::CustomLeaf : return "";
     }
@@ -108,14 +113,28 @@ Arity op_arity(Op op) noexcept {
 #define AG_U(Name) AG_ARITY_CASE(Name, Unary)
 #define AG_B(Name) AG_ARITY_CASE(Name, Binary)
 #define AG_C(Name) AG_ARITY_CASE(Name, WithConstant)
-            AG_UNARY_OPS(AG_U) AG_BINARY_OPS(AG_B) AG_CONST_OPS(AG_C)
+#define AG_T(Name) AG_ARITY_CASE(Name, Ternary)
+            AG_UNARY_OPS(AG_U) AG_BINARY_OPS(AG_B) AG_CONST_OPS(AG_C) AG_TERNARY_OPS(AG_T)
 #undef AG_U
 #undef AG_B
 #undef AG_C
+#undef AG_T
 #undef AG_ARITY_CASE
             // clang-format on
     }
     return Arity::Leaf;
+}
+
+int input_count(Arity a) noexcept {
+    switch (a) {
+        case Arity::Leaf:
+        case Arity::Custom: return 0;
+        case Arity::Unary:
+        case Arity::WithConstant: return 1;
+        case Arity::Binary: return 2;
+        case Arity::Ternary: return 3;
+    }
+    return 0;
 }
 
 // The thread's tape is trivially destructible (see tape.hpp), so this
@@ -227,6 +246,10 @@ NodeId Tape::record_slow(Op o, std::uint32_t a, std::uint32_t b, double y) {
         if (ar == Arity::Unary) inputs = fmt::format("input {}", value_[a]);
         if (ar == Arity::Binary) inputs = fmt::format("inputs {} and {}", value_[a], value_[b]);
         if (ar == Arity::WithConstant) inputs = fmt::format("input {} and constant {}", value_[a], constants_[b]);
+        if (ar == Arity::Ternary) {
+            const auto bc = std::bit_cast<Operands>(constants_[b]);
+            inputs = fmt::format("inputs {}, {} and {}", value_[a], value_[bc.lhs], value_[bc.rhs]);
+        }
         throw AnomalyError(fmt::format("anomaly in forward pass: {} produced {} from {} (node #{})", ag::op_name(o), y,
                                        inputs, size_));
     }

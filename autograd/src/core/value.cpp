@@ -42,6 +42,18 @@ void detail::throw_not_alive(const Value& a, const char* op) {
     throw std::logic_error(fmt::format("{}: internal error: a live operand took the rare path", op));
 }
 
+Value detail::muladd_slow(const Value& a, const Value& b, const Value& c) {
+    for (const Value* v : {&a, &b, &c})
+        if (!v->is_constant() && !tape().alive(v->id())) throw_not_alive(*v, ops::MulAdd::name);
+    // Constants as plain numbers, so that they record nothing of their own:
+    // muladd(x, constant(2), constant(1)) is x * 2.0 + 1.0, two nodes.
+    const auto number = [](const Value& v) { return constant_data(v); };
+    const Value p = a.is_constant() ? (b.is_constant() ? Value::constant(number(a) * number(b)) : number(a) * b)
+                                    : (b.is_constant() ? a * number(b) : a * b);
+    if (p.is_constant()) return c.is_constant() ? Value::constant(number(p) + number(c)) : c + number(p);
+    return c.is_constant() ? p + number(c) : p + c;
+}
+
 }  // namespace ag
 
 fmt::format_context::iterator fmt::formatter<ag::Value>::format(const ag::Value& v, format_context& ctx) const {

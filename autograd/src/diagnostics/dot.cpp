@@ -66,6 +66,7 @@ std::string op_label(const Tape& t, std::uint32_t i, int precision) {
             case Op::Sub: return "a - b";
             case Op::Div: return "a / b";
             case Op::Pow: return "a ^ b";
+            case Op::MulAdd: return "a * b + c";
             default: return op_name(o);
         }
     }
@@ -84,7 +85,7 @@ std::string op_label(const Tape& t, std::uint32_t i, int precision) {
     }
 }
 
-bool labels_operands(Op o) { return o == Op::Sub || o == Op::Div || o == Op::Pow; }
+bool labels_operands(Op o) { return o == Op::Sub || o == Op::Div || o == Op::Pow || o == Op::MulAdd; }
 
 void check_precision(const DotOptions& options) {
     if (options.precision < 1 || options.precision > 17)
@@ -166,13 +167,8 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     reachable[root] = true;
     for (std::uint32_t i = root + 1; i-- > 0;) {
         if (!reachable[i]) continue;
-        switch (op_arity(t.op(i))) {
-            case Arity::Unary:
-            case Arity::WithConstant: reachable[t.operands(i).lhs] = true; break;
-            case Arity::Binary: reachable[t.operands(i).lhs] = reachable[t.operands(i).rhs] = true; break;
-            case Arity::Leaf:
-            case Arity::Custom: break;
-        }
+        const int inputs = input_count(op_arity(t.op(i)));
+        for (int k = 0; k < inputs; ++k) reachable[t.input(i, k)] = true;
     }
 
     const int p = options.precision;
@@ -196,19 +192,13 @@ std::string to_dot(const Value& root_value, const DotOptions& options) {
     for (std::uint32_t i = 0; i <= root; ++i) {
         if (!reachable[i]) continue;
         const Op o = t.op(i);
-        switch (op_arity(o)) {
-            case Arity::Unary:
-            case Arity::WithConstant: out += fmt::format("  n{} -> n{};\n", t.operands(i).lhs, i); break;
-            case Arity::Binary:
-                if (labels_operands(o)) {
-                    out += fmt::format("  n{} -> n{} [label=\"a\"];\n", t.operands(i).lhs, i);
-                    out += fmt::format("  n{} -> n{} [label=\"b\"];\n", t.operands(i).rhs, i);
-                } else {
-                    out += fmt::format("  n{} -> n{};\n  n{} -> n{};\n", t.operands(i).lhs, i, t.operands(i).rhs, i);
-                }
-                break;
-            case Arity::Leaf:
-            case Arity::Custom: break;
+        // Edges a, b, c where the order matters (a - b), plain otherwise.
+        const int inputs = input_count(op_arity(o));
+        for (int k = 0; k < inputs; ++k) {
+            if (inputs > 1 && labels_operands(o))
+                out += fmt::format("  n{} -> n{} [label=\"{}\"];\n", t.input(i, k), i, static_cast<char>('a' + k));
+            else
+                out += fmt::format("  n{} -> n{};\n", t.input(i, k), i);
         }
     }
     out += "}\n";

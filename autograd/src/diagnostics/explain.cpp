@@ -14,7 +14,8 @@ namespace {
 
 // d (node) / d (operand `operand`), by the op's rule on doubles: the very
 // call the backward sweep makes (backward.cpp), so the numbers are its own.
-double local_derivative(Op o, double a, double b, double y, int operand) {
+// b is the second input or the constant; c the third input.
+double local_derivative(Op o, double a, double b, double c, double y, int operand) {
     switch (o) {
 // clang-format off
 #define AG_UNARY_CASE(Name) \
@@ -23,12 +24,19 @@ double local_derivative(Op o, double a, double b, double y, int operand) {
     case Op::Name: return operand == 0 ? ops::Name::da(a, b, y) : ops::Name::db(a, b, y);
 #define AG_CONST_CASE(Name) \
     case Op::Name: return ops::Name::d(a, b, y);
+#define AG_TERNARY_CASE(Name)                                        \
+    case Op::Name:                                                   \
+        return operand == 0   ? ops::Name::da(a, b, c, y)            \
+               : operand == 1 ? ops::Name::db(a, b, c, y)            \
+                              : ops::Name::dc(a, b, c, y);
         AG_UNARY_OPS(AG_UNARY_CASE)
         AG_BINARY_OPS(AG_BINARY_CASE)
         AG_CONST_OPS(AG_CONST_CASE)
+        AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
             // clang-format on
         case Op::Leaf:
         case Op::Custom:
@@ -59,7 +67,7 @@ std::string number(double v, int digits) {
 }
 
 // What node i computes, in its inputs' labels and the constant's text.
-std::string computes(Op o, const std::string& a, const std::string& b, double c, int digits) {
+std::string computes(Op o, const std::string& a, const std::string& b, const std::string& b2, double c, int digits) {
     const std::string cs = number(c, digits);
     switch (o) {
         case Op::Neg: return "-" + a;
@@ -67,6 +75,7 @@ std::string computes(Op o, const std::string& a, const std::string& b, double c,
         case Op::Sub: return fmt::format("{} - {}", a, b);
         case Op::Mul: return fmt::format("{} * {}", a, b);
         case Op::Div: return fmt::format("{} / {}", a, b);
+        case Op::MulAdd: return fmt::format("{} * {} + {}", a, b, b2);
         case Op::Pow: return fmt::format("{} ^ {}", a, b);
         case Op::Min:
         case Op::Max: return fmt::format("{}({}, {})", op_name(o), a, b);
@@ -108,14 +117,8 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
     reaches[root] = 1;
     for (std::uint32_t i = root + 1; i-- > 0;) {
         if (!reaches[i]) continue;
-        const Operands ab = t.operands(i);
-        switch (op_arity(t.op(i))) {
-            case Arity::Unary:
-            case Arity::WithConstant: reaches[ab.lhs] = 1; break;
-            case Arity::Binary: reaches[ab.lhs] = reaches[ab.rhs] = 1; break;
-            case Arity::Leaf:
-            case Arity::Custom: break;
-        }
+        const int inputs = input_count(op_arity(t.op(i)));
+        for (int k = 0; k < inputs; ++k) reaches[t.input(i, k)] = 1;
     }
     // With chosen inputs, only what lies on a path from one of them to f:
     // a forward pass marks what depends on them.
@@ -126,14 +129,8 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
             if (w.index() <= root) depends[w.index()] = 1;
         for (std::uint32_t i = 0; i <= root; ++i) {
             if (depends[i]) continue;
-            const Operands ab = t.operands(i);
-            switch (op_arity(t.op(i))) {
-                case Arity::Unary:
-                case Arity::WithConstant: depends[i] = depends[ab.lhs]; break;
-                case Arity::Binary: depends[i] = depends[ab.lhs] || depends[ab.rhs]; break;
-                case Arity::Leaf:
-                case Arity::Custom: break;
-            }
+            const int inputs = input_count(op_arity(t.op(i)));
+            for (int k = 0; k < inputs; ++k) depends[i] = depends[i] || depends[t.input(i, k)];
         }
         for (std::size_t i = 0; i < n; ++i) traced[i] = reaches[i] && depends[i];
     }
@@ -154,18 +151,19 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
         const Operands ab = t.operands(i);
         const double g = adjoint[i];
         const double y = t.value(i);
+        const int operand_count = input_count(arity);
         const double a = t.value(ab.lhs);
-        const double b = arity == Arity::Binary         ? t.value(ab.rhs)
-                         : arity == Arity::WithConstant ? t.constant(ab.rhs)
-                                                        : 0.0;
-        const int operand_count = arity == Arity::Binary ? 2 : 1;
+        const double b = arity == Arity::WithConstant ? t.constant(ab.rhs)
+                         : operand_count >= 2         ? t.value(t.input(i, 1))
+                                                      : 0.0;
+        const double c = operand_count == 3 ? t.value(t.input(i, 2)) : 0.0;
         for (int k = 0; k < operand_count; ++k) {
             ExplainInput in;
-            in.node = k == 0 ? ab.lhs : ab.rhs;
+            in.node = t.input(i, k);
             in.value = t.value(in.node);
             in.letter = arity == Arity::WithConstant ? constant_op_letters(o).input : static_cast<char>('a' + k);
             in.formula = op_derivative_text(o, k);
-            in.local = local_derivative(o, a, b, y, k);
+            in.local = local_derivative(o, a, b, c, y, k);
             in.traced = traced[in.node] != 0;
             // A zero adjoint: the engine passes the node by (and so keeps an
             // infinite local derivative elsewhere from making 0 * inf = NaN).
@@ -213,7 +211,8 @@ Explanation explain(const Value& f, const std::vector<Value>& wrt) {
                 row.constant = c;
                 row.constant_letter = constant_op_letters(o).constant;
             }
-            row.computes = computes(o, row.inputs[0].label, arity == Arity::Binary ? row.inputs[1].label : "", c, 0);
+            const auto label = [&](std::size_t k) { return k < row.inputs.size() ? row.inputs[k].label : ""; };
+            row.computes = computes(o, label(0), label(1), label(2), c, 0);
         }
         e.nodes.push_back(std::move(row));
     }

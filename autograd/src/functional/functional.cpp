@@ -72,12 +72,23 @@ std::vector<double> forward(const std::vector<Value>& outputs, const std::vector
         break;
 #define AG_CONST_CASE(Name) \
     case Op::Name: tan[i - first] = term(ops::Name::d(t.value(ab.lhs), t.constant(ab.rhs), y), at(ab.lhs)); break;
+#define AG_TERNARY_CASE(Name)                                                                \
+    case Op::Name: {                                                                         \
+        const std::uint32_t i1 = t.input(i, 1), i2 = t.input(i, 2);                          \
+        const double va = t.value(ab.lhs), vb = t.value(i1), vc = t.value(i2);               \
+        tan[i - first] = term(ops::Name::da(va, vb, vc, y), at(ab.lhs)) +                    \
+                         term(ops::Name::db(va, vb, vc, y), at(i1)) +                        \
+                         term(ops::Name::dc(va, vb, vc, y), at(i2));                         \
+        break;                                                                               \
+    }
             AG_UNARY_OPS(AG_UNARY_CASE)
             AG_BINARY_OPS(AG_BINARY_CASE)
             AG_CONST_OPS(AG_CONST_CASE)
+            AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
                 // clang-format on
             case Op::Leaf: break;
             case Op::Custom:
@@ -127,12 +138,23 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
 #define AG_UNARY_CASE(Name)     case Op::Name: tan[i - first] = term(at(ab.lhs), ops::Name::d(t.value(ab.lhs), yv)); break;
 #define AG_BINARY_CASE(Name)                                                                          case Op::Name:                                                                                        tan[i - first] = term(at(ab.lhs), ops::Name::da(t.value(ab.lhs), t.value(ab.rhs), yv)) +                          term(at(ab.rhs), ops::Name::db(t.value(ab.lhs), t.value(ab.rhs), yv));           break;
 #define AG_CONST_CASE(Name)     case Op::Name: tan[i - first] = term(at(ab.lhs), ops::Name::d(t.value(ab.lhs), t.constant(ab.rhs), yv)); break;
+#define AG_TERNARY_CASE(Name)                                                                \
+    case Op::Name: {                                                                         \
+        const std::uint32_t i1 = t.input(i, 1), i2 = t.input(i, 2);                          \
+        const double va = t.value(ab.lhs), vb = t.value(i1), vc = t.value(i2);               \
+        tan[i - first] = term(at(ab.lhs), ops::Name::da(va, vb, vc, yv)) +                   \
+                         term(at(i1), ops::Name::db(va, vb, vc, yv)) +                       \
+                         term(at(i2), ops::Name::dc(va, vb, vc, yv));                        \
+        break;                                                                               \
+    }
             AG_UNARY_OPS(AG_UNARY_CASE)
             AG_BINARY_OPS(AG_BINARY_CASE)
             AG_CONST_OPS(AG_CONST_CASE)
+            AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
                 // clang-format on
             case Op::Leaf: break;
             case Op::Custom:
@@ -156,12 +178,23 @@ std::optional<std::vector<double>> hvp_on_tape(const Value& y, const std::vector
 #define AG_UNARY_CASE(Name)     case Op::Name: send(ab.lhs, as_dual(ops::Name::d(dual(ab.lhs), dual(i)))); break;
 #define AG_BINARY_CASE(Name)                                                           case Op::Name:                                                                         send(ab.lhs, as_dual(ops::Name::da(dual(ab.lhs), dual(ab.rhs), dual(i))));         send(ab.rhs, as_dual(ops::Name::db(dual(ab.lhs), dual(ab.rhs), dual(i))));         break;
 #define AG_CONST_CASE(Name)     case Op::Name: send(ab.lhs, as_dual(ops::Name::d(dual(ab.lhs), t.constant(ab.rhs), dual(i)))); break;
+#define AG_TERNARY_CASE(Name)                                                                \
+    case Op::Name: {                                                                         \
+        const std::uint32_t i1 = t.input(i, 1), i2 = t.input(i, 2);                          \
+        const Dual<double> xa = dual(ab.lhs), xb = dual(i1), xc = dual(i2), xy = dual(i);    \
+        send(ab.lhs, as_dual(ops::Name::da(xa, xb, xc, xy)));                                \
+        send(i1, as_dual(ops::Name::db(xa, xb, xc, xy)));                                    \
+        send(i2, as_dual(ops::Name::dc(xa, xb, xc, xy)));                                    \
+        break;                                                                               \
+    }
             AG_UNARY_OPS(AG_UNARY_CASE)
             AG_BINARY_OPS(AG_BINARY_CASE)
             AG_CONST_OPS(AG_CONST_CASE)
+            AG_TERNARY_OPS(AG_TERNARY_CASE)
 #undef AG_UNARY_CASE
 #undef AG_BINARY_CASE
 #undef AG_CONST_CASE
+#undef AG_TERNARY_CASE
                 // clang-format on
             case Op::Leaf:
             case Op::Custom:
