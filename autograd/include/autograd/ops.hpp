@@ -497,10 +497,6 @@ struct Max {
     }
 };
 
-// --- ops between a node a and a constant c ------------------------------------
-// Kept in the tape's constant pool, so `x * 2.0` costs one node, not two.
-// Each is its binary op with one operand held constant: the forward formula
-// and the derivative come from the binary rule, never restated.
 // --- ternary ops: y = f(a, b, c); da, db, dc = dy/da, dy/db, dy/dc ----------
 
 // a b + c as one node instead of two, so a sum of products records half
@@ -528,6 +524,10 @@ struct MulAdd {
     }
 };
 
+// --- ops between a node a and a constant c ------------------------------------
+// Kept in the tape's constant pool, so `x * 2.0` costs one node, not two.
+// Each is its binary op with one operand held constant: the forward formula
+// and the derivative come from the binary rule, never restated.
 template <class Binary>
 struct ConstantRight {  // a op c
     static constexpr const char* name = Binary::name;

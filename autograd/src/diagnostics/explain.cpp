@@ -66,8 +66,9 @@ std::string number(double v, int digits) {
     return digits == 0 ? fmt::format("{}", v) : fmt::format("{:.{}g}", v, digits);
 }
 
-// What node i computes, in its inputs' labels and the constant's text.
-std::string computes(Op o, const std::string& a, const std::string& b, const std::string& b2, double c, int digits) {
+// What node i computes, in its inputs' labels (a, b, and third for a
+// ternary op) and the constant's text.
+std::string computes(Op o, const std::string& a, const std::string& b, const std::string& third, double c, int digits) {
     const std::string cs = number(c, digits);
     switch (o) {
         case Op::Neg: return "-" + a;
@@ -75,7 +76,7 @@ std::string computes(Op o, const std::string& a, const std::string& b, const std
         case Op::Sub: return fmt::format("{} - {}", a, b);
         case Op::Mul: return fmt::format("{} * {}", a, b);
         case Op::Div: return fmt::format("{} / {}", a, b);
-        case Op::MulAdd: return fmt::format("{} * {} + {}", a, b, b2);
+        case Op::MulAdd: return fmt::format("{} * {} + {}", a, b, third);
         case Op::Pow: return fmt::format("{} ^ {}", a, b);
         case Op::Min:
         case Op::Max: return fmt::format("{}({}, {})", op_name(o), a, b);
